@@ -1,0 +1,78 @@
+# segmentd — see README.md. `make` builds build/segmentd; `make run` serves it on a local
+# PostgreSQL kept under var/; `make test` runs every test; `make asan` runs them under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2 -g
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wvla -Wwrite-strings -Wformat=2 -fno-common
+PKGS     = libmicrohttpd jansson libuv libpq libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS += -D_GNU_SOURCE -Ilib -Iserver -Idb -Ihandlers -I$(BUILD)/gen
+CFLAGS   += $(OPT) $(WARN) $(PKG_CFLAGS) $(SAN)
+LDFLAGS  += $(SAN)
+LDLIBS   += $(PKG_LIBS) -lcsv -lpthread -lm
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+LIB_SRC    := $(wildcard lib/*.c)
+DAEMON_SRC := $(wildcard server/*.c handlers/*.c db/*.c)
+GEN_SRC    := $(BUILD)/gen/embedded.c
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/embedded.o
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+
+.PHONY: all deps run test asan unit clean format check-format
+all: $(BUILD)/segmentd $(UNIT_BIN)
+
+$(BUILD)/segmentd: $(DAEMON_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h server/*.h db/*.h handlers/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DSEG_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(BUILD)/obj/gen/embedded.o: $(GEN_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Migrations and openapi.yaml are compiled into the binary, so it runs from anywhere.
+$(GEN_SRC): scripts/embed.sh $(MIGRATIONS) openapi.yaml
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh $(MIGRATIONS) openapi.yaml > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+deps:
+	sh scripts/deps.sh
+
+run: deps
+	$(MAKE) all
+	sh scripts/run.sh
+
+unit: $(UNIT_BIN)
+	sh tests/run.sh --unit-only $(BUILD)
+
+test: deps
+	$(MAKE) all
+	sh tests/run.sh $(BUILD)
+
+asan: deps
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
+	SEGMENTD_SANITIZED=1 sh tests/run.sh build/asan
+
+format:
+	clang-format -i $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch])
+
+check-format:
+	clang-format --dry-run --Werror $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch])
+
+clean:
+	rm -rf build
