@@ -266,6 +266,49 @@ static void test_chunk_boundaries_expected(void **state)
 	       "tv|7:c-5,end|");
 }
 
+/* Random streams over the bytes that matter, cut into random chunks, split as when whole. */
+static void test_random_chunks(void **state)
+{
+	static const char alphabet[] = {'a', ',', '"', '\r', '\n', '\xef', '\xbb', '\xbf'};
+	uint32_t seed = 12345;
+	char in[64];
+	size_t cuts[8];
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		size_t n = 0, ncuts;
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 8) % sizeof(in);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alphabet[(seed >> 16) % sizeof(alphabet)];
+		}
+		if (round % 3 == 0 && n >= 3)
+			memcpy(in, "\xef\xbb\xbf", 3);
+		seed = seed * 1103515245u + 12345u;
+		ncuts = (seed >> 8) % 8;
+		for (size_t c = 0; c < ncuts; c++) {
+			seed = seed * 1103515245u + 12345u;
+			cuts[c] = n ? (seed >> 8) % (n + 1) : 0;
+		}
+		for (size_t c = 1; c < ncuts; c++) /* insertion sort */
+			for (size_t d = c; d > 0 && cuts[d - 1] > cuts[d]; d--) {
+				size_t t = cuts[d];
+				cuts[d] = cuts[d - 1];
+				cuts[d - 1] = t;
+			}
+		size_t max = (size_t)(round % 7);
+		bool csv = round % 2;
+		char *whole = run_cuts(in, n, max, csv, NULL, 0);
+		char *parts = run_cuts(in, n, max, csv, cuts, ncuts);
+		char *bytes = run_bytewise(in, n, max, csv);
+		assert_string_equal(parts, whole);
+		assert_string_equal(bytes, whole);
+		free(whole);
+		free(parts);
+		free(bytes);
+	}
+}
+
 static void test_callback_stops(void **state)
 {
 	struct seg_lines l;
@@ -334,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_csv_quotes),
 		cmocka_unit_test(test_chunk_boundaries),
 		cmocka_unit_test(test_chunk_boundaries_expected),
+		cmocka_unit_test(test_random_chunks),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_large_records),
 	};
