@@ -1,0 +1,169 @@
+/*
+ * The database layer as the rest of segmentd sees it. Nothing outside db/ includes libpq;
+ * every SQL text lives in db/. A struct seg_db is one pooled connection, borrowed by one
+ * thread at a time (seg_pool_acquire ... seg_pool_release). Functions here return
+ * SEG_ERR_UNAVAILABLE when PostgreSQL cannot be reached (the caller answers 503), and
+ * SEG_ERR_INTERNAL for anything else unexpected (logged with the server's message).
+ * JSON results are text built by PostgreSQL, malloc'ed, owned by the caller.
+ */
+#ifndef SEG_DB_H
+#define SEG_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attrs.h"
+#include "buf.h"
+#include "err.h"
+
+struct seg_db;
+struct seg_pool;
+
+struct seg_pool_config {
+	const char *conninfo;       /* libpq conninfo or URI; "" or NULL: PG* variables */
+	int size;                   /* connections, >= 1 */
+	int statement_timeout_ms;   /* per statement */
+	int acquire_timeout_ms;     /* how long a request waits for a free connection */
+};
+
+/* Creates a pool; connects lazily. Any thread. */
+struct seg_pool *seg_pool_new(const struct seg_pool_config *cfg);
+/* Closes every connection. No connection may be borrowed. */
+void seg_pool_free(struct seg_pool *pool);
+/*
+ * Borrows a connection, connecting (or reconnecting) it if needed. SEG_ERR_UNAVAILABLE when
+ * the database cannot be reached or no connection came free within acquire_timeout_ms.
+ */
+enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out);
+/* Returns a connection; a connection left inside a transaction is rolled back first. */
+void seg_pool_release(struct seg_pool *pool, struct seg_db *db);
+/* Counts for /metrics. */
+void seg_pool_stats(struct seg_pool *pool, int *size, int *in_use, int *waiting);
+/* Closes connections idle for longer than idle_ms. Any thread. */
+void seg_pool_reap(struct seg_pool *pool, int64_t idle_ms);
+
+/* Transactions on a borrowed connection. */
+enum seg_err seg_db_begin(struct seg_db *db);
+enum seg_err seg_db_commit(struct seg_db *db);
+void seg_db_rollback(struct seg_db *db);
+
+/* A page of JSON objects for a list endpoint, filled by the seg_db_*_list functions. */
+struct seg_page {
+	struct seg_buf items; /* the objects joined by commas, without brackets */
+	size_t count;
+	char *next_key;       /* where the next page starts, or NULL at the end (malloc'ed) */
+};
+void seg_page_init(struct seg_page *p);
+void seg_page_release(struct seg_page *p);
+
+/* --- migrations (db/migrate.c) --- */
+/* Applies pending embedded migrations under an advisory lock. *applied counts them. */
+enum seg_err seg_db_migrate(struct seg_db *db, int *applied);
+/* True when every embedded migration is applied. */
+enum seg_err seg_db_ready(struct seg_db *db, bool *ready);
+
+/* --- tenants and keys (db/keys.c) --- */
+#define SEG_KEY_HASH_LEN 32
+struct seg_key_row {
+	int64_t id;
+	int64_t tenant;
+	unsigned char hash[SEG_KEY_HASH_LEN];
+	char scopes[64];  /* "read,write" */
+	bool revoked;
+};
+enum seg_err seg_db_tenant_ensure(struct seg_db *db, const char *name, int64_t *tenant);
+enum seg_err seg_db_key_insert(struct seg_db *db, int64_t tenant, const char *prefix,
+			       const unsigned char hash[SEG_KEY_HASH_LEN], const char *scopes,
+			       int64_t *id);
+/* SEG_ERR_NOT_FOUND when no key has that prefix. */
+enum seg_err seg_db_key_lookup(struct seg_db *db, const char *prefix, struct seg_key_row *out);
+/* Appends one tab-separated line per key: id, tenant name, prefix, scopes, created, revoked. */
+enum seg_err seg_db_key_list(struct seg_db *db, struct seg_buf *out);
+/* SEG_ERR_NOT_FOUND when no key has that id. */
+enum seg_err seg_db_key_revoke(struct seg_db *db, int64_t id);
+
+/* --- settings (db/settings.c) --- */
+enum seg_err seg_db_settings_get(struct seg_db *db, int64_t tenant, char **json);
+/* types_json is a JSON array of strings; recomputes every customer's metrics. */
+enum seg_err seg_db_settings_set_revenue_types(struct seg_db *db, int64_t tenant,
+					       const char *types_json, char **json);
+
+/* --- customers (db/customers.c) --- */
+/*
+ * Customer writes take the client's JSON document as text (doc), so numbers reach
+ * PostgreSQL exactly as written; its "attributes" member is used.
+ * put: attributes replace the stored ones (null members dropped); kind NULL means person.
+ */
+enum seg_err seg_db_customer_put(struct seg_db *db, int64_t tenant, const char *id, const char *kind,
+				 const char *doc, bool *created, char **json);
+/*
+ * Applies doc as a merge patch: kind (NULL: unchanged); doc's "attributes" member patches the
+ * attributes (absent: unchanged; null: all removed). SEG_ERR_NOT_FOUND when absent.
+ */
+enum seg_err seg_db_customer_patch(struct seg_db *db, int64_t tenant, const char *id,
+				   const char *kind, const char *doc, char **json);
+enum seg_err seg_db_customer_get(struct seg_db *db, int64_t tenant, const char *id, char **json);
+/* Erases the customer and its events. SEG_ERR_NOT_FOUND when absent. */
+enum seg_err seg_db_customer_delete(struct seg_db *db, int64_t tenant, const char *id);
+/* Customers ordered by id, those after after_key (NULL: from the start). */
+enum seg_err seg_db_customer_list(struct seg_db *db, int64_t tenant, const char *after_key,
+				  int limit, struct seg_page *page);
+
+/*
+ * Staged customer rows for an import, in COPY text format, one row per accepted line:
+ * line, id, kind (NULL: not given), doc (the line's JSON text; its "attributes" member is
+ * used), flat (no object values and no nulls among the attributes: "||" merges them
+ * exactly), has_null (a null member anywhere in the attributes' objects).
+ */
+void seg_customer_rows_add(struct seg_buf *rows, size_t line, const char *id, const char *kind,
+			   const char *doc, size_t doc_len, bool flat, bool has_null);
+/*
+ * Upserts the staged rows in one transaction (merge: attributes patched; replace: replaced).
+ * Ids must be distinct within one call. Retries on deadlock.
+ */
+enum seg_err seg_db_customers_upsert(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
+				     bool replace, size_t *inserted, size_t *updated);
+
+/* --- events (db/events.c) --- */
+/*
+ * Staged event rows in COPY text format: line, id (NULL: none), customer_id, type,
+ * occurred_at (RFC 3339), doc (the event's JSON text: "amount" and "properties" are read from
+ * it, so the amount stays exact).
+ */
+void seg_event_rows_add(struct seg_buf *rows, size_t line, const char *id, const char *customer_id,
+			const char *type, const char *occurred_at, const char *doc, size_t doc_len);
+/*
+ * Stores the staged events in one transaction: creates unknown customers, skips ids that
+ * exist (or repeat in the batch: the first wins), and updates the customers' metrics.
+ */
+enum seg_err seg_db_events_ingest(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
+				  size_t *accepted, size_t *duplicates);
+/*
+ * A customer's events, newest first. type/since/until (RFC 3339, since inclusive, until
+ * exclusive) may be NULL. SEG_ERR_NOT_FOUND when the customer does not exist;
+ * SEG_ERR_MALFORMED when after_key is not a key this function made.
+ */
+enum seg_err seg_db_events_list(struct seg_db *db, int64_t tenant, const char *customer_id,
+				const char *type, const char *since, const char *until,
+				const char *after_key, int limit, struct seg_page *page);
+
+/* --- attribute catalogue (db/attributes.c) --- */
+enum seg_err seg_db_attr_catalog(struct seg_db *db, int64_t tenant, struct seg_attr_catalog *out);
+enum seg_err seg_db_attr_list(struct seg_db *db, int64_t tenant, const char *after_key, int limit,
+			      struct seg_page *page);
+enum seg_err seg_db_attr_get(struct seg_db *db, int64_t tenant, const char *name, char **json);
+struct seg_attr_input {
+	const char *type, *category, *description, *unit; /* description/unit may be NULL */
+	const char *allowed_json;                          /* NULL or a JSON array */
+};
+/*
+ * Creates or replaces a definition. When existing customers violate it, nothing changes,
+ * SEG_ERR_CONFLICT is returned and offenders receives a JSON array of up to 10 customer ids.
+ */
+enum seg_err seg_db_attr_put(struct seg_db *db, int64_t tenant, const char *name,
+			     const struct seg_attr_input *in, bool *created, char **json,
+			     char **offenders);
+enum seg_err seg_db_attr_delete(struct seg_db *db, int64_t tenant, const char *name);
+
+#endif

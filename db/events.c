@@ -1,0 +1,161 @@
+/*
+ * Events: the batched ingest (idempotent by client id, creating unknown customers, keeping
+ * the customers' metrics current in the same transaction) and the per-customer list.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "timefmt.h"
+
+SEG_STMT(customer_exists, "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2");
+SEG_STMT(events_list,
+	 "SELECT json_build_object('id', e.id, 'customer_id', e.customer_id, 'type', e.type, "
+	 "'occurred_at', seg_ts(e.occurred_at), 'amount', e.amount, 'properties', e.properties, "
+	 "'received_at', seg_ts(e.received_at))::text, seg_ts(e.occurred_at) || '|' || e.seq "
+	 "FROM events e WHERE e.tenant_id = $1 AND e.customer_id = $2 "
+	 "AND ($3::text IS NULL OR e.type = $3) "
+	 "AND ($4::timestamptz IS NULL OR e.occurred_at >= $4) "
+	 "AND ($5::timestamptz IS NULL OR e.occurred_at < $5) "
+	 "AND ($6::timestamptz IS NULL OR (e.occurred_at, e.seq) < ($6, $7::bigint)) "
+	 "ORDER BY e.occurred_at DESC, e.seq DESC LIMIT $8");
+
+void seg_event_rows_add(struct seg_buf *rows, size_t line, const char *id, const char *customer_id,
+			const char *type, const char *occurred_at, const char *doc, size_t doc_len)
+{
+	seg_buf_addf(rows, "%zu\t", line);
+	seg_buf_add_copy_field(rows, id, id ? strlen(id) : 0);
+	seg_buf_addch(rows, '\t');
+	seg_buf_add_copy_field(rows, customer_id, strlen(customer_id));
+	seg_buf_addch(rows, '\t');
+	seg_buf_add_copy_field(rows, type, strlen(type));
+	seg_buf_addch(rows, '\t');
+	seg_buf_add_copy_field(rows, occurred_at, strlen(occurred_at));
+	seg_buf_addch(rows, '\t');
+	seg_buf_add_copy_field(rows, doc, doc_len);
+	seg_buf_addch(rows, '\n');
+}
+
+static const char seg__stage_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS seg_stage_events (line bigint, id text COLLATE \"C\", "
+	"customer_id text COLLATE \"C\", type text, occurred_at timestamptz, doc jsonb) "
+	"ON COMMIT DELETE ROWS";
+
+static const char seg__customers_sql[] =
+	"INSERT INTO customers (tenant_id, id) SELECT DISTINCT $1::bigint, customer_id "
+	"FROM seg_stage_events ORDER BY 2 ON CONFLICT DO NOTHING";
+
+/* Locks the customers in id order, so that concurrent batches do not deadlock. */
+static const char seg__lock_sql[] =
+	"SELECT 1 FROM customers WHERE tenant_id = $1 AND id IN "
+	"(SELECT customer_id FROM seg_stage_events) ORDER BY id FOR NO KEY UPDATE";
+
+static const char seg__ingest_sql[] =
+	"WITH rt AS (SELECT revenue_event_types AS types FROM tenants WHERE id = $1), "
+	"ins AS (INSERT INTO events (tenant_id, id, customer_id, type, occurred_at, amount, "
+	"properties) SELECT $1, s.id, s.customer_id, s.type, s.occurred_at, "
+	"(s.doc ->> 'amount')::numeric, "
+	"CASE WHEN jsonb_typeof(s.doc -> 'properties') = 'object' THEN s.doc -> 'properties' "
+	"ELSE '{}' END "
+	"FROM seg_stage_events s ORDER BY s.line ON CONFLICT (tenant_id, id) DO NOTHING "
+	"RETURNING customer_id, type, occurred_at, amount), "
+	"agg AS (SELECT i.customer_id, count(*) AS n, "
+	"count(*) FILTER (WHERE i.type = ANY (rt.types)) AS orders, "
+	"coalesce(sum(i.amount) FILTER (WHERE i.type = ANY (rt.types)), 0) AS revenue, "
+	"min(i.occurred_at) AS fe, max(i.occurred_at) AS le, "
+	"min(i.occurred_at) FILTER (WHERE i.type = ANY (rt.types)) AS fp, "
+	"max(i.occurred_at) FILTER (WHERE i.type = ANY (rt.types)) AS lp "
+	"FROM ins i CROSS JOIN rt GROUP BY i.customer_id), "
+	"upd AS (UPDATE customers c SET events = c.events + agg.n, orders = c.orders + agg.orders, "
+	"revenue = c.revenue + agg.revenue, first_event_at = least(c.first_event_at, agg.fe), "
+	"last_event_at = greatest(c.last_event_at, agg.le), "
+	"first_purchase_at = least(c.first_purchase_at, agg.fp), "
+	"last_purchase_at = greatest(c.last_purchase_at, agg.lp) "
+	"FROM agg WHERE c.tenant_id = $1 AND c.id = agg.customer_id RETURNING 1) "
+	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM seg_stage_events), "
+	"(SELECT count(*) FROM upd)";
+
+enum seg_err seg_db_events_ingest(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
+				  size_t *accepted, size_t *duplicates)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant)};
+	enum seg_err err = SEG_OK;
+
+	*accepted = *duplicates = 0;
+	if (!rows->len)
+		return SEG_OK;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		PGresult *res = NULL;
+		err = seg_db_begin(db);
+		if (!err)
+			err = seg__db_query(db, seg__stage_sql, 0, NULL, NULL);
+		if (!err)
+			err = seg__db_copy(db, "COPY seg_stage_events FROM STDIN", rows->data,
+					   rows->len);
+		if (!err)
+			err = seg__db_query(db, seg__customers_sql, 1, params, NULL);
+		if (!err)
+			err = seg__db_query(db, seg__lock_sql, 1, params, NULL);
+		if (!err)
+			err = seg__db_query(db, seg__ingest_sql, 1, params, &res);
+		if (!err) {
+			size_t ins = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+			size_t staged = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+			PQclear(res);
+			err = seg_db_commit(db);
+			if (!err) {
+				*accepted = ins;
+				*duplicates = staged - ins;
+				return SEG_OK;
+			}
+		}
+		seg_db_rollback(db);
+		if (!seg__db_retryable(db))
+			break;
+	}
+	return err;
+}
+
+enum seg_err seg_db_events_list(struct seg_db *db, int64_t tenant, const char *customer_id,
+				const char *type, const char *since, const char *until,
+				const char *after_key, int limit, struct seg_page *page)
+{
+	char tid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
+	char *after_ts = NULL;
+	const char *after_seq = NULL;
+	PGresult *res = NULL;
+	enum seg_err err;
+
+	if (after_key) {
+		const char *bar = strrchr(after_key, '|');
+		int64_t us;
+		if (!bar || !seg_rfc3339_parse(after_key, (size_t)(bar - after_key), &us) ||
+		    !bar[1] || strspn(bar + 1, "0123456789") != strlen(bar + 1) || strlen(bar + 1) > 18)
+			return SEG_ERR_MALFORMED;
+		after_ts = seg_strndup(after_key, (size_t)(bar - after_key));
+		after_seq = bar + 1;
+	}
+	const char *exists_params[] = {seg__db_int(tid, tenant), customer_id};
+	err = seg__db_exec(db, &customer_exists, 2, exists_params, &res);
+	if (err)
+		goto out;
+	if (PQntuples(res) == 0) {
+		err = SEG_ERR_NOT_FOUND;
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	const char *params[] = {tid, customer_id, type, since, until, after_ts, after_seq,
+				seg__db_int(lim, limit + 1)};
+	err = seg__db_exec(db, &events_list, 8, params, &res);
+	if (err)
+		goto out;
+	seg__db_page_fill(page, res, limit);
+out:
+	PQclear(res);
+	free(after_ts);
+	return err;
+}

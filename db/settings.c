@@ -1,0 +1,42 @@
+/* Tenant settings: the revenue event types, which decide what counts as an order. */
+#include "internal.h"
+
+
+SEG_STMT(settings_get, "SELECT json_build_object('revenue_event_types', "
+		       "to_json(revenue_event_types))::text FROM tenants WHERE id = $1");
+SEG_STMT(settings_set, "UPDATE tenants SET revenue_event_types = "
+		       "ARRAY(SELECT DISTINCT jsonb_array_elements_text($2::jsonb) ORDER BY 1) "
+		       "WHERE id = $1 RETURNING json_build_object('revenue_event_types', "
+		       "to_json(revenue_event_types))::text");
+SEG_STMT(settings_recompute, "SELECT seg_recompute_metrics($1)");
+
+enum seg_err seg_db_settings_get(struct seg_db *db, int64_t tenant, char **json)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant)};
+	return seg__db_json_row(db, &settings_get, 1, params, json);
+}
+
+enum seg_err seg_db_settings_set_revenue_types(struct seg_db *db, int64_t tenant,
+					       const char *types_json, char **json)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant), types_json};
+	enum seg_err err;
+
+	*json = NULL;
+	err = seg_db_begin(db);
+	if (err)
+		return err;
+	/* Recomputing every customer may take longer than a request's statement timeout. */
+	err = seg__db_query(db, "SET LOCAL statement_timeout = 0", 0, NULL, NULL);
+	if (!err)
+		err = seg__db_json_row(db, &settings_set, 2, params, json);
+	if (!err)
+		err = seg__db_exec(db, &settings_recompute, 1, params, NULL);
+	if (!err)
+		err = seg_db_commit(db);
+	if (err)
+		seg_db_rollback(db);
+	return err;
+}

@@ -1,0 +1,41 @@
+/*
+ * The handlers of every route, one file per resource. Each runs on the HTTP thread of its
+ * request, decodes the request, calls db/, and sets the reply (see server/request.h).
+ */
+#ifndef SEG_HANDLERS_H
+#define SEG_HANDLERS_H
+
+#include "router.h"
+
+/* ops.c */
+enum seg_err seg_h_healthz(struct seg_req *r);
+enum seg_err seg_h_readyz(struct seg_req *r);
+enum seg_err seg_h_metrics(struct seg_req *r);
+enum seg_err seg_h_openapi(struct seg_req *r);
+
+/* customers.c */
+enum seg_err seg_h_customer_put(struct seg_req *r);
+enum seg_err seg_h_customer_patch(struct seg_req *r);
+enum seg_err seg_h_customer_get(struct seg_req *r);
+enum seg_err seg_h_customer_delete(struct seg_req *r);
+enum seg_err seg_h_customer_list(struct seg_req *r);
+
+/* events.c */
+enum seg_err seg_h_events_post(struct seg_req *r);
+enum seg_err seg_h_events_list(struct seg_req *r);
+
+/* import.c */
+extern const struct seg_stream_ops seg_customers_import_ops;
+extern const struct seg_stream_ops seg_events_import_ops;
+
+/* attributes.c */
+enum seg_err seg_h_attr_list(struct seg_req *r);
+enum seg_err seg_h_attr_get(struct seg_req *r);
+enum seg_err seg_h_attr_put(struct seg_req *r);
+enum seg_err seg_h_attr_delete(struct seg_req *r);
+
+/* settings.c */
+enum seg_err seg_h_settings_get(struct seg_req *r);
+enum seg_err seg_h_settings_patch(struct seg_req *r);
+
+#endif

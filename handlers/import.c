@@ -1,0 +1,416 @@
+/*
+ * The streaming imports: POST /v1/customers:import (NDJSON or CSV) and POST /v1/events:import
+ * (NDJSON). The body is cut into records as it arrives (lib/lines.c), each record is checked
+ * on its own — a bad one is rejected with its line number and the rest go on — and the good
+ * ones are staged as COPY rows. A batch goes to the database in one transaction when it holds
+ * SEG_BATCH_ROWS rows or SEG_BATCH_BYTES bytes, and at the end; no transaction stays open
+ * while the client is sending. Memory is bounded by one batch plus one record (1 MiB), however
+ * large the body.
+ */
+#include "handlers.h"
+
+#include <csv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "lines.h"
+#include "text.h"
+#include "validate.h"
+
+#define SEG_MAX_LINE (1 << 20)
+#define SEG_BATCH_ROWS 5000
+#define SEG_BATCH_BYTES (4 << 20)
+#define SEG_MAX_ERRORS 100
+
+struct seg_import {
+	struct seg_req *r;
+	bool events, csv, replace;
+	struct seg_lines lines;
+	struct seg_attr_catalog catalog;
+	struct seg_buf rows;
+	size_t nrows;
+	json_t *batch_ids;    /* customer ids in the current batch (a set) */
+	size_t received, inserted, updated, accepted, duplicates, rejected;
+	struct seg_buf errors; /* JSON objects joined by commas */
+	size_t nerrors;
+	/* CSV */
+	struct csv_parser parser;
+	bool parser_ready;
+	char **columns;       /* header names */
+	const struct seg_attr_def **defs;
+	size_t ncolumns;
+	int id_column;
+	struct seg_buf *fields; /* the fields of the record being parsed */
+	size_t nfields, fields_cap;
+	bool too_many_fields;
+};
+
+static void seg__import_free(void *p)
+{
+	struct seg_import *im = p;
+	seg_lines_release(&im->lines);
+	seg_attr_catalog_release(&im->catalog);
+	seg_buf_release(&im->rows);
+	seg_buf_release(&im->errors);
+	json_decref(im->batch_ids);
+	if (im->parser_ready)
+		csv_free(&im->parser);
+	for (size_t i = 0; i < im->ncolumns; i++)
+		free(im->columns[i]);
+	free(im->columns);
+	free(im->defs);
+	for (size_t i = 0; i < im->fields_cap; i++)
+		seg_buf_release(&im->fields[i]);
+	free(im->fields);
+	free(im);
+}
+
+static void seg__reject(struct seg_import *im, size_t line, const char *detail)
+{
+	im->rejected++;
+	if (im->nerrors >= SEG_MAX_ERRORS)
+		return;
+	if (im->nerrors++)
+		seg_buf_addch(&im->errors, ',');
+	seg_buf_addf(&im->errors, "{\"line\":%zu,\"detail\":", line);
+	seg_buf_add_json_string(&im->errors, detail, strlen(detail));
+	seg_buf_addch(&im->errors, '}');
+}
+
+static enum seg_err seg__flush(struct seg_import *im)
+{
+	struct seg_db *db;
+	size_t a = 0, b = 0;
+	enum seg_err err;
+
+	if (!im->nrows)
+		return SEG_OK;
+	err = seg_req_db(im->r, &db);
+	if (err)
+		return err;
+	if (im->events) {
+		err = seg_db_events_ingest(db, im->r->tenant, &im->rows, &a, &b);
+		im->accepted += a;
+		im->duplicates += b;
+	} else {
+		err = seg_db_customers_upsert(db, im->r->tenant, &im->rows, im->replace, &a, &b);
+		im->inserted += a;
+		im->updated += b;
+		json_object_clear(im->batch_ids);
+	}
+	if (err)
+		return seg_req_fail(im->r, err,
+				    "the import stopped at a database failure; %zu lines were stored "
+				    "before it and may be sent again safely",
+				    im->inserted + im->updated + im->accepted + im->duplicates);
+	seg_buf_reset(&im->rows);
+	im->nrows = 0;
+	return SEG_OK;
+}
+
+static enum seg_err seg__staged(struct seg_import *im)
+{
+	im->nrows++;
+	if (im->nrows >= SEG_BATCH_ROWS || im->rows.len >= SEG_BATCH_BYTES)
+		return seg__flush(im);
+	return SEG_OK;
+}
+
+/* Stages one customer; a repeated id first sends the batch, so lines apply in order. */
+static enum seg_err seg__stage_customer(struct seg_import *im, size_t line, const char *id,
+					const char *kind, const char *doc, size_t doc_len, bool flat,
+					bool has_null)
+{
+	if (json_object_get(im->batch_ids, id)) {
+		enum seg_err err = seg__flush(im);
+		if (err)
+			return err;
+	}
+	json_object_set_new(im->batch_ids, id, json_true());
+	seg_customer_rows_add(&im->rows, line, id, kind, doc, doc_len, flat, has_null);
+	return seg__staged(im);
+}
+
+static void seg__reject_problem(struct seg_import *im, size_t line, struct seg_problem *p)
+{
+	struct seg_buf detail = SEG_BUF_INIT;
+	seg_problem_first_line(p, &detail);
+	if (p->count > 1)
+		seg_buf_addf(&detail, " (and %zu more)", p->count - 1 + p->dropped);
+	seg__reject(im, line, detail.data);
+	seg_buf_release(&detail);
+}
+
+static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, size_t len,
+				     size_t line)
+{
+	struct seg_problem p;
+	json_error_t error;
+	enum seg_err err = SEG_OK;
+	json_t *doc;
+
+	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
+	if (!doc) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "not valid JSON: %s (column %d)", error.text, error.column);
+		seg__reject(im, line, msg);
+		return SEG_OK;
+	}
+	seg_problem_init(&p);
+	if (im->events) {
+		struct seg_event_doc ev;
+		if (seg_event_check(doc, "", &p, &ev)) {
+			seg__reject_problem(im, line, &p);
+		} else {
+			seg_event_rows_add(&im->rows, line, ev.id, ev.customer_id, ev.type,
+					   ev.occurred_at, data, len);
+			err = seg__staged(im);
+		}
+	} else {
+		struct seg_customer_doc c;
+		if (seg_customer_doc_check(doc, SEG_DOC_IMPORT, &im->catalog, "", &p, &c))
+			seg__reject_problem(im, line, &p);
+		else
+			err = seg__stage_customer(im, line, c.id, c.kind, data, len, c.flat,
+						  c.has_null);
+	}
+	seg_problem_release(&p);
+	json_decref(doc);
+	return err;
+}
+
+/* libcsv callbacks: collect the fields of one record. */
+static void seg__csv_field(void *s, size_t len, void *ctx)
+{
+	struct seg_import *im = ctx;
+	if (im->nfields == im->fields_cap) {
+		if (im->fields_cap >= 4096) {
+			im->too_many_fields = true;
+			return;
+		}
+		size_t cap = im->fields_cap ? im->fields_cap * 2 : 16;
+		im->fields = seg_realloc(im->fields, cap * sizeof(*im->fields));
+		for (size_t i = im->fields_cap; i < cap; i++)
+			seg_buf_init(&im->fields[i]);
+		im->fields_cap = cap;
+	}
+	seg_buf_reset(&im->fields[im->nfields]);
+	seg_buf_add(&im->fields[im->nfields], s ? s : "", s ? len : 0);
+	im->nfields++;
+}
+
+static void seg__csv_row(int c, void *ctx)
+{
+	(void)c;
+	(void)ctx;
+}
+
+/* Splits one CSV record into im->fields; false (with why) when it is malformed. */
+static bool seg__csv_split(struct seg_import *im, const char *data, size_t len, const char **why)
+{
+	im->nfields = 0;
+	im->too_many_fields = false;
+	if (csv_parse(&im->parser, data, len, seg__csv_field, seg__csv_row, im) != len ||
+	    csv_fini(&im->parser, seg__csv_field, seg__csv_row, im) != 0) {
+		*why = csv_strerror(csv_error(&im->parser));
+		csv_fini(&im->parser, NULL, NULL, NULL);
+		return false;
+	}
+	if (im->too_many_fields) {
+		*why = "more than 4096 fields";
+		return false;
+	}
+	for (size_t i = 0; i < im->nfields; i++) {
+		if (!seg_utf8_valid(im->fields[i].data, im->fields[i].len) ||
+		    memchr(im->fields[i].data, '\0', im->fields[i].len)) {
+			*why = "a field is not valid UTF-8 text";
+			return false;
+		}
+	}
+	return true;
+}
+
+static enum seg_err seg__csv_header(struct seg_import *im)
+{
+	im->id_column = -1;
+	im->ncolumns = im->nfields;
+	im->columns = seg_calloc(im->nfields, sizeof(char *));
+	im->defs = seg_calloc(im->nfields, sizeof(*im->defs));
+	for (size_t i = 0; i < im->nfields; i++) {
+		const char *name = im->fields[i].data;
+		im->columns[i] = seg_strdup(name);
+		if (!name[0])
+			return seg_req_invalid(im->r, "", "line 1: column %zu has no name", i + 1);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(im->columns[j], name) == 0)
+				return seg_req_invalid(im->r, "", "line 1: column \"%s\" appears twice", name);
+		if (strcmp(name, "id") == 0)
+			im->id_column = (int)i;
+		else
+			im->defs[i] = seg_attr_catalog_find(&im->catalog, name);
+	}
+	if (im->id_column < 0)
+		return seg_req_invalid(im->r, "", "line 1: the header has no \"id\" column");
+	return SEG_OK;
+}
+
+static enum seg_err seg__csv_line(struct seg_import *im, const char *data, size_t len, size_t line)
+{
+	struct seg_buf doc = SEG_BUF_INIT;
+	const char *why = NULL;
+	char cellwhy[256];
+	enum seg_err err = SEG_OK;
+	bool first = true;
+
+	if (!seg__csv_split(im, data, len, &why)) {
+		if (line == 1 || !im->columns)
+			return seg_req_invalid(im->r, "", "line 1: the header is not valid CSV: %s", why);
+		seg__reject(im, line, why);
+		return SEG_OK;
+	}
+	if (!im->columns)
+		return seg__csv_header(im);
+	im->received++;
+	if (im->nfields != im->ncolumns) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "expected %zu fields as in the header, got %zu", im->ncolumns,
+			 im->nfields);
+		seg__reject(im, line, msg);
+		return SEG_OK;
+	}
+	const char *id = im->fields[im->id_column].data;
+	if (!seg_customer_id_valid(id)) {
+		seg__reject(im, line, "id must be 1 to 128 bytes of printable UTF-8");
+		return SEG_OK;
+	}
+	seg_buf_addstr(&doc, "{\"attributes\":{");
+	for (size_t i = 0; i < im->ncolumns; i++) {
+		if ((int)i == im->id_column || im->fields[i].len == 0)
+			continue;
+		if (!first)
+			seg_buf_addch(&doc, ',');
+		first = false;
+		seg_buf_add_json_string(&doc, im->columns[i], strlen(im->columns[i]));
+		seg_buf_addch(&doc, ':');
+		if (!seg_attr_cell_to_json(im->defs[i], im->fields[i].data, im->fields[i].len, &doc,
+					   cellwhy, sizeof(cellwhy))) {
+			char msg[400];
+			snprintf(msg, sizeof(msg), "column \"%.64s\": %s", im->columns[i], cellwhy);
+			seg__reject(im, line, msg);
+			goto out;
+		}
+	}
+	seg_buf_addstr(&doc, "}}");
+	err = seg__stage_customer(im, line, id, NULL, doc.data, doc.len, true, false);
+out:
+	seg_buf_release(&doc);
+	return err;
+}
+
+static int seg__on_record(void *ctx, const char *data, size_t len, size_t number, bool overlong)
+{
+	struct seg_import *im = ctx;
+	enum seg_err err;
+
+	if (overlong) {
+		if (im->csv && !im->columns) {
+			seg_req_invalid(im->r, "", "line 1: the header is longer than 1 MiB");
+			return SEG_ERR_INVALID;
+		}
+		im->received++;
+		seg__reject(im, number, "the line is longer than 1 MiB");
+		return 0;
+	}
+	if (len == 0 || strspn(data, " \t") >= len)
+		return 0; /* blank lines are skipped */
+	if (im->csv)
+		return (int)seg__csv_line(im, data, len, number);
+	im->received++;
+	err = seg__ndjson_line(im, data, len, number);
+	return (int)err;
+}
+
+static enum seg_err seg__begin(struct seg_req *r, bool events)
+{
+	static const char *const customer_params[] = {"mode", NULL};
+	static const char *const event_params[] = {NULL};
+	struct seg_import *im;
+	struct seg_db *db;
+	enum seg_err err = seg_req_check_query(r, events ? event_params : customer_params);
+	const char *mode = events ? NULL : seg_req_query(r, "mode", &err);
+
+	if (err)
+		return err;
+	if (mode && strcmp(mode, "merge") && strcmp(mode, "replace")) {
+		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "mode", 0,
+				"mode must be merge or replace, got \"%s\"", mode);
+		return SEG_ERR_MALFORMED;
+	}
+	im = seg_calloc(1, sizeof(*im));
+	r->stream = im;
+	r->stream_free = seg__import_free;
+	im->r = r;
+	im->events = events;
+	im->csv = strcmp(r->content_type, "text/csv") == 0;
+	im->replace = mode && strcmp(mode, "replace") == 0;
+	im->batch_ids = json_object();
+	seg_lines_init(&im->lines, SEG_MAX_LINE, im->csv);
+	seg_attr_catalog_init(&im->catalog);
+	seg_buf_init(&im->rows);
+	seg_buf_init(&im->errors);
+	if (im->csv) {
+		csv_init(&im->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL);
+		im->parser_ready = true;
+	}
+	err = seg_req_db(r, &db);
+	if (!err && !events)
+		err = seg_db_attr_catalog(db, r->tenant, &im->catalog);
+	return err;
+}
+
+static enum seg_err seg__data(struct seg_req *r, const char *data, size_t len)
+{
+	struct seg_import *im = r->stream;
+	return (enum seg_err)seg_lines_feed(&im->lines, data, len, seg__on_record, im);
+}
+
+static enum seg_err seg__end(struct seg_req *r)
+{
+	struct seg_import *im = r->stream;
+	struct seg_buf out = SEG_BUF_INIT;
+	enum seg_err err = (enum seg_err)seg_lines_finish(&im->lines, seg__on_record, im);
+
+	if (!err)
+		err = seg__flush(im);
+	if (err)
+		return err;
+	if (im->events)
+		seg_buf_addf(&out,
+			     "{\"received\":%zu,\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":%zu,"
+			     "\"errors\":[",
+			     im->received, im->accepted, im->duplicates, im->rejected);
+	else
+		seg_buf_addf(&out,
+			     "{\"received\":%zu,\"inserted\":%zu,\"updated\":%zu,\"rejected\":%zu,"
+			     "\"errors\":[",
+			     im->received, im->inserted, im->updated, im->rejected);
+	seg_buf_add(&out, im->errors.data, im->errors.len);
+	seg_buf_addstr(&out, "]}");
+	seg_req_reply_json_take(r, 200, seg_buf_detach(&out, NULL));
+	return SEG_OK;
+}
+
+static enum seg_err seg__begin_customers(struct seg_req *r)
+{
+	return seg__begin(r, false);
+}
+
+static enum seg_err seg__begin_events(struct seg_req *r)
+{
+	return seg__begin(r, true);
+}
+
+const struct seg_stream_ops seg_customers_import_ops = {seg__begin_customers, seg__data, seg__end};
+const struct seg_stream_ops seg_events_import_ops = {seg__begin_events, seg__data, seg__end};

@@ -1,0 +1,52 @@
+/* Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document. */
+#include "handlers.h"
+
+#include <string.h>
+
+#include "embedded.h"
+#include "metrics.h"
+#include "server.h"
+
+enum seg_err seg_h_healthz(struct seg_req *r)
+{
+	seg_req_reply_json(r, 200, "{\"status\":\"ok\"}");
+	return SEG_OK;
+}
+
+enum seg_err seg_h_readyz(struct seg_req *r)
+{
+	struct seg_db *db;
+	bool ready = false;
+	enum seg_err err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_db_ready(db, &ready);
+	if (err)
+		return seg_req_fail(r, SEG_ERR_UNAVAILABLE, "the database is unreachable");
+	if (!ready)
+		return seg_req_fail(r, SEG_ERR_UNAVAILABLE, "migrations are not applied yet");
+	seg_req_reply_json(r, 200, "{\"status\":\"ok\"}");
+	return SEG_OK;
+}
+
+enum seg_err seg_h_metrics(struct seg_req *r)
+{
+	seg_buf_reset(&r->reply);
+	seg_metrics_render(r->server->metrics, r->server->pool, &r->reply);
+	r->status = 200;
+	r->reply_type = "text/plain; version=0.0.4; charset=utf-8";
+	return SEG_OK;
+}
+
+enum seg_err seg_h_openapi(struct seg_req *r)
+{
+	for (const struct seg_embedded *e = seg_embedded_files; e->path; e++) {
+		if (strcmp(e->path, "openapi.yaml") == 0) {
+			seg_buf_reset(&r->reply);
+			seg_buf_add(&r->reply, e->data, e->len);
+			r->status = 200;
+			r->reply_type = "application/yaml";
+			return SEG_OK;
+		}
+	}
+	return seg_req_fail(r, SEG_ERR_NOT_FOUND, "this build has no openapi.yaml");
+}

@@ -1,0 +1,107 @@
+/*
+ * struct seg_req: one HTTP request as a handler sees it, and the helpers handlers use to read
+ * it and to answer. The server (http.c) creates it when the headers have arrived, runs the
+ * route's handler on the HTTP thread that owns the connection, and frees it — and everything
+ * it owns: parsed values, the reply, the borrowed database connection — when the response
+ * has been sent (a request is one memory context, released at once).
+ *
+ * A handler returns SEG_OK after setting a reply with seg_req_reply*, or an error; for an
+ * error the server answers with a problem document built from r->problem (and
+ * r->problem_extra, extra members for it).
+ */
+#ifndef SEG_REQUEST_H
+#define SEG_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "db.h"
+#include "err.h"
+#include "problem.h"
+
+#define SEG_MAX_PARAMS 4
+
+enum seg_scope { SEG_SCOPE_READ = 1, SEG_SCOPE_WRITE = 2, SEG_SCOPE_ADMIN = 4 };
+
+struct seg_route;
+struct seg_server;
+
+struct seg_req {
+	struct seg_server *server;
+	const struct seg_route *route;
+	void *conn;                 /* the MHD connection; only http.c looks inside */
+	const char *method;
+	char *params[SEG_MAX_PARAMS]; /* decoded path parameters, in pattern order */
+	int nparams;
+	int64_t tenant;
+	unsigned scopes;
+	char request_id[129];
+	char *content_type;         /* media type without parameters, lowercase; NULL if none */
+	struct seg_buf body;        /* the whole body, for routes that do not stream */
+
+	struct seg_problem problem;
+	struct seg_buf problem_extra; /* ,"name":value members added to the problem */
+
+	int status;
+	struct seg_buf reply;
+	const char *reply_type;
+	char *location;
+	int retry_after;
+
+	struct seg_db *db;          /* borrowed on first seg_req_db, returned at the end */
+	void *stream;               /* a streaming handler's state */
+	void (*stream_free)(void *stream);
+	struct seg_buf scratch;     /* decoded query values live here until the end */
+	char **query_values;
+	size_t nquery_values;
+	int64_t started_us;
+};
+
+/* A path parameter by position. */
+const char *seg_req_param(const struct seg_req *r, int i);
+
+/*
+ * The percent-decoded value of query parameter name, or NULL. A value that does not decode
+ * (bad escape, NUL, invalid UTF-8) makes the request fail: *err is set to SEG_ERR_MALFORMED
+ * with a problem item, and NULL is returned.
+ */
+const char *seg_req_query(struct seg_req *r, const char *name, enum seg_err *err);
+/* SEG_ERR_MALFORMED (with one item per parameter) when a query parameter is not in allowed. */
+enum seg_err seg_req_check_query(struct seg_req *r, const char *const *allowed);
+
+/* limit (1..1000, default 100) and the decoded cursor key (NULL: from the start). */
+enum seg_err seg_req_page_params(struct seg_req *r, int *limit, const char **after_key);
+/* Answers 200 {"items": [...], "next_cursor": ...} from a page. */
+void seg_req_reply_page(struct seg_req *r, const struct seg_page *page);
+
+/*
+ * Parses the body as JSON (duplicate keys refused). Not JSON → SEG_ERR_MALFORMED with the
+ * position. *out is a new reference.
+ */
+enum seg_err seg_req_json(struct seg_req *r, json_t **out);
+
+/* Borrows the request's database connection (SEG_ERR_UNAVAILABLE when unreachable). */
+enum seg_err seg_req_db(struct seg_req *r, struct seg_db **db);
+
+/* Sets a JSON reply; the text is copied. */
+void seg_req_reply_json(struct seg_req *r, int status, const char *json);
+/* Sets a JSON reply, taking ownership of malloc'ed text. */
+void seg_req_reply_json_take(struct seg_req *r, int status, char *json);
+/* 204 No Content. */
+void seg_req_reply_empty(struct seg_req *r, int status);
+void seg_req_set_location(struct seg_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Adds a problem item at a JSON Pointer and returns SEG_ERR_INVALID (422). */
+enum seg_err seg_req_invalid(struct seg_req *r, const char *pointer, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Sets the problem's detail and returns err. */
+enum seg_err seg_req_fail(struct seg_req *r, enum seg_err err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Appends a path segment percent-encoded (for Location headers). */
+void seg_req_url_escape(struct seg_buf *out, const char *segment);
+
+#endif
