@@ -10,7 +10,8 @@
 
 SEG_STMT(customer_put,
 	 "INSERT INTO customers AS c (tenant_id, id, kind, attributes) "
-	 "VALUES ($1, $2, $3, seg_merge_patch('{}', coalesce($4::jsonb -> 'attributes', '{}'))) "
+	 "VALUES ($1, $2, $3, CASE WHEN jsonb_typeof($4::jsonb -> 'attributes') = 'object' "
+	 "THEN seg_merge_patch('{}', $4::jsonb -> 'attributes') ELSE '{}' END) "
 	 "ON CONFLICT (tenant_id, id) DO UPDATE SET kind = EXCLUDED.kind, "
 	 "attributes = EXCLUDED.attributes, updated_at = now() "
 	 "RETURNING seg_customer_json(c)::text, xmax = 0");
