@@ -1,0 +1,571 @@
+#!/usr/bin/env python3
+"""API test harness for segmentd (Python standard library only).
+
+Usage (normally through tests/run.sh, inside pg_virtualenv):
+    pg_virtualenv -t -v 15 python3 tests/api/run.py --build build [--only SUBSTRING]
+
+It runs `segmentd migrate`, creates API keys with the CLI, starts `segmentd serve` on a free
+port with stderr captured to a file, runs every `test_*` function of every tests/api/test_*.py
+module (modules in name order, functions in source order; each gets the harness context `t`),
+stops the daemon with SIGTERM and checks that it exits 0 within 10 s.
+
+Output is TAP-like: one "ok - name" / "not ok - name" line per test, failure details as "# "
+lines, and a summary comment. Besides the tests, invariants checked on every response (no 5xx
+except the 503s a test asks for, X-Request-Id everywhere, problem+json for every error) are
+reported as tests of their own at the end, and so are the daemon's shutdown and its log.
+"""
+
+import argparse
+import http.client
+import importlib.util
+import inspect
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+from decimal import Decimal
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SANITIZED = os.environ.get("SEGMENTD_SANITIZED") == "1"
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+PROBLEM_SLUGS = {
+    400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+    405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+    415: "unsupported-media-type", 422: "validation-failed", 429: "rate-limited",
+    500: "internal", 503: "unavailable",
+}
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run in this environment."""
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def q(s):
+    """Percent-encodes one path segment (UTF-8, "/" too)."""
+    return urllib.parse.quote(s, safe="")
+
+
+def short(b, n=600):
+    if b is None:
+        return ""
+    if isinstance(b, (bytes, bytearray)):
+        s = bytes(b[:n]).decode("utf-8", "replace")
+    else:
+        s = str(b)[:n]
+    more = len(b) - n
+    return s + (" ...(+%d bytes)" % more if more > 0 else "")
+
+
+class Resp:
+    def __init__(self, method, path, req_headers, req_body, status, headers, body, elapsed):
+        self.method = method
+        self.path = path
+        self.req_headers = req_headers
+        self.req_body = req_body
+        self.status = status
+        self.headers = headers  # dict, lower-case names
+        self.body = body
+        self.elapsed = elapsed
+        self._json = None
+        self._json_done = False
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    @property
+    def json(self):
+        if not self._json_done:
+            self._json_done = True
+            try:
+                self._json = json.loads(self.body.decode("utf-8"), parse_float=Decimal)
+            except Exception:
+                self._json = None
+        return self._json
+
+    def describe(self):
+        hdrs = dict(self.req_headers)
+        if "Authorization" in hdrs:
+            hdrs["Authorization"] = redact(hdrs["Authorization"])
+        body = self.req_body
+        if body is not None and not isinstance(body, (bytes, bytearray, str)):
+            body = "<streamed body>"
+        rh = {k: v for k, v in self.headers.items()
+              if k in ("content-type", "location", "allow", "retry-after", "x-request-id",
+                       "content-length", "www-authenticate")}
+        return ("request: %s %s headers=%s body=%s\nresponse: %d %s body=%s" %
+                (self.method, self.path, hdrs, short(body, 300), self.status, rh,
+                 short(self.body)))
+
+
+KEY_LABELS = {}
+
+
+def redact(auth):
+    for key, label in KEY_LABELS.items():
+        if key in auth:
+            return auth.replace(key, "<%s>" % label)
+    return auth
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+class Daemon:
+    """One `segmentd serve` process."""
+
+    def __init__(self, ctx, args, name):
+        self.ctx = ctx
+        self.name = name
+        self.port = free_port()
+        self.base = "127.0.0.1:%d" % self.port
+        self.stderr_path = os.path.join(ctx.tmp, "segmentd-%s-%d.stderr" % (name, self.port))
+        self.stderr = open(self.stderr_path, "wb")
+        cmd = [ctx.binary, "serve", "--listen", self.base, "--log-format", "json"] + list(args)
+        self.cmd = cmd
+        self.proc = subprocess.Popen(cmd, stdout=self.stderr, stderr=self.stderr,
+                                     stdin=subprocess.DEVNULL, env=ctx.env)
+        self.stopped = False
+
+    def wait_healthy(self, timeout=60):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise TestFailure("daemon %s exited with %s before /healthz answered; stderr:\n%s"
+                                  % (self.name, self.proc.returncode, self.stderr_tail()))
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c.request("GET", "/healthz")
+                r = c.getresponse()
+                r.read()
+                c.close()
+                if r.status == 200:
+                    return
+                last = r.status
+            except OSError as e:
+                last = e
+            time.sleep(0.1)
+        raise TestFailure("daemon %s: /healthz did not answer 200 within %ds (last: %r)"
+                          % (self.name, timeout, last))
+
+    def stderr_text(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stderr_tail(self, n=3000):
+        return self.stderr_text()[-n:]
+
+    def stop(self, timeout=10):
+        """SIGTERM; returns a list of problems (empty when the exit was clean)."""
+        if self.stopped:
+            return []
+        self.stopped = True
+        problems = []
+        if self.proc.poll() is not None:
+            problems.append("daemon %s had already exited with status %s"
+                            % (self.name, self.proc.returncode))
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout=timeout)
+                if rc != 0:
+                    problems.append("daemon %s exited with status %d after SIGTERM"
+                                    % (self.name, rc))
+            except subprocess.TimeoutExpired:
+                problems.append("daemon %s did not exit within %ds of SIGTERM" % (self.name, timeout))
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        if SANITIZED:
+            text = self.stderr_text()
+            for m in SANITIZER_MARKERS:
+                if m in text:
+                    i = text.index(m)
+                    problems.append("daemon %s stderr contains %r:\n%s"
+                                    % (self.name, m, text[max(0, i - 200):i + 3000]))
+                    break
+        if problems:
+            problems.append("stderr tail of %s:\n%s" % (self.name, self.stderr_tail(2000)))
+        return problems
+
+
+class Ctx:
+    """What every test function gets as `t`."""
+
+    Skip = Skip
+
+    def __init__(self, binary, tmp):
+        self.binary = binary
+        self.tmp = tmp
+        self.env = dict(os.environ)
+        self.daemon = None
+        self.keys = {}
+        self.violations = {"no_5xx": [], "x_request_id": [], "problem_json": []}
+        self.vlock = threading.Lock()
+        self.extra_daemons = []
+        self.current_test = None
+        self.run_tag = uuid.uuid4().hex[:8]
+
+    # ----- unique names -------------------------------------------------------------------
+    def uid(self, prefix="c"):
+        return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+
+    def attr_name(self, base="a"):
+        return "%s_%s" % (base, uuid.uuid4().hex[:10])
+
+    # ----- CLI ----------------------------------------------------------------------------
+    def cli(self, *args, check=True, timeout=60):
+        p = subprocess.run([self.binary] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=self.env, timeout=timeout)
+        out = p.stdout.decode("utf-8", "replace")
+        err = p.stderr.decode("utf-8", "replace")
+        if check and p.returncode != 0:
+            raise TestFailure("`segmentd %s` exited %d\nstdout: %s\nstderr: %s"
+                              % (" ".join(args), p.returncode, out[-2000:], err[-2000:]))
+        return p.returncode, out, err
+
+    def create_key(self, tenant, scopes, label=None):
+        rc, out, err = self.cli("keys", "create", "--tenant", tenant, "--scopes", scopes)
+        lines = [l.strip() for l in out.strip().splitlines() if l.strip()]
+        if not lines:
+            raise TestFailure("`keys create` printed nothing on stdout (stderr: %s)" % err)
+        key = lines[-1]
+        if not re.fullmatch(r"sgd_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}", key):
+            raise TestFailure("`keys create` last stdout line is not a key of the form "
+                              "sgd_<12 base62>_<32 base62>: %r" % key)
+        KEY_LABELS[key] = label or ("%s:%s" % (tenant, scopes))
+        return key
+
+    def new_tenant(self, scopes="read,write,admin", name=None):
+        """A fresh tenant with one key of the given scopes; returns (tenant, key)."""
+        tenant = name or ("t-%s-%s" % (self.run_tag, uuid.uuid4().hex[:8]))
+        return tenant, self.create_key(tenant, scopes)
+
+    def key_id_candidates(self, key):
+        """Possible IDs for `keys revoke ID`, found in `keys list` for this key."""
+        m = re.fullmatch(r"sgd_([0-9A-Za-z]{12})_.*", key)
+        short_id = m.group(1)
+        rc, out, err = self.cli("keys", "list")
+        cands = []
+        try:
+            data = json.loads(out)
+            items = data.get("items", data) if isinstance(data, dict) else data
+            for it in items:
+                if short_id in json.dumps(it):
+                    for k in ("id", "key_id", "prefix"):
+                        if k in it:
+                            cands.append(str(it[k]))
+        except ValueError:
+            for line in out.splitlines():
+                if short_id in line:
+                    toks = re.split(r"[\s,|]+", line.strip())
+                    cands.extend(tok for tok in toks[:1] if tok)
+        cands += [short_id, "sgd_" + short_id]
+        seen, res = set(), []
+        for c in cands:
+            if c not in seen:
+                seen.add(c)
+                res.append(c)
+        return res, out
+
+    # ----- HTTP ---------------------------------------------------------------------------
+    def req(self, method, path, body=None, key="A", headers=None, ctype=None, timeout=60,
+            expect_503=False, daemon=None, raw_body=None, json_body=True, chunked=False):
+        """Sends one request; returns Resp. key: a label of self.keys, a literal key, or None.
+        body: a Python value (sent as JSON) unless raw_body (bytes/str/iterable) is given."""
+        d = daemon or self.daemon
+        h = {}
+        if key is not None:
+            k = self.keys.get(key, key)
+            h["Authorization"] = "Bearer " + k
+        payload = None
+        if raw_body is not None:
+            payload = raw_body.encode("utf-8") if isinstance(raw_body, str) else raw_body
+        elif body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            if ctype is None:
+                ctype = "application/json"
+        if ctype is not None:
+            h["Content-Type"] = ctype
+        if headers:
+            h.update(headers)
+        t0 = time.time()
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+        try:
+            if chunked or (payload is not None and not isinstance(payload, (bytes, bytearray))):
+                c.request(method, path, body=payload, headers=h, encode_chunked=True)
+            else:
+                c.request(method, path, body=payload, headers=h)
+            r = c.getresponse()
+            data = r.read()
+            hdrs = {}
+            for k2, v in r.getheaders():
+                lk = k2.lower()
+                hdrs[lk] = hdrs[lk] + ", " + v if lk in hdrs else v
+            resp = Resp(method, path, h, payload, r.status, hdrs, data, time.time() - t0)
+        except (OSError, http.client.HTTPException) as e:
+            raise TestFailure("request %s %s failed after %.1fs: %r (daemon %s alive: %s)"
+                              % (method, path, time.time() - t0, e, d.name,
+                                 d.proc.poll() is None))
+        finally:
+            c.close()
+        self.check_invariants(resp, expect_503)
+        return resp
+
+    def check_invariants(self, r, expect_503=False):
+        where = "[%s] " % (self.current_test or "?")
+        with self.vlock:
+            if r.status >= 500 and not (expect_503 and r.status == 503):
+                self.violations["no_5xx"].append(where + r.describe())
+            if not r.header("x-request-id"):
+                self.violations["x_request_id"].append(where + r.describe())
+            if r.status >= 400 and r.path != "/readyz":
+                err = problem_shape_error(r)
+                if err:
+                    self.violations["problem_json"].append(where + err + "\n" + r.describe())
+
+    # ----- assertions ---------------------------------------------------------------------
+    def fail(self, msg, r=None):
+        raise TestFailure(msg + ("\n" + r.describe() if r is not None else ""))
+
+    def check(self, cond, msg, r=None):
+        if not cond:
+            self.fail(msg, r)
+
+    def eq(self, got, want, msg="", r=None):
+        if got != want:
+            self.fail("%s: expected %r, got %r" % (msg or "value", want, got), r)
+
+    def expect(self, r, *statuses):
+        if r.status not in statuses:
+            self.fail("expected status %s, got %d" % ("/".join(map(str, statuses)), r.status), r)
+        return r
+
+    def expect_json(self, r, *statuses):
+        self.expect(r, *statuses)
+        if r.json is None:
+            self.fail("response body is not JSON", r)
+        return r.json
+
+    def problem(self, r, *statuses):
+        """Checks that r is a problem response with one of statuses; returns its JSON."""
+        self.expect(r, *statuses)
+        err = problem_shape_error(r)
+        if err:
+            self.fail(err, r)
+        return r.json
+
+    def pointers(self, p):
+        return [e.get("pointer") for e in (p.get("errors") or []) if isinstance(e, dict)]
+
+    def lines(self, doc):
+        return [e.get("line") for e in (doc.get("errors") or []) if isinstance(e, dict)]
+
+    # ----- daemons ------------------------------------------------------------------------
+    def start_daemon(self, args, name):
+        d = Daemon(self, args, name)
+        self.extra_daemons.append(d)
+        d.wait_healthy()
+        return d
+
+    def stop_daemon(self, d):
+        problems = d.stop()
+        if problems:
+            self.fail("\n".join(problems))
+
+
+def problem_shape_error(r):
+    ct = (r.header("content-type") or "").split(";")[0].strip().lower()
+    if ct != "application/problem+json":
+        return "error response Content-Type is %r, not application/problem+json" % ct
+    p = r.json
+    if not isinstance(p, dict):
+        return "problem body is not a JSON object"
+    for f in ("type", "title", "status", "detail"):
+        if f not in p:
+            return "problem body lacks %r" % f
+    if p.get("status") != r.status:
+        return "problem status %r differs from HTTP status %d" % (p.get("status"), r.status)
+    slug = PROBLEM_SLUGS.get(r.status)
+    if slug and p.get("type") != "urn:segmentd:problem:" + slug:
+        return "problem type %r, expected urn:segmentd:problem:%s" % (p.get("type"), slug)
+    if not isinstance(p.get("detail"), str) or not p["detail"]:
+        return "problem detail is empty or not a string"
+    return None
+
+
+def load_tests(only):
+    mods = sorted(f for f in os.listdir(HERE) if re.fullmatch(r"test_\w+\.py", f))
+    tests = []
+    for fname in mods:
+        name = fname[:-3]
+        spec = importlib.util.spec_from_file_location("segapi_" + name, os.path.join(HERE, fname))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        fns = [(getattr(mod, n), n) for n in dir(mod)
+               if n.startswith("test_") and callable(getattr(mod, n))
+               and getattr(getattr(mod, n), "__module__", None) == mod.__name__]
+        fns.sort(key=lambda fn: inspect.getsourcelines(fn[0])[1])
+        for fn, n in fns:
+            full = "%s.%s" % (name[5:], n[5:])
+            if only and not any(o in full for o in only):
+                continue
+            tests.append((full, fn))
+    return tests
+
+
+def emit(ok, name, msg=None, skip=None):
+    line = ("ok - " if ok else "not ok - ") + name
+    if skip:
+        line += " # SKIP " + skip
+    print(line, flush=True)
+    if msg:
+        for l in str(msg).rstrip().splitlines():
+            print("#   " + l, flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--only", action="append", default=[])
+    args = ap.parse_args()
+    binary = os.path.abspath(os.path.join(args.build, "segmentd"))
+    passed = failed = 0
+    t_start = time.time()
+
+    def result(ok, name, msg=None, skip=None):
+        nonlocal passed, failed
+        emit(ok, name, msg, skip)
+        if ok:
+            passed += 1
+        else:
+            failed += 1
+
+    if not os.access(binary, os.X_OK):
+        result(False, "api.setup", "daemon binary %s not found or not executable" % binary)
+        print("# api: %d passed, %d failed" % (passed, failed))
+        return 1
+    if not os.environ.get("PGHOST") and not os.environ.get("DATABASE_URL"):
+        print("# warning: neither PGHOST nor DATABASE_URL is set; run inside pg_virtualenv",
+              flush=True)
+
+    tmp = tempfile.mkdtemp(prefix="segmentd-api-")
+    ctx = Ctx(binary, tmp)
+    try:
+        ctx.current_test = "setup"
+        ctx.cli("migrate", timeout=120)
+        tA = "tenant-a-" + ctx.run_tag
+        tB = "tenant-b-" + ctx.run_tag
+        ctx.tenant_a, ctx.tenant_b = tA, tB
+        ctx.keys["A"] = ctx.create_key(tA, "read,write,admin", "A:all")
+        ctx.keys["Ar"] = ctx.create_key(tA, "read", "A:read")
+        ctx.keys["Aw"] = ctx.create_key(tA, "write", "A:write")
+        ctx.keys["B"] = ctx.create_key(tB, "read,write,admin", "B:all")
+        ctx.daemon = Daemon(ctx, [], "main")
+        ctx.daemon.wait_healthy()
+    except Exception as e:
+        msg = str(e) if isinstance(e, TestFailure) else traceback.format_exc()
+        if ctx.daemon:
+            ctx.daemon.stop()
+            msg += "\nstderr:\n" + ctx.daemon.stderr_tail()
+        result(False, "api.setup", msg)
+        print("# api: %d passed, %d failed" % (passed, failed))
+        return 1
+
+    tests = load_tests(args.only)
+    died = False
+    for name, fn in tests:
+        if died:
+            result(False, name, "not run: the daemon died earlier")
+            continue
+        ctx.current_test = name
+        t0 = time.time()
+        try:
+            fn(ctx)
+            result(True, name + " (%.1fs)" % (time.time() - t0))
+        except Skip as e:
+            result(True, name, skip=str(e))
+        except TestFailure as e:
+            result(False, name, str(e))
+        except Exception:
+            result(False, name, "test raised an exception (test bug or unexpected response):\n"
+                   + traceback.format_exc())
+        if ctx.daemon.proc.poll() is not None:
+            died = True
+            result(False, name + ".daemon_alive",
+                   "the daemon exited with status %s during this test; stderr tail:\n%s"
+                   % (ctx.daemon.proc.returncode, ctx.daemon.stderr_tail()))
+    ctx.current_test = "shutdown"
+
+    for d in ctx.extra_daemons:
+        if not d.stopped:
+            probs = d.stop()
+            if probs:
+                result(False, "daemon_%s_clean_shutdown" % d.name, "\n".join(probs))
+
+    # Invariants collected over every response.
+    names = {"no_5xx": "invariant.no_5xx_for_any_request",
+             "x_request_id": "invariant.x_request_id_on_every_response",
+             "problem_json": "invariant.every_error_is_problem_json"}
+    for k, n in names.items():
+        v = ctx.violations[k]
+        if v:
+            result(False, n, "%d violation(s); first ones:\n%s" % (len(v), "\n".join(v[:5])))
+        else:
+            result(True, n)
+
+    probs = ctx.daemon.stop()
+    result(not probs, "daemon.sigterm_exits_0_within_10s" +
+           (".and_no_sanitizer_reports" if SANITIZED else ""), "\n".join(probs))
+
+    # The log: JSON lines (we asked for --log-format json) and no API key in it.
+    text = ctx.daemon.stderr_text()
+    bad = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if SANITIZED and (line.startswith("=") or line.startswith(" ") or "Sanitizer" in line):
+            continue
+        try:
+            if not isinstance(json.loads(line), dict):
+                bad.append(line)
+        except ValueError:
+            bad.append(line)
+    result(not bad, "daemon.log_lines_are_json_objects",
+           "%d non-JSON line(s), e.g.:\n%s" % (len(bad), "\n".join(l[:300] for l in bad[:5])))
+    leaked = [label for key, label in KEY_LABELS.items()
+              if key in text or key.split("_")[2] in text]
+    result(not leaked, "daemon.log_contains_no_api_key_secret",
+           "the secret of key(s) %s appears in the daemon's stderr" % leaked)
+
+    print("# api: %d passed, %d failed in %.0fs (daemon stderr: %s)"
+          % (passed, failed, time.time() - t_start, ctx.daemon.stderr_path), flush=True)
+    if failed == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
