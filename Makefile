@@ -15,7 +15,7 @@ CFLAGS   += $(OPT) $(WARN) $(PKG_CFLAGS) $(SAN)
 LDFLAGS  += $(SAN)
 LDLIBS   += $(PKG_LIBS) -lcsv -lpthread -lm
 
-VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 LIB_SRC    := $(wildcard lib/*.c)
 DAEMON_SRC := $(wildcard server/*.c handlers/*.c db/*.c)
@@ -26,7 +26,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 
-.PHONY: all deps run test asan unit clean format check-format
+.PHONY: all deps run test asan unit clean format check-format FORCE
 all: $(BUILD)/segmentd $(UNIT_BIN)
 
 $(BUILD)/segmentd: $(DAEMON_OBJ) $(LIB_OBJ)
@@ -34,7 +34,16 @@ $(BUILD)/segmentd: $(DAEMON_OBJ) $(LIB_OBJ)
 
 $(BUILD)/obj/%.o: %.c $(wildcard lib/*.h server/*.h db/*.h handlers/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DSEG_VERSION='"$(VERSION)"' -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The version is rewritten only when it changes, so objects rebuild exactly then.
+$(BUILD)/gen/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define SEG_VERSION "$(VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+FORCE:
+
+$(BUILD)/obj/server/main.o $(BUILD)/obj/server/serve.o: $(BUILD)/gen/version.h
 
 $(BUILD)/obj/gen/embedded.o: $(GEN_SRC)
 	@mkdir -p $(dir $@)

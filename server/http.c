@@ -445,6 +445,7 @@ enum seg_err seg_http_start(struct seg_server *s)
 
 	s->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, seg__on_request, s,
+		MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
@@ -454,7 +455,6 @@ enum seg_err seg_http_start(struct seg_server *s)
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
 		MHD_OPTION_NOTIFY_COMPLETED, seg__on_completed, s,
 		MHD_OPTION_UNESCAPE_CALLBACK, seg__no_unescape, NULL,
-		MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!s->mhd) {
 		seg_error("could not listen on %s:%d (address in use, or not allowed)", c->listen_host,

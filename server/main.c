@@ -12,6 +12,7 @@
 #include "db.h"
 #include "log.h"
 #include "server.h"
+#include "version.h"
 
 static void seg__usage(FILE *out)
 {

@@ -7,6 +7,7 @@
  * threads, close the pool, exit 0.
  */
 #include "server.h"
+#include "version.h"
 
 #include <jansson.h>
 #include <signal.h>
