@@ -152,3 +152,34 @@ def test_keys_list_hides_secrets(t):
     secret = key.split("_")[2]
     t.check(secret not in out + err, "`keys list` prints a key's secret part")
     t.check(key.split("_")[1] in out, "`keys list` does not show the new key's id %s" % key.split("_")[1])
+
+
+def test_keep_alive_after_error_responses(t):
+    """An error answered before the body was read must not poison the connection."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", t.daemon.port, timeout=10)
+    auth = {"Authorization": "Bearer " + t.keys["A"]}
+    seq = [("PUT", "/v1/customers/" + t.uid(), b'{"attributes": {"x": "' + b"y" * 3000 + b'"}}',
+            dict(auth, **{"Content-Type": "text/plain"}), 415),
+           ("GET", "/healthz", None, {}, 200),
+           ("PUT", "/v1/customers/" + t.uid(), b"{" * 10, dict(auth, **{"Content-Type": "application/json"}), 400),
+           ("GET", "/healthz", None, {}, 200),
+           ("POST", "/v1/nope", b'{"a": 1}', dict(auth, **{"Content-Type": "application/json"}), 404),
+           ("GET", "/healthz", None, {}, 200),
+           ("PUT", "/v1/customers/" + t.uid(), b'{"attributes": {}}', {"Content-Type": "application/json"}, 401),
+           ("GET", "/v1/customers?limit=1", None, auth, 200)]
+    for method, p, body, h, want in seq:
+        try:
+            c.request(method, p, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # closing after an error is allowed; start a new connection
+            c.close()
+            c = http.client.HTTPConnection("127.0.0.1", t.daemon.port, timeout=10)
+            c.request(method, p, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+        t.check(r.status == want, "%s %s on a reused connection: expected %d, got %d %r"
+                % (method, p, want, r.status, data[:200]))
+    c.close()

@@ -374,3 +374,39 @@ def test_events_import(t):
                             ctype="application/x-ndjson"), 200)
     t.eq((d.get("received"), d.get("accepted"), d.get("rejected")), (2, 1, 1), "overlong line", None)
     t.eq([e.get("line") for e in d.get("errors", [])], [1], "overlong line number")
+
+
+def test_events_import_many_per_customer(t):
+    tenant, key = t.new_tenant("read,write")
+    n_cust, per = 50, 400
+    lines = []
+    for j in range(per):
+        for c in range(n_cust):
+            e = {"customer_id": "m%02d" % c, "type": "purchase" if j % 2 == 0 else "view",
+                 "occurred_at": "2026-01-01T00:%02d:%02dZ" % (j // 60, j % 60), "id": "e-%d-%d" % (c, j)}
+            lines.append(json.dumps(e).rstrip("}") + (', "amount": 0.01}' if j % 2 == 0 else "}"))
+    lines += lines[:500]  # 500 repeated ids
+    body = ("\n".join(lines) + "\n").encode()
+    r = t.req("POST", "/v1/events:import", raw_body=body, ctype="application/x-ndjson", key=key,
+              timeout=180)
+    d = t.expect_json(r, 200)
+    t.eq((d.get("received"), d.get("accepted"), d.get("duplicates"), d.get("rejected")),
+         (n_cust * per + 500, n_cust * per, 500, 0), "counts", r)
+    for c in (0, 17, 49):
+        m = t.expect_json(t.req("GET", path("m%02d" % c), key=key), 200)["metrics"]
+        t.eq((m["events"], m["orders"], D(m["revenue"])), (per, per // 2, Decimal("2.00")),
+             "metrics of m%02d after an import with many events per customer" % c)
+        t.check(m["last_event_at"].startswith("2026-01-01T00:06:39"), "last_event_at %r" % m["last_event_at"])
+
+
+def test_events_cursor_of_another_customer_leaks_nothing(t):
+    a, b = t.uid(), t.uid()
+    post(t, [ev(a, "x", "2026-01-0%dT00:00:00Z" % i, eid="%s-%d" % (a, i)) for i in range(1, 6)] +
+         [ev(b, "y", "2026-01-0%dT00:00:00Z" % i, eid="%s-%d" % (b, i)) for i in range(1, 6)])
+    d = events(t, a, "?limit=2")
+    r = t.req("GET", path(b) + "/events?limit=10&cursor=" + urllib.parse.quote(d["next_cursor"]))
+    if r.status == 200:
+        got = [e["customer_id"] for e in r.json["items"]]
+        t.check(set(got) <= {b}, "a cursor of customer A returned A's events for B: %s" % got, r)
+    else:
+        t.problem(r, 400)
