@@ -75,6 +75,12 @@ def test_metrics_count_requests_and_latency(t):
     t.check(cid not in r2.body.decode("utf-8", "replace"),
             "a customer id from a request path appears in /metrics (route label must be the "
             "route template, not the path)", r2)
+    junk = t.uid("nosuchroute")
+    t.req("GET", "/v1/" + junk)
+    t.req("GET", "/" + junk, key=None)
+    r3 = t.req("GET", "/metrics", key=None)
+    t.check(junk not in r3.body.decode("utf-8", "replace"),
+            "an unknown route's path appears in /metrics (unbounded label cardinality)", r3)
 
 
 def test_request_id_generated(t):

@@ -113,3 +113,10 @@ def test_read_key_can_read(t):
     t.expect(t.req("GET", "/v1/customers/" + cid, key="Ar"), 200)
     t.expect(t.req("GET", "/v1/customers?limit=5", key="Ar"), 200)
     t.expect(t.req("GET", "/v1/customers/%s/events" % cid, key="Ar"), 200)
+
+
+def test_admin_only_key(t):
+    key = t.create_key(t.tenant_a, "admin", "A:admin")
+    t.expect(t.req("GET", "/v1/settings", key=key), 200)
+    t.problem(t.req("GET", "/v1/customers?limit=1", key=key), 403)
+    t.problem(t.req("PUT", "/v1/customers/" + t.uid(), {"attributes": {}}, key=key), 403)

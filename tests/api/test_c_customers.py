@@ -379,3 +379,16 @@ def test_number_edge_cases(t):
             t.eq(a["a"], 123456789012345678901234567890, "a big integer accepted must be exact")
             continue
         t.problem(r, 400, 422)
+
+
+def test_chunked_body_under_the_limit(t):
+    cid = t.uid()
+
+    def gen():
+        yield b'{"attributes": '
+        yield b'{"a": 1, '
+        yield b'"b": "\xc3'  # a UTF-8 sequence split across chunks
+        yield b'\xa4"}}'
+    r = t.req("PUT", path(cid), raw_body=gen(), ctype="application/json", chunked=True)
+    t.expect(r, 201)
+    t.eq(get(t, cid)["attributes"], {"a": 1, "b": "\u00e4"}, "attributes sent chunked")

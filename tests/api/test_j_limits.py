@@ -161,3 +161,36 @@ def test_graceful_shutdown_finishes_inflight_request(t):
     probs = d.stop()
     probs = [x for x in probs if "already exited with status 0" not in x and "stderr tail" not in x]
     t.check(not probs, "\n".join(probs))
+
+
+def test_client_disconnect_mid_request_does_not_leak(t):
+    """Clients that vanish mid-import or mid-body must give back their pool connection."""
+    d = t.start_daemon(["--db-pool", "2"], "disconnect")
+    try:
+        auth = "Bearer " + t.keys["A"]
+        p = t.uid()
+        for i in range(6):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(("POST /v1/customers:import HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                       "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       % auth).encode())
+            chunk = "".join(json.dumps({"id": "%s-%d-%d" % (p, i, j)}) + "\n" for j in range(300)).encode()
+            for _ in range(3):
+                s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            time.sleep(0.2)
+            s.close()
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(("PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: "
+                       "application/json\r\nContent-Length: 5000\r\n\r\n{\"attributes\": {"
+                       % (cpath(p + "-put"), auth)).encode())
+            time.sleep(0.1)
+            s.close()
+        time.sleep(0.5)
+        for i in range(6):
+            r = t.req("PUT", cpath("%s-after-%d" % (p, i)), {"attributes": {}}, daemon=d, timeout=10)
+            t.expect(r, 201)
+            t.check(r.elapsed < 5, "request after aborted clients took %.1fs (pool exhausted?)"
+                    % r.elapsed, r)
+        t.expect(t.req("GET", "/readyz", key=None, daemon=d), 200)
+    finally:
+        t.stop_daemon(d)
