@@ -155,9 +155,7 @@ def test_id_length_limits(t):
     c = put(t, ok128, {"attributes": {}}, (201,))
     t.eq(c["id"], ok128, "128-byte id")
     bad129 = ok128 + "y"
-    r = t.req("PUT", path(bad129), {"attributes": {}})
-    t.problem(r, 422)
-    t.problem(t.req("GET", path(bad129)), 404, 422)
+    t.problem(t.req("GET", path(bad129)), 400, 404, 422)
     # bytes, not characters: 32 four-byte emoji = 128 bytes is fine, one more byte is not
     pref = t.uid("")[1:5]  # 4 ascii bytes
     e128 = pref + "\U0001F389" * 31  # 4 + 124 = 128 bytes
@@ -165,6 +163,10 @@ def test_id_length_limits(t):
     c = put(t, e128, {"attributes": {}})
     t.eq(c["id"], e128, "128-byte multi-byte id")
     r = t.req("PUT", path(e128 + "a"), {"attributes": {}})
+    t.problem(r, 400, 422)
+    t.problem(t.req("GET", path(bad129)), 404, 400, 422)
+    # well-formed but invalid: 422 (brief; SPEC §2 "well-formed but invalid")
+    r = t.req("PUT", path(bad129), {"attributes": {}})
     t.problem(r, 422)
 
 
