@@ -17,11 +17,9 @@ static const char *const seg__categories[] = {
 static enum seg_err seg__name(struct seg_req *r, const char **name)
 {
 	*name = seg_req_param(r, 0);
-	if (!seg_attr_name_valid(*name)) {
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "name", 0,
-				"an attribute name is 1 to 64 bytes: [A-Za-z0-9_] segments joined by dots");
-		return SEG_ERR_MALFORMED;
-	}
+	if (!seg_attr_name_valid(*name))
+		return seg_req_bad_param(r, "name",
+					 "an attribute name is 1 to 64 bytes: [A-Za-z0-9_] segments joined by dots");
 	return seg_req_check_query(r, seg__no_params);
 }
 

@@ -9,15 +9,12 @@
 static const char *const seg__no_params[] = {NULL};
 static const char *const seg__page_params[] = {"limit", "cursor", NULL};
 
-/* The {id} path parameter, checked: a bad one is a malformed request (400). */
+/* The {id} path parameter, checked: a bad one is invalid (422). */
 static enum seg_err seg__customer_id(struct seg_req *r, const char **id)
 {
 	*id = seg_req_param(r, 0);
-	if (!seg_customer_id_valid(*id)) {
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "id", 0,
-				"a customer id is 1 to 128 bytes of printable UTF-8");
-		return SEG_ERR_MALFORMED;
-	}
+	if (!seg_customer_id_valid(*id))
+		return seg_req_bad_param(r, "id", "a customer id is 1 to 128 bytes of printable UTF-8");
 	return seg_req_check_query(r, seg__no_params);
 }
 

@@ -85,8 +85,12 @@ out:
 static const char *seg__time_param(struct seg_req *r, const char *name, enum seg_err *err)
 {
 	int64_t us;
-	const char *v = seg_req_query(r, name, err);
-	if (v && !seg_rfc3339_parse(v, strlen(v), &us)) {
+	char *v = (char *)seg_req_query(r, name, err);
+	size_t n = v ? strlen(v) : 0;
+	/* An offset's "+" that the client did not percent-encode arrives as a space. */
+	if (n > 19 && v[n - 6] == ' ' && !seg_rfc3339_parse(v, n, &us))
+		v[n - 6] = '+';
+	if (v && !seg_rfc3339_parse(v, n, &us)) {
 		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, name, 0,
 				"%s must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z", name);
 		*err = SEG_ERR_MALFORMED;
@@ -104,11 +108,8 @@ enum seg_err seg_h_events_list(struct seg_req *r)
 	enum seg_err err = seg_req_check_query(r, params);
 
 	seg_page_init(&page);
-	if (!seg_customer_id_valid(id)) {
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "id", 0,
-				"a customer id is 1 to 128 bytes of printable UTF-8");
-		err = SEG_ERR_MALFORMED;
-	}
+	if (!err && !seg_customer_id_valid(id))
+		err = seg_req_bad_param(r, "id", "a customer id is 1 to 128 bytes of printable UTF-8");
 	type = seg_req_query(r, "type", &err);
 	since = seg__time_param(r, "since", &err);
 	until = seg__time_param(r, "until", &err);

@@ -151,10 +151,14 @@ static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, si
 	enum seg_err err = SEG_OK;
 	json_t *doc;
 
-	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
+	doc = seg_json_load(data, len, &error);
 	if (!doc) {
 		char msg[256];
-		snprintf(msg, sizeof(msg), "not valid JSON: %s (column %d)", error.text, error.column);
+		if (json_error_code(&error) == json_error_numeric_overflow)
+			snprintf(msg, sizeof(msg), "a number is too large (column %d)", error.column);
+		else
+			snprintf(msg, sizeof(msg), "not valid JSON: %s (column %d)", error.text,
+				 error.column);
 		seg__reject(im, line, msg);
 		return SEG_OK;
 	}
@@ -267,6 +271,7 @@ static enum seg_err seg__csv_line(struct seg_import *im, const char *data, size_
 	if (!seg__csv_split(im, data, len, &why)) {
 		if (line == 1 || !im->columns)
 			return seg_req_invalid(im->r, "", "line 1: the header is not valid CSV: %s", why);
+		im->received++;
 		seg__reject(im, line, why);
 		return SEG_OK;
 	}

@@ -71,6 +71,15 @@ static bool seg__has_null(const json_t *obj)
 	return false;
 }
 
+json_t *seg_json_load(const char *text, size_t len, json_error_t *error)
+{
+	const size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
+	json_t *v = json_loadb(text, len, flags, error);
+	if (!v && json_error_code(error) == json_error_numeric_overflow)
+		v = json_loadb(text, len, flags | JSON_DECODE_INT_AS_REAL, error);
+	return v;
+}
+
 bool seg_customer_id_valid(const char *s)
 {
 	return seg_printable_valid(s, strlen(s), 1, 128);

@@ -44,6 +44,13 @@ struct seg_event_doc {
 size_t seg_event_check(const json_t *ev, const char *prefix, struct seg_problem *p,
 		       struct seg_event_doc *out);
 
+/*
+ * Parses one JSON value (duplicate keys refused). An integer too large for jansson's 64 bits is
+ * valid JSON: it is then read as a real (its text still reaches PostgreSQL exactly). Only a
+ * number beyond a double's range fails with json_error_numeric_overflow.
+ */
+json_t *seg_json_load(const char *text, size_t len, json_error_t *error);
+
 /* True when s is a valid customer id (1..128 bytes of printable UTF-8). */
 bool seg_customer_id_valid(const char *s);
 

@@ -83,28 +83,28 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- RFC 7396 JSON merge patch of target by patch. Object members of patch that are null remove
--- the member; objects merge recursively; anything else replaces.
+-- the member; objects merge recursively; anything else replaces. Set-based (one pass over the
+-- members of each side), so a patch with many keys costs n log n, not n².
 CREATE FUNCTION seg_merge_patch(target jsonb, patch jsonb) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE
-	k text;
-	v jsonb;
-BEGIN
-	IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN
-		RETURN patch;
-	END IF;
-	IF target IS NULL OR jsonb_typeof(target) <> 'object' THEN
-		target := '{}';
-	END IF;
-	FOR k, v IN SELECT key, value FROM jsonb_each(patch) LOOP
-		IF jsonb_typeof(v) = 'null' THEN
-			target := target - k;
-		ELSE
-			target := jsonb_set(target, ARRAY[k], seg_merge_patch(target -> k, v));
-		END IF;
-	END LOOP;
-	RETURN target;
-END
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE
+		WHEN jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN patch
+		ELSE (
+			SELECT coalesce(jsonb_object_agg(m.key, m.value), '{}'::jsonb)
+			FROM (
+				SELECT t.key, t.value
+				FROM jsonb_each(CASE WHEN jsonb_typeof(target) = 'object' THEN target
+					ELSE '{}'::jsonb END) t
+				WHERE NOT patch ? t.key
+				UNION ALL
+				SELECT p.key, CASE WHEN jsonb_typeof(p.value) = 'object'
+					THEN seg_merge_patch(CASE WHEN jsonb_typeof(target) = 'object'
+						THEN target -> p.key END, p.value)
+					ELSE p.value END
+				FROM jsonb_each(patch) p
+				WHERE jsonb_typeof(p.value) <> 'null'
+			) m)
+	END
 $$;
 
 -- The value of a customer attribute at a dotted path ('address.city').

@@ -195,7 +195,10 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url)
 	if (origin && seg__cors_allowed(s->config, origin))
 		h->origin = seg_strdup(origin);
 
-	const char *method = strcmp(r->method, "OPTIONS") == 0 ? "" : r->method;
+	/* OPTIONS lists the allowed methods; HEAD is answered as GET, without the body. */
+	const char *method = strcmp(r->method, "OPTIONS") == 0 ? ""
+			     : strcmp(r->method, "HEAD") == 0  ? "GET"
+								: r->method;
 	switch (seg_route_match(r, method, url, &h->allow)) {
 	case SEG_ROUTE_FOUND:
 		break;
@@ -210,9 +213,8 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url)
 				    "%s is not allowed on \"%s\"; allowed: %s", r->method, url,
 				    h->allow.data);
 	case SEG_ROUTE_BAD_PATH:
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "path", 0,
-				"a path segment does not decode to UTF-8 text");
-		return SEG_ERR_MALFORMED;
+		return seg_req_bad_param(r, "path",
+					 "a path segment does not decode to text (a NUL byte or not UTF-8)");
 	}
 
 	if (r->route->scope) {

@@ -9,6 +9,13 @@
 #include "alloc.h"
 #include "server.h"
 #include "text.h"
+#include "validate.h"
+
+enum seg_err seg_req_bad_param(struct seg_req *r, const char *name, const char *detail)
+{
+	seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, name, 0, "%s", detail);
+	return SEG_ERR_INVALID;
+}
 
 const char *seg_req_param(const struct seg_req *r, int i)
 {
@@ -37,6 +44,8 @@ const char *seg_req_query(struct seg_req *r, const char *name, enum seg_err *err
 struct seg__query_check {
 	struct seg_req *r;
 	const char *const *allowed;
+	const char *seen[16];
+	size_t nseen;
 	bool bad;
 };
 
@@ -46,9 +55,21 @@ static enum MHD_Result seg__check_one(void *cls, enum MHD_ValueKind kind, const 
 	struct seg__query_check *c = cls;
 	(void)kind;
 	(void)value;
-	for (const char *const *a = c->allowed; a && *a; a++)
-		if (strcmp(*a, key) == 0)
-			return MHD_YES;
+	for (const char *const *a = c->allowed; a && *a; a++) {
+		if (strcmp(*a, key) != 0)
+			continue;
+		for (size_t i = 0; i < c->nseen; i++) {
+			if (c->seen[i] == *a) {
+				seg_problem_add(&c->r->problem, SEG_WHERE_PARAMETER, key, 0,
+						"query parameter \"%s\" is given more than once", key);
+				c->bad = true;
+				return MHD_YES;
+			}
+		}
+		if (c->nseen < sizeof(c->seen) / sizeof(c->seen[0]))
+			c->seen[c->nseen++] = *a;
+		return MHD_YES;
+	}
 	seg_problem_add(&c->r->problem, SEG_WHERE_PARAMETER, key, 0, "unknown query parameter \"%s\"",
 			key);
 	c->bad = true;
@@ -57,7 +78,7 @@ static enum MHD_Result seg__check_one(void *cls, enum MHD_ValueKind kind, const 
 
 enum seg_err seg_req_check_query(struct seg_req *r, const char *const *allowed)
 {
-	struct seg__query_check c = {r, allowed, false};
+	struct seg__query_check c = {.r = r, .allowed = allowed};
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, seg__check_one, &c);
 	return c.bad ? SEG_ERR_MALFORMED : SEG_OK;
 }
@@ -119,7 +140,11 @@ void seg_req_reply_page(struct seg_req *r, const struct seg_page *page)
 enum seg_err seg_req_json(struct seg_req *r, json_t **out)
 {
 	json_error_t error;
-	*out = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
+	*out = seg_json_load(r->body.data, r->body.len, &error);
+	if (!*out && json_error_code(&error) == json_error_numeric_overflow)
+		return seg_req_fail(r, SEG_ERR_INVALID,
+				    "a number is too large to handle (line %d, column %d)", error.line,
+				    error.column);
 	if (!*out)
 		return seg_req_fail(r, SEG_ERR_MALFORMED,
 				    "could not parse the body as JSON: %s (line %d, column %d)",

@@ -60,6 +60,12 @@ struct seg_req {
 	int64_t started_us;
 };
 
+/*
+ * A path parameter whose value is invalid (an id too long, a control character): adds a
+ * "parameter" item and returns SEG_ERR_INVALID (422: the URL is well-formed, the value is not).
+ */
+enum seg_err seg_req_bad_param(struct seg_req *r, const char *name, const char *detail);
+
 /* A path parameter by position. */
 const char *seg_req_param(const struct seg_req *r, int i);
 

@@ -1,0 +1,138 @@
+#!/bin/bash
+# bench/get.sh [N] — GET /v1/customers/{id} throughput and latency (wrk) against pgbench running
+# the very query the daemon runs, prepared, in the same run on the same cluster and data.
+#
+#   N                   customers loaded first through the import (default 100000)
+#   BENCH_DURATION      seconds of each measured run (default 20)
+#   BENCH_SWEEP_DURATION seconds of each run of the settings sweep (default 8)
+#   BENCH_CONNECTIONS   concurrent connections for wrk and clients for pgbench (default 64)
+#   BENCH_SETTINGS      daemon settings to try, "THREADS:POOL ..." (default below); the best
+#                       (highest requests/s in the sweep) gets the full-length run
+#
+# wrk: -t2 -cC -dDs --latency, a Lua script that asks for random existing ids c-1..c-N with the
+# Authorization header and reports non-2xx/3xx responses and socket errors, which must be 0.
+# pgbench: -n -cC -j2 -TD -M prepared -f lookup.sql with the same SELECT; failed transactions
+# must be 0. PostgreSQL settings are identical for both sides. Never part of `make test`.
+set -eu
+. "$(dirname "$0")/common.sh"
+
+N=${1:-100000}
+DURATION=${BENCH_DURATION:-20}
+SWEEP=${BENCH_SWEEP_DURATION:-8}
+CONNS=${BENCH_CONNECTIONS:-64}
+SETTINGS=${BENCH_SETTINGS:-"2:2 2:4 4:4 4:8 8:8 16:16"}
+command -v wrk >/dev/null || die "wrk is missing"
+command -v pgbench >/dev/null || die "pgbench is missing (postgresql-contrib)"
+
+machine_info
+start_pg
+build_daemon
+setup_tenant
+
+say "loading $N customers"
+gen_customers "$N" "$BENCH_TMP/customers.ndjson"
+start_daemon
+answer=$(import_file "$BENCH_TMP/customers.ndjson")
+[ "$(json_field "$answer" inserted)" = "$N" ] || die "load failed: $answer"
+stop_daemon
+psql -qX -c 'VACUUM ANALYZE customers' -c CHECKPOINT
+
+cat >"$BENCH_TMP/get.lua" <<EOF
+-- Random existing customer, authenticated; a summary line that bench/get.sh parses.
+local n = $N
+local auth = "Bearer $KEY"
+math.randomseed(os.time())
+request = function()
+	return wrk.format("GET", "/v1/customers/c-" .. math.random(1, n), {["Authorization"] = auth})
+end
+done = function(summary, latency, requests)
+	local e = summary.errors
+	io.write(string.format("BENCH requests=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d non2xx=%d connect=%d read=%d write=%d timeout=%d\n",
+		summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+		latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+		e.status, e.connect, e.read, e.write, e.timeout))
+end
+EOF
+
+cat >"$BENCH_TMP/lookup.sql" <<EOF
+\\set n random(1, $N)
+SELECT seg_customer_json(c)::text FROM customers c WHERE c.tenant_id = $TENANT_ID AND c.id = 'c-' || :n;
+EOF
+
+# Sanity: one GET answers 200 with the customer, and the SQL finds it too.
+start_daemon
+code=$(curl -s -o "$BENCH_TMP/one.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" "$BASE/v1/customers/c-$N")
+[ "$code" = 200 ] || die "GET /v1/customers/c-$N answered $code: $(cat "$BENCH_TMP/one.json")"
+[ "$(psql -AtX -c "SELECT count(*) FROM customers WHERE tenant_id = $TENANT_ID AND id = 'c-$N'")" = 1 ] ||
+	die "c-$N not in the table"
+stop_daemon
+
+# run_wrk SECONDS: prints the BENCH line; fails on any error.
+run_wrk() {
+	out=$BENCH_TMP/wrk.out
+	wrk -t2 -c"$CONNS" -d"$1"s --latency -s "$BENCH_TMP/get.lua" "$BASE" >"$out" 2>&1 ||
+		die "wrk failed: $(cat "$out")"
+	line=$(grep '^BENCH ' "$out") || die "wrk printed no summary: $(cat "$out")"
+	for f in non2xx connect read write timeout; do
+		v=$(printf '%s' "$line" | sed -nE "s/.* $f=([0-9]+).*/\\1/p")
+		[ "$v" = 0 ] || die "wrk saw $f errors = $v: $line"
+	done
+	printf '%s\n' "$line"
+}
+field() { printf '%s' "$1" | sed -nE "s/.*[ ]$2=([0-9.]+).*/\\1/p"; }
+
+say "settings sweep, ${SWEEP}s each: $SETTINGS"
+best_rps=0
+best=
+SWEEP_LINES=
+for s in $SETTINGS; do
+	threads=${s%%:*}
+	pool=${s##*:}
+	start_daemon --http-threads "$threads" --db-pool "$pool"
+	run_wrk 2 >/dev/null # warm: prepared statements, key cache, buffers
+	line=$(run_wrk "$SWEEP")
+	stop_daemon
+	rps=$(field "$line" rps)
+	p99=$(field "$line" p99_us)
+	SWEEP_LINES+=$(printf '  --http-threads %-2s --db-pool %-2s  %8.0f req/s  p99 %6.2f ms' "$threads" "$pool" "$rps" \
+		"$(awk -v u="$p99" 'BEGIN { print u / 1000 }')")$'\n'
+	say "threads $threads pool $pool: $rps req/s, p99 ${p99} us"
+	if awk -v a="$rps" -v b="$best_rps" 'BEGIN { exit !(a > b) }'; then
+		best_rps=$rps
+		best=$s
+	fi
+done
+
+threads=${best%%:*}
+pool=${best##*:}
+say "measured run with the best: --http-threads $threads --db-pool $pool, ${DURATION}s"
+start_daemon --http-threads "$threads" --db-pool "$pool"
+run_wrk 2 >/dev/null
+WRK_LINE=$(run_wrk "$DURATION")
+cp "$BENCH_TMP/wrk.out" "$BENCH_TMP/wrk.final"
+stop_daemon
+
+say "baseline: pgbench -n -c$CONNS -j2 -T$DURATION -M prepared"
+pgbench -n -c"$CONNS" -j2 -T2 -M prepared -f "$BENCH_TMP/lookup.sql" >/dev/null 2>&1 || true
+pgbench -n -c"$CONNS" -j2 -T"$DURATION" -M prepared -f "$BENCH_TMP/lookup.sql" >"$BENCH_TMP/pgbench.out" 2>&1 ||
+	die "pgbench failed: $(tail -20 "$BENCH_TMP/pgbench.out")"
+failed=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' "$BENCH_TMP/pgbench.out")
+[ "$failed" = 0 ] || die "pgbench failed transactions: ${failed:-unknown}: $(cat "$BENCH_TMP/pgbench.out")"
+PG_TPS=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p' "$BENCH_TMP/pgbench.out")
+PG_LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$BENCH_TMP/pgbench.out")
+[ -n "$PG_TPS" ] || die "no tps in pgbench output: $(cat "$BENCH_TMP/pgbench.out")"
+
+rps=$(field "$WRK_LINE" rps)
+echo
+echo "== bench/get.sh N=$N, $CONNS connections, ${DURATION}s"
+machine_info
+echo "settings tried (wrk ${SWEEP}s each):"
+printf '%s' "$SWEEP_LINES"
+echo "wrk output of the measured run:"
+sed 's/^/  /' "$BENCH_TMP/wrk.final"
+printf 'ours     %8.0f req/s (--http-threads %s --db-pool %s), p50 %.2f ms, p99 %.2f ms, non-2xx 0\n' \
+	"$rps" "$threads" "$pool" "$(awk -v u="$(field "$WRK_LINE" p50_us)" 'BEGIN { print u / 1000 }')" \
+	"$(awk -v u="$(field "$WRK_LINE" p99_us)" 'BEGIN { print u / 1000 }')"
+printf 'baseline %8.0f tps (pgbench -M prepared), latency average %s ms, failed 0\n' "$PG_TPS" "$PG_LAT"
+printf 'ratio    %s\n' "$(ratio "$rps" "$PG_TPS")"
+echo "targets: ratio >= 0.7, p99 < 10 ms"
