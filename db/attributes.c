@@ -11,9 +11,9 @@
 
 SEG_STMT(attr_catalog, "SELECT name, type, allowed::text FROM attribute_definitions "
 		       "WHERE tenant_id = $1 ORDER BY name");
-#define SEG_ATTR_JSON                                                                         \
-	"json_build_object('name', a.name, 'type', a.type, 'category', a.category, "          \
-	"'description', a.description, 'enum', a.allowed, 'unit', a.unit, "                  \
+#define SEG_ATTR_JSON                                                                \
+	"json_build_object('name', a.name, 'type', a.type, 'category', a.category, " \
+	"'description', a.description, 'enum', a.allowed, 'unit', a.unit, "          \
 	"'created_at', seg_ts(a.created_at), 'updated_at', seg_ts(a.updated_at))::text"
 SEG_STMT(attr_list, "SELECT " SEG_ATTR_JSON ", a.name FROM attribute_definitions a "
 		    "WHERE a.tenant_id = $1 AND ($2::text IS NULL OR a.name > $2) "
@@ -84,8 +84,8 @@ enum seg_err seg_db_attr_put(struct seg_db *db, int64_t tenant, const char *name
 {
 	char tid[SEG_INT_TEXT];
 	const char *check[] = {seg__db_int(tid, tenant), name, in->type, in->allowed_json};
-	const char *params[] = {tid, name, in->type, in->category, in->description,
-				in->allowed_json, in->unit};
+	const char *params[] = {
+		tid, name, in->type, in->category, in->description, in->allowed_json, in->unit};
 	PGresult *res = NULL;
 	enum seg_err err;
 

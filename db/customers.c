@@ -15,13 +15,12 @@ SEG_STMT(customer_put,
 	 "ON CONFLICT (tenant_id, id) DO UPDATE SET kind = EXCLUDED.kind, "
 	 "attributes = EXCLUDED.attributes, updated_at = now() "
 	 "RETURNING seg_customer_json(c)::text, xmax = 0");
-SEG_STMT(customer_patch,
-	 "UPDATE customers c SET kind = coalesce($3, c.kind), "
-	 "attributes = CASE WHEN NOT $4::jsonb ? 'attributes' THEN c.attributes "
-	 "WHEN jsonb_typeof($4::jsonb -> 'attributes') = 'null' THEN '{}' "
-	 "ELSE seg_merge_patch(c.attributes, $4::jsonb -> 'attributes') END, "
-	 "updated_at = now() WHERE c.tenant_id = $1 AND c.id = $2 "
-	 "RETURNING seg_customer_json(c)::text");
+SEG_STMT(customer_patch, "UPDATE customers c SET kind = coalesce($3, c.kind), "
+			 "attributes = CASE WHEN NOT $4::jsonb ? 'attributes' THEN c.attributes "
+			 "WHEN jsonb_typeof($4::jsonb -> 'attributes') = 'null' THEN '{}' "
+			 "ELSE seg_merge_patch(c.attributes, $4::jsonb -> 'attributes') END, "
+			 "updated_at = now() WHERE c.tenant_id = $1 AND c.id = $2 "
+			 "RETURNING seg_customer_json(c)::text");
 SEG_STMT(customer_get, "SELECT seg_customer_json(c)::text FROM customers c "
 		       "WHERE c.tenant_id = $1 AND c.id = $2");
 SEG_STMT(customer_delete, "DELETE FROM customers WHERE tenant_id = $1 AND id = $2 RETURNING 1");
@@ -29,8 +28,8 @@ SEG_STMT(customer_list, "SELECT seg_customer_json(c)::text, c.id FROM customers 
 			"WHERE c.tenant_id = $1 AND ($2::text IS NULL OR c.id > $2) "
 			"ORDER BY c.id LIMIT $3");
 
-enum seg_err seg_db_customer_put(struct seg_db *db, int64_t tenant, const char *id, const char *kind,
-				 const char *doc, bool *created, char **json)
+enum seg_err seg_db_customer_put(struct seg_db *db, int64_t tenant, const char *id,
+				 const char *kind, const char *doc, bool *created, char **json)
 {
 	char tid[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), id, kind ? kind : "person", doc};

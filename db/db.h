@@ -21,10 +21,10 @@ struct seg_db;
 struct seg_pool;
 
 struct seg_pool_config {
-	const char *conninfo;       /* libpq conninfo or URI; "" or NULL: PG* variables */
-	int size;                   /* connections, >= 1 */
-	int statement_timeout_ms;   /* per statement */
-	int acquire_timeout_ms;     /* how long a request waits for a free connection */
+	const char *conninfo;	  /* libpq conninfo or URI; "" or NULL: PG* variables */
+	int size;		  /* connections, >= 1 */
+	int statement_timeout_ms; /* per statement */
+	int acquire_timeout_ms;	  /* how long a request waits for a free connection */
 };
 
 /* Creates a pool; connects lazily. Any thread. */
@@ -52,7 +52,7 @@ void seg_db_rollback(struct seg_db *db);
 struct seg_page {
 	struct seg_buf items; /* the objects joined by commas, without brackets */
 	size_t count;
-	char *next_key;       /* where the next page starts, or NULL at the end (malloc'ed) */
+	char *next_key; /* where the next page starts, or NULL at the end (malloc'ed) */
 };
 void seg_page_init(struct seg_page *p);
 void seg_page_release(struct seg_page *p);
@@ -69,7 +69,7 @@ struct seg_key_row {
 	int64_t id;
 	int64_t tenant;
 	unsigned char hash[SEG_KEY_HASH_LEN];
-	char scopes[64];  /* "read,write" */
+	char scopes[64]; /* "read,write" */
 	bool revoked;
 };
 enum seg_err seg_db_tenant_ensure(struct seg_db *db, const char *name, int64_t *tenant);
@@ -95,8 +95,8 @@ enum seg_err seg_db_settings_set_revenue_types(struct seg_db *db, int64_t tenant
  * PostgreSQL exactly as written; its "attributes" member is used.
  * put: attributes replace the stored ones (null members dropped); kind NULL means person.
  */
-enum seg_err seg_db_customer_put(struct seg_db *db, int64_t tenant, const char *id, const char *kind,
-				 const char *doc, bool *created, char **json);
+enum seg_err seg_db_customer_put(struct seg_db *db, int64_t tenant, const char *id,
+				 const char *kind, const char *doc, bool *created, char **json);
 /*
  * Applies doc as a merge patch: kind (NULL: unchanged); doc's "attributes" member patches the
  * attributes (absent: unchanged; null: all removed). SEG_ERR_NOT_FOUND when absent.
@@ -155,7 +155,7 @@ enum seg_err seg_db_attr_list(struct seg_db *db, int64_t tenant, const char *aft
 enum seg_err seg_db_attr_get(struct seg_db *db, int64_t tenant, const char *name, char **json);
 struct seg_attr_input {
 	const char *type, *category, *description, *unit; /* description/unit may be NULL */
-	const char *allowed_json;                          /* NULL or a JSON array */
+	const char *allowed_json;			  /* NULL or a JSON array */
 };
 /*
  * Creates or replaces a definition. When existing customers violate it, nothing changes,

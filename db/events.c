@@ -133,7 +133,8 @@ enum seg_err seg_db_events_list(struct seg_db *db, int64_t tenant, const char *c
 		const char *bar = strrchr(after_key, '|');
 		int64_t us;
 		if (!bar || !seg_rfc3339_parse(after_key, (size_t)(bar - after_key), &us) ||
-		    !bar[1] || strspn(bar + 1, "0123456789") != strlen(bar + 1) || strlen(bar + 1) > 18)
+		    !bar[1] || strspn(bar + 1, "0123456789") != strlen(bar + 1) ||
+		    strlen(bar + 1) > 18)
 			return SEG_ERR_MALFORMED;
 		after_ts = seg_strndup(after_key, (size_t)(bar - after_key));
 		after_seq = bar + 1;
@@ -148,8 +149,8 @@ enum seg_err seg_db_events_list(struct seg_db *db, int64_t tenant, const char *c
 	}
 	PQclear(res);
 	res = NULL;
-	const char *params[] = {tid, customer_id, type, since, until, after_ts, after_seq,
-				seg__db_int(lim, limit + 1)};
+	const char *params[] = {tid,   customer_id, type,      since,
+				until, after_ts,    after_seq, seg__db_int(lim, limit + 1)};
 	err = seg__db_exec(db, &events_list, 8, params, &res);
 	if (err)
 		goto out;

@@ -1,7 +1,7 @@
 /*
  * What the files of db/ share: the connection struct, statements prepared on demand, and
- * the helpers that run SQL and map libpq failures to enum seg_err. Only the files of db/ include this
- * (and so libpq-fe.h).
+ * the helpers that run SQL and map libpq failures to enum seg_err. Only the files of db/ include
+ * this (and so libpq-fe.h).
  */
 #ifndef SEG_DB_INTERNAL_H
 #define SEG_DB_INTERNAL_H
@@ -20,7 +20,7 @@ struct seg_stmt {
 	const char *sql;
 	int slot; /* 0: not yet assigned; then 1..SEG_STMT_MAX */
 };
-#define SEG_STMT_MAX 256
+#define SEG_STMT_MAX	    256
 #define SEG_STMT(var, text) static struct seg_stmt var = {#var, text, 0}
 
 struct seg_db {
@@ -28,7 +28,7 @@ struct seg_db {
 	int64_t idle_since_ms;
 	int in_tx;
 	unsigned char prepared[SEG_STMT_MAX + 1]; /* by slot */
-	char sqlstate[6]; /* of the last failure, "" if none */
+	char sqlstate[6];			  /* of the last failure, "" if none */
 	struct seg_pool *pool;
 };
 

@@ -31,9 +31,8 @@ static bool seg__is_migration(const struct seg_embedded *e)
 static enum seg_err seg__applied(struct seg_db *db, int **versions, int *count)
 {
 	PGresult *res = NULL;
-	enum seg_err err = seg__db_query(db,
-					 "SELECT version FROM schema_migrations ORDER BY version",
-					 0, NULL, &res);
+	enum seg_err err = seg__db_query(
+		db, "SELECT version FROM schema_migrations ORDER BY version", 0, NULL, &res);
 	*versions = NULL;
 	*count = 0;
 	if (err)
@@ -98,9 +97,9 @@ enum seg_err seg_db_migrate(struct seg_db *db, int *applied)
 			snprintf(vtext, sizeof(vtext), "%d", version);
 			params[0] = vtext;
 			params[1] = e->path;
-			err = seg__db_query(db,
-					    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-					    2, params, NULL);
+			err = seg__db_query(
+				db, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+				2, params, NULL);
 		}
 		if (!err)
 			err = seg_db_commit(db);
@@ -114,7 +113,8 @@ enum seg_err seg_db_migrate(struct seg_db *db, int *applied)
 out:
 	free(done);
 	if (db->conn)
-		seg__db_query(db, "SELECT pg_advisory_unlock(" SEG_MIGRATION_LOCK ")", 0, NULL, NULL);
+		seg__db_query(db, "SELECT pg_advisory_unlock(" SEG_MIGRATION_LOCK ")", 0, NULL,
+			      NULL);
 	return err;
 }
 
@@ -125,7 +125,8 @@ enum seg_err seg_db_ready(struct seg_db *db, bool *ready)
 	enum seg_err err;
 
 	*ready = false;
-	err = seg__db_query(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, &res);
+	err = seg__db_query(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL,
+			    &res);
 	if (err)
 		return err;
 	bool exists = PQgetvalue(res, 0, 0)[0] == 't';
@@ -137,7 +138,8 @@ enum seg_err seg_db_ready(struct seg_db *db, bool *ready)
 		return err;
 	*ready = true;
 	for (const struct seg_embedded *e = seg_embedded_files; e->path; e++)
-		if (seg__is_migration(e) && !seg__contains(done, ndone, seg__migration_version(e->path)))
+		if (seg__is_migration(e) &&
+		    !seg__contains(done, ndone, seg__migration_version(e->path)))
 			*ready = false;
 	free(done);
 	return SEG_OK;

@@ -88,8 +88,8 @@ void seg_pool_free(struct seg_pool *pool)
 /* Connects db; called without the pool lock. */
 static enum seg_err seg__db_connect(struct seg_pool *pool, struct seg_db *db)
 {
-	const char *keys[] = {"dbname", "connect_timeout", "application_name", "keepalives",
-			      "keepalives_idle", NULL};
+	const char *keys[] = {"dbname",	    "connect_timeout", "application_name",
+			      "keepalives", "keepalives_idle", NULL};
 	const char *vals[] = {pool->conninfo, "5", "segmentd", "1", "30", NULL};
 	int skip = pool->conninfo[0] ? 0 : 1; /* no conninfo: libpq's PG* variables */
 	char setup[256];
@@ -289,14 +289,15 @@ static enum seg_err seg__db_run(struct seg_db *db, struct seg_stmt *stmt, const 
 		} else {
 			res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
 		}
-		if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK) {
+		if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+		    PQresultStatus(res) == PGRES_TUPLES_OK) {
 			if (out)
 				*out = res;
 			else
 				PQclear(res);
 			return SEG_OK;
 		}
-failed:
+	failed:
 		if (PQstatus(db->conn) != CONNECTION_OK && !db->in_tx && !fresh && attempt == 0) {
 			/* A connection that went stale while idle: try once on a new one. */
 			PQclear(res);

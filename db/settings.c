@@ -1,7 +1,6 @@
 /* Tenant settings: the revenue event types, which decide what counts as an order. */
 #include "internal.h"
 
-
 SEG_STMT(settings_get, "SELECT json_build_object('revenue_event_types', "
 		       "to_json(revenue_event_types))::text FROM tenants WHERE id = $1");
 SEG_STMT(settings_set, "UPDATE tenants SET revenue_event_types = "

@@ -10,16 +10,25 @@
 
 static const char *const seg__no_params[] = {NULL};
 
-static const char *const seg__categories[] = {
-	"demographic", "geographic", "psychographic", "behavioral", "technographic",
-	"firmographic", "needs",     "value",         "journey",    "other",        NULL};
+static const char *const seg__categories[] = {"demographic",
+					      "geographic",
+					      "psychographic",
+					      "behavioral",
+					      "technographic",
+					      "firmographic",
+					      "needs",
+					      "value",
+					      "journey",
+					      "other",
+					      NULL};
 
 static enum seg_err seg__name(struct seg_req *r, const char **name)
 {
 	*name = seg_req_param(r, 0);
 	if (!seg_attr_name_valid(*name))
-		return seg_req_bad_param(r, "name",
-					 "an attribute name is 1 to 64 bytes: [A-Za-z0-9_] segments joined by dots");
+		return seg_req_bad_param(
+			r, "name",
+			"an attribute name is 1 to 64 bytes: [A-Za-z0-9_] segments joined by dots");
 	return seg_req_check_query(r, seg__no_params);
 }
 
@@ -97,12 +106,14 @@ static const char *seg__opt_string(struct seg_req *r, json_t *body, const char *
 /* Checks the enum of a definition: 1..1000 distinct values, each valid for the type. */
 static void seg__check_enum(struct seg_req *r, json_t *values, enum seg_attr_type type)
 {
-	struct seg_attr_def def = {(char *)"enum", type == SEG_ATTR_STRING_LIST ? SEG_ATTR_STRING : type, NULL};
+	struct seg_attr_def def = {(char *)"enum",
+				   type == SEG_ATTR_STRING_LIST ? SEG_ATTR_STRING : type, NULL};
 	char why[256], ptr[32];
 	size_t i, j;
 	json_t *v;
 
-	if (!json_is_array(values) || json_array_size(values) < 1 || json_array_size(values) > 1000) {
+	if (!json_is_array(values) || json_array_size(values) < 1 ||
+	    json_array_size(values) > 1000) {
 		seg_req_invalid(r, "/enum", "enum must be an array of 1 to 1000 values");
 		return;
 	}
@@ -110,10 +121,12 @@ static void seg__check_enum(struct seg_req *r, json_t *values, enum seg_attr_typ
 		seg_req_invalid(r, "/enum", "a boolean attribute takes no enum");
 		return;
 	}
-	json_array_foreach (values, i, v) {
+	json_array_foreach(values, i, v)
+	{
 		snprintf(ptr, sizeof(ptr), "/enum/%zu", i);
 		if (json_is_null(v) || !seg_attr_check(&def, v, why, sizeof(why)))
-			seg_req_invalid(r, ptr, "%s", json_is_null(v) ? "null is not an allowed value" : why);
+			seg_req_invalid(r, ptr, "%s",
+					json_is_null(v) ? "null is not an allowed value" : why);
 		for (j = 0; j < i; j++)
 			if (seg_json_equal(v, json_array_get(values, j)))
 				seg_req_invalid(r, ptr, "this value repeats /enum/%zu", j);
@@ -122,7 +135,8 @@ static void seg__check_enum(struct seg_req *r, json_t *values, enum seg_attr_typ
 
 enum seg_err seg_h_attr_put(struct seg_req *r)
 {
-	static const char *const keys[] = {"name", "type", "category", "description", "enum", "unit", NULL};
+	static const char *const keys[] = {"name", "type", "category", "description",
+					   "enum", "unit", NULL};
 	struct seg_attr_input in = {0};
 	enum seg_attr_type type;
 	struct seg_db *db;
@@ -140,7 +154,8 @@ enum seg_err seg_h_attr_put(struct seg_req *r)
 		err = seg_req_invalid(r, "", "expected a JSON object");
 		goto out;
 	}
-	json_object_foreach (body, key, v) {
+	json_object_foreach(body, key, v)
+	{
 		bool known = false;
 		for (const char *const *k = keys; *k && !known; k++)
 			known = strcmp(*k, key) == 0;
@@ -157,7 +172,8 @@ enum seg_err seg_h_attr_put(struct seg_req *r)
 	in.type = json_string_value(json_object_get(body, "type"));
 	if (!in.type || !seg_attr_type_parse(in.type, &type))
 		seg_req_invalid(r, "/type",
-				"type must be one of number, integer, string, boolean, date, timestamp, string_list");
+				"type must be one of number, integer, string, boolean, date, "
+				"timestamp, string_list");
 	in.category = "other";
 	v = json_object_get(body, "category");
 	if (v && !json_is_null(v)) {
@@ -165,9 +181,11 @@ enum seg_err seg_h_attr_put(struct seg_req *r)
 		for (const char *const *c = seg__categories; *c && json_is_string(v) && !known; c++)
 			known = strcmp(*c, json_string_value(v)) == 0;
 		if (!known)
-			seg_req_invalid(r, "/category",
-					"category must be one of demographic, geographic, psychographic, "
-					"behavioral, technographic, firmographic, needs, value, journey, other");
+			seg_req_invalid(
+				r, "/category",
+				"category must be one of demographic, geographic, psychographic, "
+				"behavioral, technographic, firmographic, needs, value, journey, "
+				"other");
 		else
 			in.category = json_string_value(v);
 	}
@@ -187,8 +205,10 @@ enum seg_err seg_h_attr_put(struct seg_req *r)
 	if (!err)
 		err = seg_db_attr_put(db, r->tenant, name, &in, &created, &out, &offenders);
 	if (err == SEG_ERR_CONFLICT) {
-		seg_req_fail(r, err, "existing customers have values of \"%s\" that this definition refuses",
-			     name);
+		seg_req_fail(
+			r, err,
+			"existing customers have values of \"%s\" that this definition refuses",
+			name);
 		seg_buf_addf(&r->problem_extra, ",\"offenders\":%s", offenders ? offenders : "[]");
 	}
 	if (!err) {

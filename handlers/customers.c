@@ -14,7 +14,8 @@ static enum seg_err seg__customer_id(struct seg_req *r, const char **id)
 {
 	*id = seg_req_param(r, 0);
 	if (!seg_customer_id_valid(*id))
-		return seg_req_bad_param(r, "id", "a customer id is 1 to 128 bytes of printable UTF-8");
+		return seg_req_bad_param(r, "id",
+					 "a customer id is 1 to 128 bytes of printable UTF-8");
 	return seg_req_check_query(r, seg__no_params);
 }
 
@@ -53,7 +54,8 @@ enum seg_err seg_h_customer_put(struct seg_req *r)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_db_customer_put(db, r->tenant, id, doc.kind, r->body.data, &created, &out);
+		err = seg_db_customer_put(db, r->tenant, id, doc.kind, r->body.data, &created,
+					  &out);
 	if (!err) {
 		if (created) {
 			struct seg_buf loc = SEG_BUF_INIT;

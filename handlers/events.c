@@ -11,7 +11,7 @@
 #define SEG_MAX_BATCH 10000
 
 struct seg__batch {
-	json_t *events;        /* the parsed array, for the checked fields */
+	json_t *events; /* the parsed array, for the checked fields */
 	struct seg_buf *rows;
 };
 
@@ -20,8 +20,8 @@ static int seg__add_span(void *ctx, size_t index, const char *start, size_t len)
 	struct seg__batch *b = ctx;
 	struct seg_event_doc ev;
 	seg_event_check(json_array_get(b->events, index), "", NULL, &ev);
-	seg_event_rows_add(b->rows, index + 1, ev.id, ev.customer_id, ev.type, ev.occurred_at, start,
-			   len);
+	seg_event_rows_add(b->rows, index + 1, ev.id, ev.customer_id, ev.type, ev.occurred_at,
+			   start, len);
 	return 0;
 }
 
@@ -42,14 +42,16 @@ enum seg_err seg_h_events_post(struct seg_req *r)
 	if (json_is_array(body)) {
 		size_t n = json_array_size(body);
 		if (n == 0 || n > SEG_MAX_BATCH) {
-			err = seg_req_invalid(r, "", "send from 1 to %d events in an array, got %zu",
+			err = seg_req_invalid(r, "",
+					      "send from 1 to %d events in an array, got %zu",
 					      SEG_MAX_BATCH, n);
 			goto out;
 		}
 		for (size_t i = 0; i < n; i++) {
 			char prefix[32];
 			snprintf(prefix, sizeof(prefix), "/%zu", i);
-			faults += seg_event_check(json_array_get(body, i), prefix, &r->problem, &ev);
+			faults +=
+				seg_event_check(json_array_get(body, i), prefix, &r->problem, &ev);
 		}
 		if (!faults) {
 			struct seg__batch b = {body, &rows};
@@ -62,8 +64,9 @@ enum seg_err seg_h_events_post(struct seg_req *r)
 					   r->body.data, r->body.len);
 	}
 	if (faults) {
-		err = seg_req_fail(r, SEG_ERR_INVALID, "%zu problem%s in the events; none were stored",
-				   faults, faults == 1 ? "" : "s");
+		err = seg_req_fail(r, SEG_ERR_INVALID,
+				   "%zu problem%s in the events; none were stored", faults,
+				   faults == 1 ? "" : "s");
 		goto out;
 	}
 	err = seg_req_db(r, &db);
@@ -92,7 +95,8 @@ static const char *seg__time_param(struct seg_req *r, const char *name, enum seg
 		v[n - 6] = '+';
 	if (v && !seg_rfc3339_parse(v, n, &us)) {
 		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, name, 0,
-				"%s must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z", name);
+				"%s must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z",
+				name);
 		*err = SEG_ERR_MALFORMED;
 	}
 	return v;
@@ -109,7 +113,8 @@ enum seg_err seg_h_events_list(struct seg_req *r)
 
 	seg_page_init(&page);
 	if (!err && !seg_customer_id_valid(id))
-		err = seg_req_bad_param(r, "id", "a customer id is 1 to 128 bytes of printable UTF-8");
+		err = seg_req_bad_param(r, "id",
+					"a customer id is 1 to 128 bytes of printable UTF-8");
 	type = seg_req_query(r, "type", &err);
 	since = seg__time_param(r, "since", &err);
 	until = seg__time_param(r, "until", &err);
@@ -118,7 +123,8 @@ enum seg_err seg_h_events_list(struct seg_req *r)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_db_events_list(db, r->tenant, id, type, since, until, after, limit, &page);
+		err = seg_db_events_list(db, r->tenant, id, type, since, until, after, limit,
+					 &page);
 	if (err == SEG_ERR_NOT_FOUND)
 		seg_req_fail(r, err, "no customer with id \"%s\"", id);
 	if (err == SEG_ERR_MALFORMED && !r->problem.count)

@@ -19,10 +19,10 @@
 #include "text.h"
 #include "validate.h"
 
-#define SEG_MAX_LINE (1 << 20)
-#define SEG_BATCH_ROWS 5000
+#define SEG_MAX_LINE	(1 << 20)
+#define SEG_BATCH_ROWS	5000
 #define SEG_BATCH_BYTES (4 << 20)
-#define SEG_MAX_ERRORS 100
+#define SEG_MAX_ERRORS	100
 
 struct seg_import {
 	struct seg_req *r;
@@ -31,14 +31,14 @@ struct seg_import {
 	struct seg_attr_catalog catalog;
 	struct seg_buf rows;
 	size_t nrows;
-	json_t *batch_ids;    /* customer ids in the current batch (a set) */
+	json_t *batch_ids; /* customer ids in the current batch (a set) */
 	size_t received, inserted, updated, accepted, duplicates, rejected;
 	struct seg_buf errors; /* JSON objects joined by commas */
 	size_t nerrors;
 	/* CSV */
 	struct csv_parser parser;
 	bool parser_ready;
-	char **columns;       /* header names */
+	char **columns; /* header names */
 	const struct seg_attr_def **defs;
 	size_t ncolumns;
 	int id_column;
@@ -101,10 +101,11 @@ static enum seg_err seg__flush(struct seg_import *im)
 		json_object_clear(im->batch_ids);
 	}
 	if (err)
-		return seg_req_fail(im->r, err,
-				    "the import stopped at a database failure; %zu lines were stored "
-				    "before it and may be sent again safely",
-				    im->inserted + im->updated + im->accepted + im->duplicates);
+		return seg_req_fail(
+			im->r, err,
+			"the import stopped at a database failure; %zu lines were stored "
+			"before it and may be sent again safely",
+			im->inserted + im->updated + im->accepted + im->duplicates);
 	seg_buf_reset(&im->rows);
 	im->nrows = 0;
 	return SEG_OK;
@@ -120,8 +121,8 @@ static enum seg_err seg__staged(struct seg_import *im)
 
 /* Stages one customer; a repeated id first sends the batch, so lines apply in order. */
 static enum seg_err seg__stage_customer(struct seg_import *im, size_t line, const char *id,
-					const char *kind, const char *doc, size_t doc_len, bool flat,
-					bool has_null)
+					const char *kind, const char *doc, size_t doc_len,
+					bool flat, bool has_null)
 {
 	if (json_object_get(im->batch_ids, id)) {
 		enum seg_err err = seg__flush(im);
@@ -155,7 +156,8 @@ static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, si
 	if (!doc) {
 		char msg[256];
 		if (json_error_code(&error) == json_error_numeric_overflow)
-			snprintf(msg, sizeof(msg), "a number is too large (column %d)", error.column);
+			snprintf(msg, sizeof(msg), "a number is too large (column %d)",
+				 error.column);
 		else
 			snprintf(msg, sizeof(msg), "not valid JSON: %s (column %d)", error.text,
 				 error.column);
@@ -249,7 +251,8 @@ static enum seg_err seg__csv_header(struct seg_import *im)
 			return seg_req_invalid(im->r, "", "line 1: column %zu has no name", i + 1);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(im->columns[j], name) == 0)
-				return seg_req_invalid(im->r, "", "line 1: column \"%s\" appears twice", name);
+				return seg_req_invalid(im->r, "",
+						       "line 1: column \"%s\" appears twice", name);
 		if (strcmp(name, "id") == 0)
 			im->id_column = (int)i;
 		else
@@ -270,7 +273,8 @@ static enum seg_err seg__csv_line(struct seg_import *im, const char *data, size_
 
 	if (!seg__csv_split(im, data, len, &why)) {
 		if (line == 1 || !im->columns)
-			return seg_req_invalid(im->r, "", "line 1: the header is not valid CSV: %s", why);
+			return seg_req_invalid(im->r, "", "line 1: the header is not valid CSV: %s",
+					       why);
 		im->received++;
 		seg__reject(im, line, why);
 		return SEG_OK;
@@ -280,8 +284,8 @@ static enum seg_err seg__csv_line(struct seg_import *im, const char *data, size_
 	im->received++;
 	if (im->nfields != im->ncolumns) {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "expected %zu fields as in the header, got %zu", im->ncolumns,
-			 im->nfields);
+		snprintf(msg, sizeof(msg), "expected %zu fields as in the header, got %zu",
+			 im->ncolumns, im->nfields);
 		seg__reject(im, line, msg);
 		return SEG_OK;
 	}
@@ -392,10 +396,11 @@ static enum seg_err seg__end(struct seg_req *r)
 	if (err)
 		return err;
 	if (im->events)
-		seg_buf_addf(&out,
-			     "{\"received\":%zu,\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":%zu,"
-			     "\"errors\":[",
-			     im->received, im->accepted, im->duplicates, im->rejected);
+		seg_buf_addf(
+			&out,
+			"{\"received\":%zu,\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":%zu,"
+			"\"errors\":[",
+			im->received, im->accepted, im->duplicates, im->rejected);
 	else
 		seg_buf_addf(&out,
 			     "{\"received\":%zu,\"inserted\":%zu,\"updated\":%zu,\"rejected\":%zu,"

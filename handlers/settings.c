@@ -40,7 +40,8 @@ enum seg_err seg_h_settings_patch(struct seg_req *r)
 		err = seg_req_invalid(r, "", "expected a JSON object");
 		goto out;
 	}
-	json_object_foreach (body, key, t) {
+	json_object_foreach(body, key, t)
+	{
 		if (strcmp(key, "revenue_event_types") != 0) {
 			struct seg_buf ptr = SEG_BUF_INIT;
 			seg_pointer_push(&ptr, key);
@@ -58,16 +59,19 @@ enum seg_err seg_h_settings_patch(struct seg_req *r)
 		goto reply;
 	}
 	if (!json_is_array(types) || json_array_size(types) > 100) {
-		err = seg_req_invalid(r, "/revenue_event_types",
-				      "revenue_event_types must be an array of up to 100 event types");
+		err = seg_req_invalid(
+			r, "/revenue_event_types",
+			"revenue_event_types must be an array of up to 100 event types");
 		goto out;
 	}
-	json_array_foreach (types, i, t) {
+	json_array_foreach(types, i, t)
+	{
 		if (!json_is_string(t) ||
 		    !seg_printable_valid(json_string_value(t), json_string_length(t), 1, 64)) {
 			char ptr[64];
 			snprintf(ptr, sizeof(ptr), "/revenue_event_types/%zu", i);
-			err = seg_req_invalid(r, ptr, "an event type is 1 to 64 bytes of printable UTF-8");
+			err = seg_req_invalid(r, ptr,
+					      "an event type is 1 to 64 bytes of printable UTF-8");
 		}
 	}
 	if (err)

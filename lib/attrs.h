@@ -15,26 +15,26 @@
 #include "buf.h"
 #include "problem.h"
 
-#define SEG_ATTR_TYPE_MAP(XX)            \
-	XX(NUMBER, "number")             \
-	XX(INTEGER, "integer")           \
-	XX(STRING, "string")             \
-	XX(BOOLEAN, "boolean")           \
-	XX(DATE, "date")                 \
-	XX(TIMESTAMP, "timestamp")       \
+#define SEG_ATTR_TYPE_MAP(XX)      \
+	XX(NUMBER, "number")       \
+	XX(INTEGER, "integer")     \
+	XX(STRING, "string")       \
+	XX(BOOLEAN, "boolean")     \
+	XX(DATE, "date")           \
+	XX(TIMESTAMP, "timestamp") \
 	XX(STRING_LIST, "string_list")
 
 enum seg_attr_type {
 #define XX(name, text) SEG_ATTR_##name,
 	SEG_ATTR_TYPE_MAP(XX)
 #undef XX
-	SEG_ATTR__COUNT
+		SEG_ATTR__COUNT
 };
 
 struct seg_attr_def {
-	char *name;              /* dotted path */
+	char *name; /* dotted path */
 	enum seg_attr_type type;
-	json_t *allowed;         /* NULL or a JSON array of allowed values (owned) */
+	json_t *allowed; /* NULL or a JSON array of allowed values (owned) */
 };
 
 struct seg_attr_catalog {
@@ -52,7 +52,8 @@ void seg_attr_catalog_release(struct seg_attr_catalog *c);
 void seg_attr_catalog_add(struct seg_attr_catalog *c, const char *name, enum seg_attr_type type,
 			  json_t *allowed);
 /* The definition named name, or NULL. */
-const struct seg_attr_def *seg_attr_catalog_find(const struct seg_attr_catalog *c, const char *name);
+const struct seg_attr_def *seg_attr_catalog_find(const struct seg_attr_catalog *c,
+						 const char *name);
 
 /*
  * Numbers compare by value (30 equals 30.0), everything else as json_equal. Used for enums.

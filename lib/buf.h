@@ -16,7 +16,10 @@ struct seg_buf {
 	size_t cap; /* 0 while data points at the shared empty string */
 };
 
-#define SEG_BUF_INIT {(char *)seg__buf_empty, 0, 0}
+#define SEG_BUF_INIT                         \
+	{                                    \
+		(char *)seg__buf_empty, 0, 0 \
+	}
 extern const char seg__buf_empty[1];
 
 void seg_buf_init(struct seg_buf *b);
@@ -34,7 +37,8 @@ void seg_buf_add(struct seg_buf *b, const void *data, size_t len);
 void seg_buf_addstr(struct seg_buf *b, const char *s);
 void seg_buf_addch(struct seg_buf *b, char c);
 void seg_buf_addf(struct seg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void seg_buf_vaddf(struct seg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void seg_buf_vaddf(struct seg_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /* Appends s[0..len) as a JSON string literal, quotes included. s must be valid UTF-8. */
 void seg_buf_add_json_string(struct seg_buf *b, const char *s, size_t len);

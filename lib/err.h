@@ -8,26 +8,26 @@
 #ifndef SEG_ERR_H
 #define SEG_ERR_H
 
-#define SEG_ERR_MAP(XX)                                                              \
-	XX(OK, 200, "ok", "OK")                                                          \
-	XX(MALFORMED, 400, "malformed-request", "Malformed request")                     \
-	XX(UNAUTHENTICATED, 401, "unauthenticated", "Unauthenticated")                   \
-	XX(FORBIDDEN, 403, "forbidden", "Forbidden")                                     \
-	XX(NOT_FOUND, 404, "not-found", "Not found")                                     \
-	XX(METHOD_NOT_ALLOWED, 405, "method-not-allowed", "Method not allowed")          \
-	XX(CONFLICT, 409, "conflict", "Conflict")                                        \
-	XX(TOO_LARGE, 413, "payload-too-large", "Payload too large")                     \
-	XX(UNSUPPORTED_MEDIA, 415, "unsupported-media-type", "Unsupported media type")   \
-	XX(INVALID, 422, "validation-failed", "Validation failed")                       \
-	XX(RATE_LIMITED, 429, "rate-limited", "Too many requests")                       \
-	XX(INTERNAL, 500, "internal", "Internal error")                                  \
+#define SEG_ERR_MAP(XX)                                                                \
+	XX(OK, 200, "ok", "OK")                                                        \
+	XX(MALFORMED, 400, "malformed-request", "Malformed request")                   \
+	XX(UNAUTHENTICATED, 401, "unauthenticated", "Unauthenticated")                 \
+	XX(FORBIDDEN, 403, "forbidden", "Forbidden")                                   \
+	XX(NOT_FOUND, 404, "not-found", "Not found")                                   \
+	XX(METHOD_NOT_ALLOWED, 405, "method-not-allowed", "Method not allowed")        \
+	XX(CONFLICT, 409, "conflict", "Conflict")                                      \
+	XX(TOO_LARGE, 413, "payload-too-large", "Payload too large")                   \
+	XX(UNSUPPORTED_MEDIA, 415, "unsupported-media-type", "Unsupported media type") \
+	XX(INVALID, 422, "validation-failed", "Validation failed")                     \
+	XX(RATE_LIMITED, 429, "rate-limited", "Too many requests")                     \
+	XX(INTERNAL, 500, "internal", "Internal error")                                \
 	XX(UNAVAILABLE, 503, "unavailable", "Service unavailable")
 
 enum seg_err {
 #define XX(name, status, slug, title) SEG_ERR_##name,
 	SEG_ERR_MAP(XX)
 #undef XX
-	SEG_ERR__COUNT
+		SEG_ERR__COUNT
 };
 
 #define SEG_OK SEG_ERR_OK

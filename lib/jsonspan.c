@@ -37,8 +37,8 @@ static size_t seg__skip_value(const char *s, size_t len, size_t i)
 		}
 		return len;
 	}
-	while (i < len && s[i] != ',' && s[i] != ']' && s[i] != '}' && s[i] != ' ' && s[i] != '\t' &&
-	       s[i] != '\n' && s[i] != '\r')
+	while (i < len && s[i] != ',' && s[i] != ']' && s[i] != '}' && s[i] != ' ' &&
+	       s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
 		i++;
 	return i;
 }

@@ -30,11 +30,11 @@ typedef int (*seg_lines_cb)(void *ctx, const char *data, size_t len, size_t numb
 struct seg_lines {
 	struct seg_buf pending; /* the record being assembled */
 	size_t max;
-	size_t number;  /* records delivered so far */
-	size_t seen;    /* bytes of the stream seen so far */
+	size_t number; /* records delivered so far */
+	size_t seen;   /* bytes of the stream seen so far */
 	bool csv;
 	bool in_quotes;
-	bool skipping;  /* inside an overlong record */
+	bool skipping; /* inside an overlong record */
 };
 
 void seg_lines_init(struct seg_lines *l, size_t max, bool csv);

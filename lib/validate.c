@@ -24,7 +24,8 @@ static size_t seg__unknown_keys(const json_t *obj, const char *const *allowed, c
 	const char *key;
 	json_t *v;
 	size_t n = 0;
-	json_object_foreach ((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		bool ok = false;
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = strcmp(*a, key) == 0;
@@ -47,15 +48,12 @@ static size_t seg__depth(const json_t *v)
 	json_t *child;
 	size_t i;
 	if (json_is_object(v)) {
-		json_object_foreach ((json_t *)v, key, child)
-			if ((d = seg__depth(child)) > deepest)
-				deepest = d;
+		json_object_foreach((json_t *)v, key, child) if ((d = seg__depth(child)) > deepest)
+			deepest = d;
 		return deepest + 1;
 	}
 	if (json_is_array(v)) {
-		json_array_foreach (v, i, child)
-			if ((d = seg__depth(child)) > deepest)
-				deepest = d;
+		json_array_foreach(v, i, child) if ((d = seg__depth(child)) > deepest) deepest = d;
 		return deepest + 1;
 	}
 	return 0;
@@ -65,9 +63,9 @@ static bool seg__has_null(const json_t *obj)
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach ((json_t *)obj, key, v)
-		if (json_is_null(v) || (json_is_object(v) && seg__has_null(v)))
-			return true;
+	json_object_foreach((json_t *)obj, key,
+			    v) if (json_is_null(v) ||
+				   (json_is_object(v) && seg__has_null(v))) return true;
 	return false;
 }
 
@@ -100,7 +98,8 @@ size_t seg_customer_doc_check(const json_t *doc, enum seg_doc_mode mode,
 		seg__add(p, prefix, NULL, "expected a JSON object");
 		return 1;
 	}
-	faults += seg__unknown_keys(doc, mode == SEG_DOC_IMPORT ? import_keys : body_keys, prefix, p);
+	faults +=
+		seg__unknown_keys(doc, mode == SEG_DOC_IMPORT ? import_keys : body_keys, prefix, p);
 
 	if (mode == SEG_DOC_IMPORT) {
 		v = json_object_get(doc, "id");
@@ -145,9 +144,8 @@ size_t seg_customer_doc_check(const json_t *doc, enum seg_doc_mode mode,
 			seg_pointer_push(&ptr, "attributes");
 			faults += seg_attr_validate(catalog, v, ptr.data, p);
 			seg_buf_release(&ptr);
-			json_object_foreach (v, key, a)
-				if (json_is_object(a) || json_is_null(a))
-					out->flat = false;
+			json_object_foreach(v, key, a) if (json_is_object(a) || json_is_null(a))
+				out->flat = false;
 			out->has_null = seg__has_null(v);
 		}
 	} else if (v) {
@@ -169,7 +167,8 @@ static bool seg__text_field(const json_t *ev, const char *name, bool required, s
 	} else if (!json_is_string(v)) {
 		snprintf(msg, sizeof(msg), "%s must be a string", name);
 	} else if (!seg_printable_valid(json_string_value(v), json_string_length(v), 1, max)) {
-		snprintf(msg, sizeof(msg), "%s must be 1 to %zu bytes of printable UTF-8", name, max);
+		snprintf(msg, sizeof(msg), "%s must be 1 to %zu bytes of printable UTF-8", name,
+			 max);
 	} else {
 		*out = json_string_value(v);
 		return true;
@@ -199,7 +198,8 @@ size_t seg_event_check(const json_t *ev, const char *prefix, struct seg_problem 
 
 	v = json_object_get(ev, "occurred_at");
 	if (!json_is_string(v)) {
-		seg__add(p, prefix, "occurred_at", "occurred_at is required: an RFC 3339 timestamp");
+		seg__add(p, prefix, "occurred_at",
+			 "occurred_at is required: an RFC 3339 timestamp");
 		faults++;
 	} else if (!seg_rfc3339_parse(json_string_value(v), json_string_length(v), &us)) {
 		seg__add(p, prefix, "occurred_at",

@@ -18,16 +18,16 @@
 #define SEG_MAX_DEPTH 32
 
 enum seg_doc_mode {
-	SEG_DOC_PUT,    /* {"kind"?, "attributes"?}; attributes null means {} */
-	SEG_DOC_PATCH,  /* a merge patch: kind may not be null; attributes null clears */
+	SEG_DOC_PUT,	/* {"kind"?, "attributes"?}; attributes null means {} */
+	SEG_DOC_PATCH,	/* a merge patch: kind may not be null; attributes null clears */
 	SEG_DOC_IMPORT, /* {"id", "kind"?, "attributes"?} */
 };
 
 struct seg_customer_doc {
-	const char *id;    /* borrowed from the document (IMPORT) */
-	const char *kind;  /* NULL: not given */
-	bool flat;         /* attributes hold no objects and no nulls */
-	bool has_null;     /* a null member somewhere in the attributes' objects */
+	const char *id;	  /* borrowed from the document (IMPORT) */
+	const char *kind; /* NULL: not given */
+	bool flat;	  /* attributes hold no objects and no nulls */
+	bool has_null;	  /* a null member somewhere in the attributes' objects */
 };
 
 size_t seg_customer_doc_check(const json_t *doc, enum seg_doc_mode mode,
@@ -35,7 +35,7 @@ size_t seg_customer_doc_check(const json_t *doc, enum seg_doc_mode mode,
 			      struct seg_problem *p, struct seg_customer_doc *out);
 
 struct seg_event_doc {
-	const char *id;          /* NULL: none */
+	const char *id; /* NULL: none */
 	const char *customer_id;
 	const char *type;
 	char occurred_at[SEG_RFC3339_MAX]; /* normalised to UTC */

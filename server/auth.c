@@ -25,8 +25,7 @@ struct seg_auth {
 	struct seg_auth_entry cache[SEG_AUTH_CACHE_SLOTS];
 };
 
-static const char seg__base62[] =
-	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static const char seg__base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 struct seg_auth *seg_auth_new(void)
 {
@@ -130,7 +129,8 @@ enum seg_err seg_auth_verify(struct seg_auth *a, struct seg_pool *pool, const ch
 		return SEG_ERR_UNAUTHENTICATED;
 	seg__sha256(key, 49, hash);
 
-	struct seg_auth_entry *slot = &a->cache[(hash[0] | (unsigned)hash[1] << 8) % SEG_AUTH_CACHE_SLOTS];
+	struct seg_auth_entry *slot =
+		&a->cache[(hash[0] | (unsigned)hash[1] << 8) % SEG_AUTH_CACHE_SLOTS];
 	pthread_mutex_lock(&a->lock);
 	if (slot->expires > now && CRYPTO_memcmp(slot->hash, hash, SEG_KEY_HASH_LEN) == 0) {
 		*tenant = slot->tenant;

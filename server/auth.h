@@ -16,8 +16,8 @@
 #include "db.h"
 #include "err.h"
 
-#define SEG_KEY_TEXT 64
-#define SEG_KEY_PREFIX_LEN 16 /* "sgd_" + 12 */
+#define SEG_KEY_TEXT	       64
+#define SEG_KEY_PREFIX_LEN     16 /* "sgd_" + 12 */
 #define SEG_AUTH_CACHE_SECONDS 5
 
 struct seg_auth;

@@ -16,19 +16,37 @@ static const struct seg__option {
 	size_t offset;
 	long min, max;
 } seg__options[] = {
-	{"DATABASE_URL", "--database-url", "", "libpq connection string or URI (empty: PG* variables)", SEG_STR, offsetof(struct seg_config, database_url), 0, 0},
-	{"SEGMENTD_LISTEN", "--listen", "127.0.0.1:8080", "address and port to serve HTTP on", SEG_LISTEN, 0, 0, 0},
-	{"SEGMENTD_HTTP_THREADS", "--http-threads", "4", "HTTP threads", SEG_INT, offsetof(struct seg_config, http_threads), 1, 256},
-	{"SEGMENTD_WORKERS", "--workers", "2", "background job worker threads", SEG_INT, offsetof(struct seg_config, workers), 0, 256},
-	{"SEGMENTD_DB_POOL", "--db-pool", "8", "database connections", SEG_INT, offsetof(struct seg_config, db_pool), 1, 1000},
-	{"SEGMENTD_MAX_BODY", "--max-body", "16777216", "largest request body in bytes (imports excepted)", SEG_SIZE, offsetof(struct seg_config, max_body), 1, LONG_MAX},
-	{"SEGMENTD_SYNC_TIMEOUT", "--sync-timeout", "10", "seconds a request waits for a segment evaluation", SEG_INT, offsetof(struct seg_config, sync_timeout), 0, 3600},
-	{"SEGMENTD_REFRESH_INTERVAL", "--refresh-interval", "900", "seconds between full segment refreshes", SEG_INT, offsetof(struct seg_config, refresh_interval), 1, 86400 * 7},
-	{"SEGMENTD_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error", SEG_LEVEL, 0, 0, 0},
+	{"DATABASE_URL", "--database-url", "",
+	 "libpq connection string or URI (empty: PG* variables)", SEG_STR,
+	 offsetof(struct seg_config, database_url), 0, 0},
+	{"SEGMENTD_LISTEN", "--listen", "127.0.0.1:8080", "address and port to serve HTTP on",
+	 SEG_LISTEN, 0, 0, 0},
+	{"SEGMENTD_HTTP_THREADS", "--http-threads", "4", "HTTP threads", SEG_INT,
+	 offsetof(struct seg_config, http_threads), 1, 256},
+	{"SEGMENTD_WORKERS", "--workers", "2", "background job worker threads", SEG_INT,
+	 offsetof(struct seg_config, workers), 0, 256},
+	{"SEGMENTD_DB_POOL", "--db-pool", "8", "database connections", SEG_INT,
+	 offsetof(struct seg_config, db_pool), 1, 1000},
+	{"SEGMENTD_MAX_BODY", "--max-body", "16777216",
+	 "largest request body in bytes (imports excepted)", SEG_SIZE,
+	 offsetof(struct seg_config, max_body), 1, LONG_MAX},
+	{"SEGMENTD_SYNC_TIMEOUT", "--sync-timeout", "10",
+	 "seconds a request waits for a segment evaluation", SEG_INT,
+	 offsetof(struct seg_config, sync_timeout), 0, 3600},
+	{"SEGMENTD_REFRESH_INTERVAL", "--refresh-interval", "900",
+	 "seconds between full segment refreshes", SEG_INT,
+	 offsetof(struct seg_config, refresh_interval), 1, 86400 * 7},
+	{"SEGMENTD_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error", SEG_LEVEL, 0, 0,
+	 0},
 	{"SEGMENTD_LOG_FORMAT", "--log-format", "text", "json or text", SEG_FORMAT, 0, 0, 0},
-	{"SEGMENTD_CORS_ORIGINS", "--cors-origins", "", "comma-separated origins allowed by CORS, * for any", SEG_STR, offsetof(struct seg_config, cors_origins), 0, 0},
-	{"SEGMENTD_RATE_LIMIT", "--rate-limit", "0", "requests per second per tenant (0: no limit)", SEG_NUM, offsetof(struct seg_config, rate_limit), 0, 1000000},
-	{"SEGMENTD_STATEMENT_TIMEOUT", "--statement-timeout", "30000", "milliseconds a database statement may run", SEG_INT, offsetof(struct seg_config, statement_timeout_ms), 100, 3600000},
+	{"SEGMENTD_CORS_ORIGINS", "--cors-origins", "",
+	 "comma-separated origins allowed by CORS, * for any", SEG_STR,
+	 offsetof(struct seg_config, cors_origins), 0, 0},
+	{"SEGMENTD_RATE_LIMIT", "--rate-limit", "0", "requests per second per tenant (0: no limit)",
+	 SEG_NUM, offsetof(struct seg_config, rate_limit), 0, 1000000},
+	{"SEGMENTD_STATEMENT_TIMEOUT", "--statement-timeout", "30000",
+	 "milliseconds a database statement may run", SEG_INT,
+	 offsetof(struct seg_config, statement_timeout_ms), 100, 3600000},
 };
 
 #define SEG__NOPTIONS (sizeof(seg__options) / sizeof(seg__options[0]))
@@ -76,8 +94,8 @@ static bool seg__set(struct seg_config *c, const struct seg__option *o, const ch
 		errno = 0;
 		double d = strtod(v, &end);
 		if (errno || end == v || *end || d < o->min || d > o->max) {
-			seg_buf_addf(err, "%s: expected a number from %ld to %ld, got \"%s\"", o->env,
-				     o->min, o->max, v);
+			seg_buf_addf(err, "%s: expected a number from %ld to %ld, got \"%s\"",
+				     o->env, o->min, o->max, v);
 			return false;
 		}
 		*(double *)field = d;
@@ -97,7 +115,8 @@ static bool seg__set(struct seg_config *c, const struct seg__option *o, const ch
 	}
 	case SEG_LEVEL:
 		if (!seg_log_parse_level(v, &c->log_level)) {
-			seg_buf_addf(err, "%s: expected debug, info, warn or error, got \"%s\"", o->env, v);
+			seg_buf_addf(err, "%s: expected debug, info, warn or error, got \"%s\"",
+				     o->env, v);
 			return false;
 		}
 		return true;
@@ -125,7 +144,8 @@ bool seg_config_load(struct seg_config *c, int argc, char **argv, int *argi, str
 		const char *v = NULL;
 		for (size_t i = 0; i < SEG__NOPTIONS && !o; i++) {
 			size_t n = strlen(seg__options[i].flag);
-			if (strncmp(arg, seg__options[i].flag, n) == 0 && (arg[n] == '=' || !arg[n])) {
+			if (strncmp(arg, seg__options[i].flag, n) == 0 &&
+			    (arg[n] == '=' || !arg[n])) {
 				o = &seg__options[i];
 				v = arg[n] == '=' ? arg + n + 1 : NULL;
 			}

@@ -13,7 +13,7 @@
 #include "log.h"
 
 struct seg_config {
-	char *database_url;   /* "" : libpq's PG* variables */
+	char *database_url; /* "" : libpq's PG* variables */
 	char *listen_host;
 	int listen_port;
 	int http_threads;
@@ -24,8 +24,8 @@ struct seg_config {
 	int refresh_interval; /* seconds */
 	enum seg_log_level log_level;
 	bool log_json;
-	char *cors_origins;   /* comma-separated origins, "*" for any, "" for none */
-	double rate_limit;    /* requests per second per tenant, 0 = off */
+	char *cors_origins; /* comma-separated origins, "*" for any, "" for none */
+	double rate_limit;  /* requests per second per tenant, 0 = off */
 	int statement_timeout_ms;
 };
 

@@ -41,12 +41,12 @@ static int64_t seg__now_us(void)
 
 struct seg__http_req {
 	struct seg_req r;
-	enum seg_err err;    /* decided failure, answered at the end of the body */
-	bool answered;       /* a response is queued */
-	bool streaming;      /* the route streams and begin() succeeded */
+	enum seg_err err; /* decided failure, answered at the end of the body */
+	bool answered;	  /* a response is queued */
+	bool streaming;	  /* the route streams and begin() succeeded */
 	size_t body_seen;
 	struct seg_buf allow;
-	char *origin;        /* the request's Origin when CORS allows it */
+	char *origin; /* the request's Origin when CORS allows it */
 };
 
 /* libmicrohttpd must not decode the path: "%2F" inside an id is not a separator. */
@@ -131,9 +131,10 @@ static enum MHD_Result seg__queue(struct seg__http_req *h)
 		if (h->err == SEG_ERR_INTERNAL) {
 			seg_problem_release(&r->problem);
 			seg_problem_init(&r->problem);
-			seg_problem_detail(&r->problem,
-					   "the server failed to handle this request (request id %s)",
-					   r->request_id);
+			seg_problem_detail(
+				&r->problem,
+				"the server failed to handle this request (request id %s)",
+				r->request_id);
 		}
 		seg_problem_render(&r->problem, h->err, NULL, &body);
 		if (r->problem_extra.len) {
@@ -145,7 +146,8 @@ static enum MHD_Result seg__queue(struct seg__http_req *h)
 		r->reply = body;
 		r->status = seg_err_status(h->err);
 		r->reply_type = "application/problem+json";
-		if ((h->err == SEG_ERR_UNAVAILABLE || h->err == SEG_ERR_RATE_LIMITED) && !r->retry_after)
+		if ((h->err == SEG_ERR_UNAVAILABLE || h->err == SEG_ERR_RATE_LIMITED) &&
+		    !r->retry_after)
 			r->retry_after = 2;
 	}
 	char *data = seg_buf_detach(&r->reply, &len);
@@ -172,7 +174,8 @@ static enum MHD_Result seg__queue(struct seg__http_req *h)
 		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
 					"X-Request-Id, Location, Retry-After, Allow");
 		if (strcmp(r->method, "OPTIONS") == 0) {
-			MHD_add_response_header(resp, "Access-Control-Allow-Methods", h->allow.data);
+			MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+						h->allow.data);
 			MHD_add_response_header(resp, "Access-Control-Allow-Headers",
 						"Authorization, Content-Type, X-Request-Id");
 			MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
@@ -198,10 +201,9 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url)
 	/* OPTIONS lists the allowed methods; HEAD is answered as GET, without the body. */
 	const char *method = strcmp(r->method, "OPTIONS") == 0 ? ""
 			     : strcmp(r->method, "HEAD") == 0  ? "GET"
-								: r->method;
+							       : r->method;
 	switch (seg_route_match(r, method, url, &h->allow)) {
-	case SEG_ROUTE_FOUND:
-		break;
+	case SEG_ROUTE_FOUND: break;
 	case SEG_ROUTE_NOT_FOUND:
 		return seg_req_fail(r, SEG_ERR_NOT_FOUND, "no resource at \"%s\"", url);
 	case SEG_ROUTE_BAD_METHOD:
@@ -213,21 +215,27 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url)
 				    "%s is not allowed on \"%s\"; allowed: %s", r->method, url,
 				    h->allow.data);
 	case SEG_ROUTE_BAD_PATH:
-		return seg_req_bad_param(r, "path",
-					 "a path segment does not decode to text (a NUL byte or not UTF-8)");
+		return seg_req_bad_param(
+			r, "path",
+			"a path segment does not decode to text (a NUL byte or not UTF-8)");
 	}
 
 	if (r->route->scope) {
-		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						MHD_HTTP_HEADER_AUTHORIZATION);
 		enum seg_err err = seg_auth_verify(s->auth, s->pool, v, &r->tenant, &r->scopes);
 		if (err == SEG_ERR_UNAUTHENTICATED)
-			return seg_req_fail(r, err, v ? "the API key is not valid"
-						       : "an API key is required: Authorization: Bearer <key>");
+			return seg_req_fail(
+				r, err,
+				v ? "the API key is not valid"
+				  : "an API key is required: Authorization: Bearer <key>");
 		if (err)
-			return seg_req_fail(r, err, "the database is unreachable; try again shortly");
+			return seg_req_fail(r, err,
+					    "the database is unreachable; try again shortly");
 		if (!(r->scopes & r->route->scope))
-			return seg_req_fail(r, SEG_ERR_FORBIDDEN, "this API key lacks the \"%s\" scope",
-					    r->route->scope == SEG_SCOPE_READ    ? "read"
+			return seg_req_fail(r, SEG_ERR_FORBIDDEN,
+					    "this API key lacks the \"%s\" scope",
+					    r->route->scope == SEG_SCOPE_READ	 ? "read"
 					    : r->route->scope == SEG_SCOPE_WRITE ? "write"
 										 : "admin");
 		if (!seg_ratelimit_take(s->ratelimit, r->tenant, &r->retry_after))
@@ -238,21 +246,25 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url)
 
 	if (r->route->content_types) {
 		bool ok = false;
-		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						MHD_HTTP_HEADER_CONTENT_TYPE);
 		r->content_type = seg__media_type(v);
-		for (const char *const *t = r->route->content_types; *t && r->content_type && !ok; t++)
+		for (const char *const *t = r->route->content_types; *t && r->content_type && !ok;
+		     t++)
 			ok = strcmp(*t, r->content_type) == 0;
 		if (!ok) {
 			struct seg_buf list = SEG_BUF_INIT;
 			for (const char *const *t = r->route->content_types; *t; t++)
-				seg_buf_addf(&list, "%s%s", t == r->route->content_types ? "" : ", ", *t);
+				seg_buf_addf(&list, "%s%s",
+					     t == r->route->content_types ? "" : ", ", *t);
 			seg_req_fail(r, SEG_ERR_UNSUPPORTED_MEDIA,
 				     "Content-Type \"%s\" is not accepted here; use %s", v ? v : "",
 				     list.data);
 			seg_buf_release(&list);
 			return SEG_ERR_UNSUPPORTED_MEDIA;
 		}
-		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (!r->route->stream && v && strtoull(v, NULL, 10) > s->config->max_body)
 			return seg_req_fail(r, SEG_ERR_TOO_LARGE,
 					    "the body is %s bytes; the limit is %zu", v,
@@ -283,8 +295,8 @@ static void seg__body(struct seg__http_req *h, const char *data, size_t len)
 	}
 	if (h->body_seen > max) {
 		seg_buf_release(&r->body);
-		h->err = seg_req_fail(r, SEG_ERR_TOO_LARGE, "the body is larger than the limit of %zu bytes",
-				      max);
+		h->err = seg_req_fail(r, SEG_ERR_TOO_LARGE,
+				      "the body is larger than the limit of %zu bytes", max);
 		return;
 	}
 	seg_buf_add(&r->body, data, len);
@@ -308,7 +320,8 @@ static void seg__finish(struct seg__http_req *h)
 
 static enum MHD_Result seg__on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				       const char *method, const char *version,
-				       const char *upload_data, size_t *upload_data_size, void **con_cls)
+				       const char *upload_data, size_t *upload_data_size,
+				       void **con_cls)
 {
 	struct seg_server *s = cls;
 	struct seg__http_req *h = *con_cls;
@@ -417,8 +430,8 @@ enum seg_err seg_http_start(struct seg_server *s)
 	struct sockaddr_in6 a6;
 	struct sockaddr_in a4;
 	const struct sockaddr *addr;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+	unsigned flags =
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
 	memset(&a4, 0, sizeof(a4));
 	memset(&a6, 0, sizeof(a6));
@@ -435,7 +448,8 @@ enum seg_err seg_http_start(struct seg_server *s)
 			h6[strcspn(h6, "]")] = '\0';
 		}
 		if (inet_pton(AF_INET6, h6, &a6.sin6_addr) != 1) {
-			seg_error("could not parse listen address \"%s\": use an IPv4 or IPv6 address",
+			seg_error("could not parse listen address \"%s\": use an IPv4 or IPv6 "
+				  "address",
 				  c->listen_host);
 			return SEG_ERR_INVALID;
 		}
@@ -446,21 +460,17 @@ enum seg_err seg_http_start(struct seg_server *s)
 	}
 
 	s->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, seg__on_request, s,
-		MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
-		MHD_OPTION_NOTIFY_COMPLETED, seg__on_completed, s,
-		MHD_OPTION_UNESCAPE_CALLBACK, seg__no_unescape, NULL,
+		flags, 0, NULL, NULL, seg__on_request, s, MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log,
+		NULL, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)256, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED,
+		seg__on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, seg__no_unescape, NULL,
 		MHD_OPTION_END);
 	if (!s->mhd) {
-		seg_error("could not listen on %s:%d (address in use, or not allowed)", c->listen_host,
-			  c->listen_port);
+		seg_error("could not listen on %s:%d (address in use, or not allowed)",
+			  c->listen_host, c->listen_port);
 		return SEG_ERR_UNAVAILABLE;
 	}
 	return SEG_OK;

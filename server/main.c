@@ -91,7 +91,8 @@ static int seg__cmd_keys(const struct seg_config *c, int argc, char **argv)
 			else if (strncmp(argv[i], "--scopes=", 9) == 0)
 				scopes_text = argv[i] + 9;
 			else {
-				fprintf(stderr, "segmentd: keys create: unknown argument \"%s\"\n", argv[i]);
+				fprintf(stderr, "segmentd: keys create: unknown argument \"%s\"\n",
+					argv[i]);
 				return 2;
 			}
 		}
@@ -100,7 +101,8 @@ static int seg__cmd_keys(const struct seg_config *c, int argc, char **argv)
 			return 2;
 		}
 		if (!seg_auth_parse_scopes(scopes_text, &scopes)) {
-			fprintf(stderr, "segmentd: --scopes takes read, write and admin, comma-separated\n");
+			fprintf(stderr, "segmentd: --scopes takes read, write and admin, "
+					"comma-separated\n");
 			return 2;
 		}
 		char key[SEG_KEY_TEXT], prefix[SEG_KEY_PREFIX_LEN + 1];
@@ -121,7 +123,8 @@ static int seg__cmd_keys(const struct seg_config *c, int argc, char **argv)
 			fprintf(stderr, "segmentd: could not create the key\n");
 			goto out;
 		}
-		printf("created key %lld for tenant \"%s\" (prefix %s, scopes %s); it is shown only once:\n%s\n",
+		printf("created key %lld for tenant \"%s\" (prefix %s, scopes %s); it is shown "
+		       "only once:\n%s\n",
 		       (long long)kid, tenant, prefix, scopes_text, key);
 		status = 0;
 	} else if (strcmp(argv[0], "list") == 0) {

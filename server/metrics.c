@@ -11,8 +11,8 @@
 
 #include "alloc.h"
 
-static const double seg__buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				      0.1,   0.25,   0.5,   1,    2.5,   5,    10};
+static const double seg__buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+				      0.25,  0.5,    1,	    2.5,  5,	 10};
 #define SEG_NBUCKETS (sizeof(seg__buckets) / sizeof(seg__buckets[0]))
 
 struct seg_series {
@@ -48,7 +48,8 @@ void seg_metrics_free(struct seg_metrics *m)
 /* Unknown methods are folded into "other", so that clients cannot grow the table. */
 static const char *seg__method_name(const char *method)
 {
-	static const char *const known[] = {"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"};
+	static const char *const known[] = {"GET",    "PUT",	 "POST", "PATCH",
+					    "DELETE", "OPTIONS", "HEAD"};
 	for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
 		if (strcmp(method, known[k]) == 0)
 			return known[k];
@@ -95,22 +96,28 @@ void seg_metrics_render(struct seg_metrics *m, struct seg_pool *pool, struct seg
 	for (size_t i = 0; i < m->n; i++) {
 		const struct seg_series *s = &m->series[i];
 		seg_buf_addf(out,
-			     "segmentd_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+			     "segmentd_http_requests_total{method=\"%s\",route=\"%s\",status=\"%"
+			     "d\"} %llu\n",
 			     s->method, s->route, s->status, (unsigned long long)s->count);
 	}
-	seg_buf_addstr(out, "# HELP segmentd_http_request_duration_seconds Time to answer a request.\n"
-			    "# TYPE segmentd_http_request_duration_seconds histogram\n");
+	seg_buf_addstr(out,
+		       "# HELP segmentd_http_request_duration_seconds Time to answer a request.\n"
+		       "# TYPE segmentd_http_request_duration_seconds histogram\n");
 	for (size_t i = 0; i < m->n; i++) {
 		const struct seg_series *s = &m->series[i];
 		char labels[256];
-		snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%d\"", s->method,
-			 s->route, s->status);
+		snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%d\"",
+			 s->method, s->route, s->status);
 		for (size_t b = 0; b < SEG_NBUCKETS; b++)
-			seg_buf_addf(out, "segmentd_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+			seg_buf_addf(out,
+				     "segmentd_http_request_duration_seconds_bucket{%s,le=\"%g\"} "
+				     "%llu\n",
 				     labels, seg__buckets[b], (unsigned long long)s->buckets[b]);
-		seg_buf_addf(out, "segmentd_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
+		seg_buf_addf(out,
+			     "segmentd_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
 			     labels, (unsigned long long)s->count);
-		seg_buf_addf(out, "segmentd_http_request_duration_seconds_sum{%s} %.6f\n", labels, s->sum);
+		seg_buf_addf(out, "segmentd_http_request_duration_seconds_sum{%s} %.6f\n", labels,
+			     s->sum);
 		seg_buf_addf(out, "segmentd_http_request_duration_seconds_count{%s} %llu\n", labels,
 			     (unsigned long long)s->count);
 	}

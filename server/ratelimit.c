@@ -13,7 +13,7 @@
 struct seg_bucket {
 	int64_t tenant; /* 0: empty (tenant ids start at 1) */
 	double tokens;
-	double at;      /* seconds, monotonic */
+	double at; /* seconds, monotonic */
 };
 
 struct seg_ratelimit {

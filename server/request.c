@@ -32,7 +32,8 @@ const char *seg_req_query(struct seg_req *r, const char *name, enum seg_err *err
 	if (!seg_percent_decode(raw, strlen(raw), &v)) {
 		seg_buf_release(&v);
 		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, name, 0,
-				"could not decode the value of \"%s\": bad escape or not UTF-8", name);
+				"could not decode the value of \"%s\": bad escape or not UTF-8",
+				name);
 		*err = SEG_ERR_MALFORMED;
 		return NULL;
 	}
@@ -61,7 +62,8 @@ static enum MHD_Result seg__check_one(void *cls, enum MHD_ValueKind kind, const 
 		for (size_t i = 0; i < c->nseen; i++) {
 			if (c->seen[i] == *a) {
 				seg_problem_add(&c->r->problem, SEG_WHERE_PARAMETER, key, 0,
-						"query parameter \"%s\" is given more than once", key);
+						"query parameter \"%s\" is given more than once",
+						key);
 				c->bad = true;
 				return MHD_YES;
 			}
@@ -70,8 +72,8 @@ static enum MHD_Result seg__check_one(void *cls, enum MHD_ValueKind kind, const 
 			c->seen[c->nseen++] = *a;
 		return MHD_YES;
 	}
-	seg_problem_add(&c->r->problem, SEG_WHERE_PARAMETER, key, 0, "unknown query parameter \"%s\"",
-			key);
+	seg_problem_add(&c->r->problem, SEG_WHERE_PARAMETER, key, 0,
+			"unknown query parameter \"%s\"", key);
 	c->bad = true;
 	return MHD_YES;
 }
@@ -112,7 +114,8 @@ enum seg_err seg_req_page_params(struct seg_req *r, int *limit, const char **aft
 					"cursor is not one that this service handed out");
 			return SEG_ERR_MALFORMED;
 		}
-		r->query_values = seg_realloc(r->query_values, (r->nquery_values + 1) * sizeof(char *));
+		r->query_values =
+			seg_realloc(r->query_values, (r->nquery_values + 1) * sizeof(char *));
 		r->query_values[r->nquery_values] = seg_buf_detach(&key, NULL);
 		*after_key = r->query_values[r->nquery_values++];
 	}
@@ -143,8 +146,8 @@ enum seg_err seg_req_json(struct seg_req *r, json_t **out)
 	*out = seg_json_load(r->body.data, r->body.len, &error);
 	if (!*out && json_error_code(&error) == json_error_numeric_overflow)
 		return seg_req_fail(r, SEG_ERR_INVALID,
-				    "a number is too large to handle (line %d, column %d)", error.line,
-				    error.column);
+				    "a number is too large to handle (line %d, column %d)",
+				    error.line, error.column);
 	if (!*out)
 		return seg_req_fail(r, SEG_ERR_MALFORMED,
 				    "could not parse the body as JSON: %s (line %d, column %d)",
@@ -158,7 +161,8 @@ enum seg_err seg_req_db(struct seg_req *r, struct seg_db **db)
 		enum seg_err err = seg_pool_acquire(r->server->pool, &r->db);
 		if (err) {
 			*db = NULL;
-			return seg_req_fail(r, err, "the database is unreachable; try again shortly");
+			return seg_req_fail(r, err,
+					    "the database is unreachable; try again shortly");
 		}
 	}
 	*db = r->db;
@@ -223,8 +227,8 @@ void seg_req_url_escape(struct seg_buf *out, const char *segment)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)segment; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~", *p)) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
 			seg_buf_addch(out, (char)*p);
 		} else {
 			seg_buf_addch(out, '%');

@@ -32,15 +32,15 @@ struct seg_server;
 struct seg_req {
 	struct seg_server *server;
 	const struct seg_route *route;
-	void *conn;                 /* the MHD connection; only http.c looks inside */
+	void *conn; /* the MHD connection; only http.c looks inside */
 	const char *method;
 	char *params[SEG_MAX_PARAMS]; /* decoded path parameters, in pattern order */
 	int nparams;
 	int64_t tenant;
 	unsigned scopes;
 	char request_id[129];
-	char *content_type;         /* media type without parameters, lowercase; NULL if none */
-	struct seg_buf body;        /* the whole body, for routes that do not stream */
+	char *content_type;  /* media type without parameters, lowercase; NULL if none */
+	struct seg_buf body; /* the whole body, for routes that do not stream */
 
 	struct seg_problem problem;
 	struct seg_buf problem_extra; /* ,"name":value members added to the problem */
@@ -51,10 +51,10 @@ struct seg_req {
 	char *location;
 	int retry_after;
 
-	struct seg_db *db;          /* borrowed on first seg_req_db, returned at the end */
-	void *stream;               /* a streaming handler's state */
+	struct seg_db *db; /* borrowed on first seg_req_db, returned at the end */
+	void *stream;	   /* a streaming handler's state */
 	void (*stream_free)(void *stream);
-	struct seg_buf scratch;     /* decoded query values live here until the end */
+	struct seg_buf scratch; /* decoded query values live here until the end */
 	char **query_values;
 	size_t nquery_values;
 	int64_t started_us;
@@ -98,7 +98,8 @@ void seg_req_reply_json(struct seg_req *r, int status, const char *json);
 void seg_req_reply_json_take(struct seg_req *r, int status, char *json);
 /* 204 No Content. */
 void seg_req_reply_empty(struct seg_req *r, int status);
-void seg_req_set_location(struct seg_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void seg_req_set_location(struct seg_req *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Adds a problem item at a JSON Pointer and returns SEG_ERR_INVALID (422). */
 enum seg_err seg_req_invalid(struct seg_req *r, const char *pointer, const char *fmt, ...)

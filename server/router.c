@@ -40,7 +40,8 @@ static bool seg__matches(const struct seg__segments *pat, const struct seg__segm
 	for (int i = 0; i < pat->n; i++) {
 		if (pat->start[i][0] == '{')
 			continue;
-		if (pat->len[i] != path->len[i] || memcmp(pat->start[i], path->start[i], pat->len[i]))
+		if (pat->len[i] != path->len[i] ||
+		    memcmp(pat->start[i], path->start[i], pat->len[i]))
 			return false;
 	}
 	return true;

@@ -24,16 +24,21 @@ struct seg_stream_ops {
 struct seg_route {
 	const char *method;
 	const char *pattern;
-	seg_handler_fn handler;              /* NULL for streaming routes */
+	seg_handler_fn handler;		     /* NULL for streaming routes */
 	const struct seg_stream_ops *stream; /* NULL for buffered routes */
-	unsigned scope;                      /* 0: no authentication */
+	unsigned scope;			     /* 0: no authentication */
 	const char *const *content_types;    /* accepted body types; NULL: no body expected */
 };
 
 /* The routes of every handler file, ended by an entry with a NULL method. */
 extern const struct seg_route seg_routes[];
 
-enum seg_route_result { SEG_ROUTE_FOUND, SEG_ROUTE_NOT_FOUND, SEG_ROUTE_BAD_METHOD, SEG_ROUTE_BAD_PATH };
+enum seg_route_result {
+	SEG_ROUTE_FOUND,
+	SEG_ROUTE_NOT_FOUND,
+	SEG_ROUTE_BAD_METHOD,
+	SEG_ROUTE_BAD_PATH
+};
 
 /*
  * Finds the route for method and raw path. On FOUND, r->route and r->params are set. On

@@ -20,8 +20,8 @@ struct seg_server {
 	struct seg_auth *auth;
 	struct seg_metrics *metrics;
 	struct seg_ratelimit *ratelimit;
-	void *mhd;      /* struct MHD_Daemon */
-	int active;     /* requests in flight (atomic) */
+	void *mhd;  /* struct MHD_Daemon */
+	int active; /* requests in flight (atomic) */
 };
 
 /* Starts listening with libmicrohttpd's thread pool. Main thread. */

@@ -21,8 +21,9 @@ static json_t *parse(const char *text)
 static json_t *last_doc;
 
 /* Checks doc in mode with an optional catalogue; returns the faults and the first pointer. */
-static size_t check_doc(const char *text, enum seg_doc_mode mode, const struct seg_attr_catalog *cat,
-			struct seg_customer_doc *out, char *pointer, size_t plen)
+static size_t check_doc(const char *text, enum seg_doc_mode mode,
+			const struct seg_attr_catalog *cat, struct seg_customer_doc *out,
+			char *pointer, size_t plen)
 {
 	struct seg_problem p;
 	struct seg_attr_catalog empty;
@@ -49,9 +50,12 @@ static void test_customer_doc_modes(void **state)
 	assert_int_equal(check_doc("{}", SEG_DOC_PUT, NULL, &d, ptr, sizeof(ptr)), 0);
 	assert_null(d.kind);
 	assert_true(d.flat);
-	assert_int_equal(check_doc("{\"kind\":\"company\",\"attributes\":{\"a\":1}}", SEG_DOC_PUT, NULL, &d, ptr, sizeof(ptr)), 0);
+	assert_int_equal(check_doc("{\"kind\":\"company\",\"attributes\":{\"a\":1}}", SEG_DOC_PUT,
+				   NULL, &d, ptr, sizeof(ptr)),
+			 0);
 	assert_string_equal(d.kind, "company");
-	assert_int_equal(check_doc("{\"kind\":\"alien\"}", SEG_DOC_PUT, NULL, &d, ptr, sizeof(ptr)), 1);
+	assert_int_equal(check_doc("{\"kind\":\"alien\"}", SEG_DOC_PUT, NULL, &d, ptr, sizeof(ptr)),
+			 1);
 	assert_string_equal(ptr, "/kind");
 	assert_int_equal(check_doc("{\"id\":\"x\"}", SEG_DOC_PUT, NULL, &d, ptr, sizeof(ptr)), 1);
 	assert_string_equal(ptr, "/id");
@@ -60,13 +64,17 @@ static void test_customer_doc_modes(void **state)
 	assert_int_equal(check_doc("{\"attributes\":null}", SEG_DOC_PUT, NULL, &d, NULL, 0), 0);
 	assert_int_equal(check_doc("{\"attributes\":null}", SEG_DOC_PATCH, NULL, &d, NULL, 0), 0);
 	assert_false(d.flat);
-	assert_int_equal(check_doc("{\"id\":\"a\",\"attributes\":null}", SEG_DOC_IMPORT, NULL, &d, ptr, sizeof(ptr)), 1);
+	assert_int_equal(check_doc("{\"id\":\"a\",\"attributes\":null}", SEG_DOC_IMPORT, NULL, &d,
+				   ptr, sizeof(ptr)),
+			 1);
 	assert_string_equal(ptr, "/attributes");
 	/* PATCH: kind may not be removed. */
-	assert_int_equal(check_doc("{\"kind\":null}", SEG_DOC_PATCH, NULL, &d, ptr, sizeof(ptr)), 1);
+	assert_int_equal(check_doc("{\"kind\":null}", SEG_DOC_PATCH, NULL, &d, ptr, sizeof(ptr)),
+			 1);
 	assert_int_equal(check_doc("{\"kind\":null}", SEG_DOC_PUT, NULL, &d, NULL, 0), 0);
 	/* IMPORT needs a valid id: 1..128 bytes, printable. */
-	assert_int_equal(check_doc("{\"attributes\":{}}", SEG_DOC_IMPORT, NULL, &d, ptr, sizeof(ptr)), 1);
+	assert_int_equal(
+		check_doc("{\"attributes\":{}}", SEG_DOC_IMPORT, NULL, &d, ptr, sizeof(ptr)), 1);
 	assert_string_equal(ptr, "/id");
 	assert_int_equal(check_doc("{\"id\":\"a\\u0001b\"}", SEG_DOC_IMPORT, NULL, &d, NULL, 0), 1);
 	char doc[400] = "{\"id\":\"";
@@ -77,7 +85,9 @@ static void test_customer_doc_modes(void **state)
 	memset(doc + 7, 'x', 129);
 	strcpy(doc + 136, "\"}");
 	assert_int_equal(check_doc(doc, SEG_DOC_IMPORT, NULL, &d, NULL, 0), 1);
-	assert_int_equal(check_doc("{\"id\":\"k\\u00e4-\\ud83c\\udf89\"}", SEG_DOC_IMPORT, NULL, &d, NULL, 0), 0);
+	assert_int_equal(check_doc("{\"id\":\"k\\u00e4-\\ud83c\\udf89\"}", SEG_DOC_IMPORT, NULL, &d,
+				   NULL, 0),
+			 0);
 }
 
 static void test_customer_doc_flags(void **state)
@@ -90,7 +100,8 @@ static void test_customer_doc_flags(void **state)
 	check_doc("{\"attributes\":{\"a\":null}}", SEG_DOC_PATCH, NULL, &d, NULL, 0);
 	assert_false(d.flat);
 	assert_true(d.has_null);
-	check_doc("{\"attributes\":{\"a\":{\"b\":{\"c\":null}}}}", SEG_DOC_PATCH, NULL, &d, NULL, 0);
+	check_doc("{\"attributes\":{\"a\":{\"b\":{\"c\":null}}}}", SEG_DOC_PATCH, NULL, &d, NULL,
+		  0);
 	assert_false(d.flat);
 	assert_true(d.has_null);
 	check_doc("{\"attributes\":{\"a\":{\"b\":1}}}", SEG_DOC_PATCH, NULL, &d, NULL, 0);
@@ -115,19 +126,26 @@ static void test_customer_doc_depth_and_catalog(void **state)
 		for (int i = 0; i < depth; i++)
 			text[n++] = '}';
 		text[n] = '\0';
-		assert_int_equal(check_doc(text, SEG_DOC_PUT, NULL, &d, NULL, 0), depth == 33 ? 1 : 0);
+		assert_int_equal(check_doc(text, SEG_DOC_PUT, NULL, &d, NULL, 0),
+				 depth == 33 ? 1 : 0);
 	}
 
 	seg_attr_catalog_init(&cat);
 	seg_attr_catalog_add(&cat, "age", SEG_ATTR_INTEGER, NULL);
 	seg_attr_catalog_add(&cat, "address.city", SEG_ATTR_STRING, NULL);
-	assert_int_equal(check_doc("{\"attributes\":{\"age\":30.0}}", SEG_DOC_PUT, &cat, &d, NULL, 0), 0);
-	assert_int_equal(check_doc("{\"attributes\":{\"age\":\"30\"}}", SEG_DOC_PUT, &cat, &d, ptr, sizeof(ptr)), 1);
+	assert_int_equal(
+		check_doc("{\"attributes\":{\"age\":30.0}}", SEG_DOC_PUT, &cat, &d, NULL, 0), 0);
+	assert_int_equal(check_doc("{\"attributes\":{\"age\":\"30\"}}", SEG_DOC_PUT, &cat, &d, ptr,
+				   sizeof(ptr)),
+			 1);
 	assert_string_equal(ptr, "/attributes/age");
-	assert_int_equal(check_doc("{\"attributes\":{\"address\":{\"city\":5}}}", SEG_DOC_PUT, &cat, &d, ptr, sizeof(ptr)), 1);
+	assert_int_equal(check_doc("{\"attributes\":{\"address\":{\"city\":5}}}", SEG_DOC_PUT, &cat,
+				   &d, ptr, sizeof(ptr)),
+			 1);
 	assert_string_equal(ptr, "/attributes/address/city");
 	/* a patch that removes a registered attribute is fine */
-	assert_int_equal(check_doc("{\"attributes\":{\"age\":null}}", SEG_DOC_PATCH, &cat, &d, NULL, 0), 0);
+	assert_int_equal(
+		check_doc("{\"attributes\":{\"age\":null}}", SEG_DOC_PATCH, &cat, &d, NULL, 0), 0);
 	seg_attr_catalog_release(&cat);
 }
 
@@ -150,29 +168,41 @@ static void test_event_check(void **state)
 	char ptr[128];
 	(void)state;
 
-	assert_int_equal(check_event("{\"customer_id\":\"c\",\"type\":\"purchase\","
-				     "\"occurred_at\":\"2026-11-23T12:00:00+02:00\",\"amount\":19.99}",
-				     &ev, ptr, sizeof(ptr)), 0);
+	assert_int_equal(
+		check_event("{\"customer_id\":\"c\",\"type\":\"purchase\","
+			    "\"occurred_at\":\"2026-11-23T12:00:00+02:00\",\"amount\":19.99}",
+			    &ev, ptr, sizeof(ptr)),
+		0);
 	assert_string_equal(ev.occurred_at, "2026-11-23T10:00:00Z");
 	assert_null(ev.id);
-	assert_int_equal(check_event("{\"id\":null,\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":"
-				     "\"2026-11-23T10:00:00.5Z\",\"amount\":null,\"properties\":null}",
-				     &ev, ptr, sizeof(ptr)), 0);
+	assert_int_equal(
+		check_event("{\"id\":null,\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":"
+			    "\"2026-11-23T10:00:00.5Z\",\"amount\":null,\"properties\":null}",
+			    &ev, ptr, sizeof(ptr)),
+		0);
 	assert_string_equal(ev.occurred_at, "2026-11-23T10:00:00.5Z");
-	assert_int_equal(check_event("{\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":\"yesterday\"}",
-				     &ev, ptr, sizeof(ptr)), 1);
+	assert_int_equal(
+		check_event("{\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":\"yesterday\"}",
+			    &ev, ptr, sizeof(ptr)),
+		1);
 	assert_string_equal(ptr, "/7/occurred_at");
-	assert_int_equal(check_event("{\"type\":\"t\",\"occurred_at\":\"2026-11-23T10:00:00Z\"}", &ev, ptr,
-				     sizeof(ptr)), 1);
+	assert_int_equal(check_event("{\"type\":\"t\",\"occurred_at\":\"2026-11-23T10:00:00Z\"}",
+				     &ev, ptr, sizeof(ptr)),
+			 1);
 	assert_string_equal(ptr, "/7/customer_id");
-	assert_int_equal(check_event("{\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":"
-				     "\"2026-11-23T10:00:00Z\",\"amount\":\"5\",\"properties\":[],\"x\":1}",
-				     &ev, ptr, sizeof(ptr)), 3);
+	assert_int_equal(
+		check_event("{\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":"
+			    "\"2026-11-23T10:00:00Z\",\"amount\":\"5\",\"properties\":[],\"x\":1}",
+			    &ev, ptr, sizeof(ptr)),
+		3);
 	assert_int_equal(check_event("[]", &ev, ptr, sizeof(ptr)), 1);
 	assert_string_equal(ptr, "/7");
 	/* type: 1..64 bytes */
 	char text[256];
-	snprintf(text, sizeof(text), "{\"customer_id\":\"c\",\"type\":\"%065d\",\"occurred_at\":\"2026-11-23T10:00:00Z\"}", 0);
+	snprintf(text, sizeof(text),
+		 "{\"customer_id\":\"c\",\"type\":\"%065d\",\"occurred_at\":\"2026-11-23T10:00:"
+		 "00Z\"}",
+		 0);
 	assert_int_equal(check_event(text, &ev, ptr, sizeof(ptr)), 1);
 	assert_string_equal(ptr, "/7/type");
 }
@@ -193,7 +223,8 @@ static int collect(void *ctx, size_t index, const char *start, size_t len)
 static void test_jsonspan(void **state)
 {
 	struct spans s = {0};
-	const char *text = " [ 19.990 , {\"a\": \"]}\\\"\"}, [1,[2]], \"x,y\", -0.0e+5, true, null ] ";
+	const char *text =
+		" [ 19.990 , {\"a\": \"]}\\\"\"}, [1,[2]], \"x,y\", -0.0e+5, true, null ] ";
 	(void)state;
 	assert_int_equal(seg_json_array_spans(text, strlen(text), collect, &s), 0);
 	assert_int_equal(s.n, 7);
