@@ -132,6 +132,23 @@ if [ "$unit_only" -eq 0 ]; then
 	else
 		echo "# skip: scripts/lint-openapi.sh not found, openapi lint not run"
 	fi
+
+	# ----- (d) includes follow the layers of STYLE.md ---------------------------------------
+	echo "# layers: sh scripts/check-layers.sh"
+	sh scripts/check-layers.sh >"$tmp/layers.out" 2>&1
+	cat "$tmp/layers.out"
+	count "$tmp/layers.out"
+
+	# ----- (e) the C sources keep the committed .clang-format -------------------------------
+	echo "# format: make check-format"
+	if make -s check-format >"$tmp/format.out" 2>&1; then
+		echo "ok - clang-format"
+		passed=$((passed + 1))
+	else
+		head -20 "$tmp/format.out" | sed 's/^/# /'
+		echo "not ok - clang-format (run: make format)"
+		failed=$((failed + 1))
+	fi
 fi
 
 echo "$passed passed, $failed failed"
