@@ -142,35 +142,7 @@ enum seg_err seg_db_customers_upsert(struct seg_db *db, int64_t tenant, const st
 				     bool replace, size_t *inserted, size_t *updated)
 {
 	char tid[SEG_INT_TEXT];
-	const char *params[] = {seg__db_int(tid, tenant)};
-	enum seg_err err = SEG_OK;
-
-	*inserted = *updated = 0;
-	if (!rows->len)
-		return SEG_OK;
-	for (int attempt = 0; attempt < 5; attempt++) {
-		PGresult *res = NULL;
-		err = seg_db_begin(db);
-		if (!err)
-			err = seg__db_query(db, seg__stage_sql, 0, NULL, NULL);
-		if (!err)
-			err = seg__db_copy(db, "COPY seg_stage_customers FROM STDIN", rows->data,
-					   rows->len);
-		if (!err)
-			err = seg__db_query(db, replace ? seg__replace_sql : seg__merge_sql, 1,
-					    params, &res);
-		if (!err) {
-			*inserted = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-			*updated = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-			PQclear(res);
-			err = seg_db_commit(db);
-		}
-		if (!err)
-			return SEG_OK;
-		seg_db_rollback(db);
-		if (!seg__db_retryable(db))
-			break;
-	}
-	*inserted = *updated = 0;
-	return err;
+	const char *sql[] = {replace ? seg__replace_sql : seg__merge_sql};
+	return seg__db_batch(db, seg__stage_sql, "COPY seg_stage_customers FROM STDIN", rows, sql,
+			     1, seg__db_int(tid, tenant), inserted, updated);
 }

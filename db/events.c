@@ -74,49 +74,16 @@ static const char seg__ingest_sql[] =
 	"first_purchase_at = least(c.first_purchase_at, agg.fp), "
 	"last_purchase_at = greatest(c.last_purchase_at, agg.lp) "
 	"FROM agg WHERE c.tenant_id = $1 AND c.id = agg.customer_id RETURNING 1) "
-	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM seg_stage_events), "
-	"(SELECT count(*) FROM upd)";
+	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM seg_stage_events) - "
+	"(SELECT count(*) FROM ins), (SELECT count(*) FROM upd)";
 
 enum seg_err seg_db_events_ingest(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
 				  size_t *accepted, size_t *duplicates)
 {
 	char tid[SEG_INT_TEXT];
-	const char *params[] = {seg__db_int(tid, tenant)};
-	enum seg_err err = SEG_OK;
-
-	*accepted = *duplicates = 0;
-	if (!rows->len)
-		return SEG_OK;
-	for (int attempt = 0; attempt < 5; attempt++) {
-		PGresult *res = NULL;
-		err = seg_db_begin(db);
-		if (!err)
-			err = seg__db_query(db, seg__stage_sql, 0, NULL, NULL);
-		if (!err)
-			err = seg__db_copy(db, "COPY seg_stage_events FROM STDIN", rows->data,
-					   rows->len);
-		if (!err)
-			err = seg__db_query(db, seg__customers_sql, 1, params, NULL);
-		if (!err)
-			err = seg__db_query(db, seg__lock_sql, 1, params, NULL);
-		if (!err)
-			err = seg__db_query(db, seg__ingest_sql, 1, params, &res);
-		if (!err) {
-			size_t ins = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-			size_t staged = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-			PQclear(res);
-			err = seg_db_commit(db);
-			if (!err) {
-				*accepted = ins;
-				*duplicates = staged - ins;
-				return SEG_OK;
-			}
-		}
-		seg_db_rollback(db);
-		if (!seg__db_retryable(db))
-			break;
-	}
-	return err;
+	const char *sql[] = {seg__customers_sql, seg__lock_sql, seg__ingest_sql};
+	return seg__db_batch(db, seg__stage_sql, "COPY seg_stage_events FROM STDIN", rows, sql, 3,
+			     seg__db_int(tid, tenant), accepted, duplicates);
 }
 
 enum seg_err seg_db_events_list(struct seg_db *db, int64_t tenant, const char *customer_id,

@@ -48,6 +48,15 @@ enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char
 enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *data, size_t len);
 /* Maps a failed result (consumed) to an error, logging it; drops a lost connection. */
 enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what);
+/*
+ * One staged batch in one transaction: creates the connection's temporary staging table if
+ * needed (stage_sql), COPYs rows into it (copy_sql), then runs each of sqls with params (one
+ * parameter: the tenant). The last statement's two first columns are returned as counts.
+ * On a deadlock or serialization failure the whole batch is tried again (up to 5 times).
+ */
+enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char *copy_sql,
+			   const struct seg_buf *rows, const char *const *sqls, int nsqls,
+			   const char *tenant, size_t *count0, size_t *count1);
 /* True when the last failure on db was a deadlock or serialization failure (worth a retry). */
 int seg__db_retryable(const struct seg_db *db);
 

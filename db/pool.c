@@ -355,6 +355,41 @@ enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *d
 	return err;
 }
 
+enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char *copy_sql,
+			   const struct seg_buf *rows, const char *const *sqls, int nsqls,
+			   const char *tenant, size_t *count0, size_t *count1)
+{
+	const char *params[] = {tenant};
+	enum seg_err err = SEG_OK;
+
+	*count0 = *count1 = 0;
+	if (!rows->len)
+		return SEG_OK;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		PGresult *res = NULL;
+		err = seg_db_begin(db);
+		if (!err)
+			err = seg__db_query(db, stage_sql, 0, NULL, NULL);
+		if (!err)
+			err = seg__db_copy(db, copy_sql, rows->data, rows->len);
+		for (int i = 0; i < nsqls && !err; i++)
+			err = seg__db_query(db, sqls[i], 1, params, i == nsqls - 1 ? &res : NULL);
+		if (!err) {
+			*count0 = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+			*count1 = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+			PQclear(res);
+			err = seg_db_commit(db);
+		}
+		if (!err)
+			return SEG_OK;
+		seg_db_rollback(db);
+		if (!seg__db_retryable(db))
+			break;
+	}
+	*count0 = *count1 = 0;
+	return err;
+}
+
 enum seg_err seg_db_begin(struct seg_db *db)
 {
 	enum seg_err err = seg__db_query(db, "BEGIN", 0, NULL, NULL);

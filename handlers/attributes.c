@@ -7,6 +7,7 @@
 
 #include "attrs.h"
 #include "text.h"
+#include "validate.h"
 
 static const char *const seg__no_params[] = {NULL};
 
@@ -142,7 +143,7 @@ enum seg_err seg_h_attr_put(struct seg_req *r)
 	struct seg_db *db;
 	json_t *body = NULL, *v;
 	char *out = NULL, *offenders = NULL, *allowed = NULL;
-	const char *name, *key;
+	const char *name;
 	bool created = false;
 	enum seg_err err = seg__name(r, &name);
 
@@ -150,21 +151,9 @@ enum seg_err seg_h_attr_put(struct seg_req *r)
 		err = seg_req_json(r, &body);
 	if (err)
 		goto out;
-	if (!json_is_object(body)) {
-		err = seg_req_invalid(r, "", "expected a JSON object");
+	if (seg_json_object_check(body, keys, "", &r->problem) && !json_is_object(body)) {
+		err = SEG_ERR_INVALID;
 		goto out;
-	}
-	json_object_foreach(body, key, v)
-	{
-		bool known = false;
-		for (const char *const *k = keys; *k && !known; k++)
-			known = strcmp(*k, key) == 0;
-		if (!known) {
-			struct seg_buf ptr = SEG_BUF_INIT;
-			seg_pointer_push(&ptr, key);
-			seg_req_invalid(r, ptr.data, "unknown field \"%s\"", key);
-			seg_buf_release(&ptr);
-		}
 	}
 	v = json_object_get(body, "name");
 	if (v && !(json_is_string(v) && strcmp(json_string_value(v), name) == 0))

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "text.h"
+#include "validate.h"
 
 static const char *const seg__no_params[] = {NULL};
 
@@ -25,10 +26,10 @@ enum seg_err seg_h_settings_get(struct seg_req *r)
 
 enum seg_err seg_h_settings_patch(struct seg_req *r)
 {
+	static const char *const keys[] = {"revenue_event_types", NULL};
 	struct seg_db *db;
 	json_t *body = NULL, *types, *t;
 	char *out = NULL, *types_text = NULL;
-	const char *key;
 	size_t i;
 	enum seg_err err = seg_req_check_query(r, seg__no_params);
 
@@ -36,21 +37,10 @@ enum seg_err seg_h_settings_patch(struct seg_req *r)
 		err = seg_req_json(r, &body);
 	if (err)
 		goto out;
-	if (!json_is_object(body)) {
-		err = seg_req_invalid(r, "", "expected a JSON object");
+	if (seg_json_object_check(body, keys, "", &r->problem)) {
+		err = SEG_ERR_INVALID;
 		goto out;
 	}
-	json_object_foreach(body, key, t)
-	{
-		if (strcmp(key, "revenue_event_types") != 0) {
-			struct seg_buf ptr = SEG_BUF_INIT;
-			seg_pointer_push(&ptr, key);
-			err = seg_req_invalid(r, ptr.data, "unknown field \"%s\"", key);
-			seg_buf_release(&ptr);
-		}
-	}
-	if (err)
-		goto out;
 	types = json_object_get(body, "revenue_event_types");
 	if (!types) {
 		err = seg_req_db(r, &db);

@@ -18,13 +18,18 @@ static void seg__add(struct seg_problem *p, const char *prefix, const char *fiel
 	seg_buf_release(&ptr);
 }
 
-static size_t seg__unknown_keys(const json_t *obj, const char *const *allowed, const char *prefix,
-				struct seg_problem *p)
+size_t seg_json_object_check(const json_t *v, const char *const *allowed, const char *prefix,
+			     struct seg_problem *p)
 {
 	const char *key;
-	json_t *v;
+	json_t *member;
 	size_t n = 0;
-	json_object_foreach((json_t *)obj, key, v)
+
+	if (!json_is_object(v)) {
+		seg__add(p, prefix, NULL, "expected a JSON object");
+		return 1;
+	}
+	json_object_foreach((json_t *)v, key, member)
 	{
 		bool ok = false;
 		for (const char *const *a = allowed; *a && !ok; a++)
@@ -94,12 +99,10 @@ size_t seg_customer_doc_check(const json_t *doc, enum seg_doc_mode mode,
 
 	memset(out, 0, sizeof(*out));
 	out->flat = true;
-	if (!json_is_object(doc)) {
-		seg__add(p, prefix, NULL, "expected a JSON object");
-		return 1;
-	}
-	faults +=
-		seg__unknown_keys(doc, mode == SEG_DOC_IMPORT ? import_keys : body_keys, prefix, p);
+	faults = seg_json_object_check(doc, mode == SEG_DOC_IMPORT ? import_keys : body_keys,
+				       prefix, p);
+	if (!json_is_object(doc))
+		return faults;
 
 	if (mode == SEG_DOC_IMPORT) {
 		v = json_object_get(doc, "id");
@@ -187,11 +190,9 @@ size_t seg_event_check(const json_t *ev, const char *prefix, struct seg_problem 
 	int64_t us;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(ev)) {
-		seg__add(p, prefix, NULL, "an event must be a JSON object");
-		return 1;
-	}
-	faults += seg__unknown_keys(ev, keys, prefix, p);
+	faults = seg_json_object_check(ev, keys, prefix, p);
+	if (!json_is_object(ev))
+		return faults;
 	faults += !seg__text_field(ev, "id", false, 128, prefix, p, &out->id);
 	faults += !seg__text_field(ev, "customer_id", true, 128, prefix, p, &out->customer_id);
 	faults += !seg__text_field(ev, "type", true, 64, prefix, p, &out->type);

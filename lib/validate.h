@@ -17,6 +17,13 @@
 /* Nesting allowed inside attributes and event properties. */
 #define SEG_MAX_DEPTH 32
 
+/*
+ * Checks that v is a JSON object whose keys are all in allowed (NULL-terminated): one item
+ * "expected a JSON object" at prefix, or one "unknown field" item per stranger key.
+ */
+size_t seg_json_object_check(const json_t *v, const char *const *allowed, const char *prefix,
+			     struct seg_problem *p);
+
 enum seg_doc_mode {
 	SEG_DOC_PUT,	/* {"kind"?, "attributes"?}; attributes null means {} */
 	SEG_DOC_PATCH,	/* a merge patch: kind may not be null; attributes null clears */
