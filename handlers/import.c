@@ -3,9 +3,9 @@
  * (NDJSON). The body is cut into records as it arrives (lib/lines.c), each record is checked
  * on its own — a bad one is rejected with its line number and the rest go on — and the good
  * ones are staged as COPY rows. A batch goes to the database in one transaction when it holds
- * SEG_BATCH_ROWS rows or SEG_BATCH_BYTES bytes, and at the end; no transaction stays open
- * while the client is sending. Memory is bounded by one batch plus one record (1 MiB), however
- * large the body.
+ * SEG_BATCH_ROWS rows or SEG_BATCH_BYTES bytes, and at the end; neither a transaction nor a
+ * pooled connection is held while the client is sending. Memory is bounded by one batch plus one
+ * record (1 MiB), however large the body.
  */
 #include "handlers.h"
 
@@ -100,6 +100,7 @@ static enum seg_err seg__flush(struct seg_import *im)
 		im->updated += b;
 		json_object_clear(im->batch_ids);
 	}
+	seg_req_db_release(im->r); /* not held while the client sends the next batch */
 	if (err)
 		return seg_req_fail(
 			im->r, err,
@@ -373,9 +374,12 @@ static enum seg_err seg__begin(struct seg_req *r, bool events)
 		csv_init(&im->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL);
 		im->parser_ready = true;
 	}
+	/* Borrowing a connection now answers 503 before the body is read if the database is down.
+	 */
 	err = seg_req_db(r, &db);
 	if (!err && !events)
 		err = seg_db_attr_catalog(db, r->tenant, &im->catalog);
+	seg_req_db_release(r);
 	return err;
 }
 

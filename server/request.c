@@ -169,6 +169,12 @@ enum seg_err seg_req_db(struct seg_req *r, struct seg_db **db)
 	return SEG_OK;
 }
 
+void seg_req_db_release(struct seg_req *r)
+{
+	seg_pool_release(r->server->pool, r->db);
+	r->db = NULL;
+}
+
 void seg_req_reply_json_take(struct seg_req *r, int status, char *json)
 {
 	seg_buf_release(&r->reply);

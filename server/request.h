@@ -91,6 +91,11 @@ enum seg_err seg_req_json(struct seg_req *r, json_t **out);
 
 /* Borrows the request's database connection (SEG_ERR_UNAVAILABLE when unreachable). */
 enum seg_err seg_req_db(struct seg_req *r, struct seg_db **db);
+/*
+ * Gives the connection back before the request ends: a streaming handler does this between
+ * batches, so that a slow client does not hold a connection while it sends.
+ */
+void seg_req_db_release(struct seg_req *r);
 
 /* Sets a JSON reply; the text is copied. */
 void seg_req_reply_json(struct seg_req *r, int status, const char *json);
