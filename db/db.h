@@ -36,6 +36,11 @@ void seg_pool_free(struct seg_pool *pool);
  * the database cannot be reached or no connection came free within acquire_timeout_ms.
  */
 enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out);
+/*
+ * Why the calling thread's last seg_pool_acquire failed, as a sentence for a client ("the
+ * database is unreachable" or "every database connection is busy"); a static string.
+ */
+const char *seg_pool_failure(void);
 /* Returns a connection; a connection left inside a transaction is rolled back first. */
 void seg_pool_release(struct seg_pool *pool, struct seg_db *db);
 /* Counts for /metrics. */

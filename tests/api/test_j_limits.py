@@ -194,3 +194,42 @@ def test_client_disconnect_mid_request_does_not_leak(t):
         t.expect(t.req("GET", "/readyz", key=None, daemon=d), 200)
     finally:
         t.stop_daemon(d)
+
+
+def test_slow_importers_do_not_hold_the_pool(t):
+    """An import borrows a connection only while it writes a batch: importers that are slow to
+    send (here: more of them than the pool has connections) leave the pool to other requests."""
+    d = t.start_daemon(["--db-pool", "2"], "slowimport")
+    socks = []
+    try:
+        auth = "Bearer " + t.keys["A"]
+        p = t.uid()
+        for i in range(4):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(("POST /v1/customers:import HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                       "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       % auth).encode())
+            chunk = (json.dumps({"id": "%s-slow-%d" % (p, i)}) + "\n").encode()
+            s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            socks.append(s)
+        time.sleep(0.3)
+        for i in range(3):
+            r = t.req("PUT", cpath("%s-meanwhile-%d" % (p, i)), {"attributes": {}}, daemon=d,
+                      timeout=10)
+            t.expect(r, 201)
+            t.check(r.elapsed < 2, "a PUT while 4 imports were open took %.1fs" % r.elapsed, r)
+        # the importers finish normally afterwards
+        for i, s in enumerate(socks):
+            s.sendall(b"0\r\n\r\n")
+            data = b""
+            while b"}" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            t.check(b" 200 " in data.split(b"\r\n")[0] and b'"inserted":1' in data,
+                    "slow import %d: %r" % (i, data[:300]))
+    finally:
+        for s in socks:
+            s.close()
+        t.stop_daemon(d)
