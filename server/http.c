@@ -230,8 +230,7 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url)
 				v ? "the API key is not valid"
 				  : "an API key is required: Authorization: Bearer <key>");
 		if (err)
-			return seg_req_fail(r, err,
-					    "the database is unreachable; try again shortly");
+			return seg_req_fail(r, err, "%s; try again shortly", seg_pool_failure());
 		if (!(r->scopes & r->route->scope))
 			return seg_req_fail(r, SEG_ERR_FORBIDDEN,
 					    "this API key lacks the \"%s\" scope",
