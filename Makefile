@@ -26,7 +26,11 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 
-.PHONY: all deps run test asan unit clean format check-format FORCE
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps run test asan unit clean format check-format fuzz fuzz-build FORCE
 all: $(BUILD)/segmentd $(UNIT_BIN)
 
 $(BUILD)/segmentd: $(DAEMON_OBJ) $(LIB_OBJ)
@@ -58,6 +62,20 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# libFuzzer drivers of the parsers (clang). `make fuzz` explores for FUZZ_SECONDS each, keeping
+# new inputs under build/fuzz/; `make test` replays the committed corpus in tests/fuzz/corpus/.
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -Ilib -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) -ljansson -lm
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps fuzz-build
+	for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n \
+		tests/fuzz/corpus/$$n || exit 1; done
+
 deps:
 	sh scripts/deps.sh
 
@@ -78,10 +96,10 @@ asan: deps
 	SEGMENTD_SANITIZED=1 sh tests/run.sh build/asan
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch])
+	clang-format -i $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
 
 check-format:
-	clang-format --dry-run --Werror $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch])
+	clang-format --dry-run --Werror $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
 
 clean:
 	rm -rf build

@@ -195,5 +195,7 @@ machine_info() {
 		"$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
 		"$(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)" \
 		"$(cut -d' ' -f1-3 /proc/loadavg)"
-	printf 'commit: %s; date: %s\n' "$(git -C "$ROOT" rev-parse --short HEAD)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	printf 'commit: %s (segmentd built from the work tree: %s); date: %s\n' \
+		"$(git -C "$ROOT" rev-parse --short HEAD)" "$(git -C "$ROOT" describe --always --dirty)" \
+		"$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }

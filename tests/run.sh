@@ -139,7 +139,26 @@ if [ "$unit_only" -eq 0 ]; then
 	cat "$tmp/layers.out"
 	count "$tmp/layers.out"
 
-	# ----- (e) the C sources keep the committed .clang-format -------------------------------
+	# ----- (e) the fuzz drivers replay their committed corpus (make fuzz explores further) -----
+	echo "# fuzz: make fuzz-build; each driver over tests/fuzz/corpus/NAME"
+	if make -s fuzz-build >"$tmp/fuzzbuild.out" 2>&1; then
+		for f in build/fuzz/fuzz_*; do
+			n=$(basename "$f")
+			if "$f" -runs=0 "tests/fuzz/corpus/$n" >"$tmp/$n.out" 2>&1; then
+				echo "ok - fuzz corpus $n"
+				passed=$((passed + 1))
+			else
+				tail -30 "$tmp/$n.out" | sed 's/^/# /'
+				echo "not ok - fuzz corpus $n"
+				failed=$((failed + 1))
+			fi
+		done
+	else
+		tail -20 "$tmp/fuzzbuild.out" | sed 's/^/# /'
+		extra_failure "fuzz drivers did not build (clang and libclang-rt-14-dev are needed)"
+	fi
+
+	# ----- (f) the C sources keep the committed .clang-format -------------------------------
 	echo "# format: make check-format"
 	if make -s check-format >"$tmp/format.out" 2>&1; then
 		echo "ok - clang-format"
