@@ -68,19 +68,30 @@ static bool seg__request_id_ok(const char *id)
 	return true;
 }
 
+/*
+ * A new request id: 128 random bits from a per-thread xorshift128+ generator seeded once from
+ * getrandom(2), so that a request costs no system call for it. Ids need to be unique, not
+ * secret.
+ */
 static void seg__new_request_id(char out[129])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char bytes[16];
-	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
-		static int counter;
-		memset(bytes, 0, sizeof(bytes));
-		int c = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-		memcpy(bytes, &c, sizeof(c));
+	static _Thread_local uint64_t state[2];
+	if (!state[0] && !state[1]) {
+		if (getrandom(state, sizeof(state), 0) != (ssize_t)sizeof(state) ||
+		    (!state[0] && !state[1])) {
+			state[0] = (uint64_t)seg__now_us() ^ (uint64_t)(uintptr_t)&state;
+			state[1] = 0x9e3779b97f4a7c15ull;
+		}
 	}
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = hex[bytes[i] >> 4];
-		out[2 * i + 1] = hex[bytes[i] & 15];
+	for (int half = 0; half < 2; half++) {
+		uint64_t a = state[0], b = state[1];
+		state[0] = b;
+		a ^= a << 23;
+		state[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+		uint64_t v = state[1] + b;
+		for (int i = 0; i < 16; i++)
+			out[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
 	}
 	out[32] = '\0';
 }
@@ -383,11 +394,14 @@ static void seg__on_completed(void *cls, struct MHD_Connection *conn, void **con
 	const char *route = r->route ? r->route->pattern : seg__unmatched;
 	int st = h->answered ? r->status : 499; /* the client went away first */
 	seg_metrics_observe(s->metrics, r->method, route, st, seconds);
-	snprintf(status, sizeof(status), "%d", st);
-	snprintf(ms, sizeof(ms), "%.3f", seconds * 1000);
-	seg_log_fields(code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SEG_LOG_INFO : SEG_LOG_WARN,
-		       "request", "method", r->method, "route", route, "status", status,
-		       "duration_ms", ms, (const char *)NULL);
+	enum seg_log_level level =
+		code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SEG_LOG_INFO : SEG_LOG_WARN;
+	if (seg_log_enabled(level)) {
+		snprintf(status, sizeof(status), "%d", st);
+		snprintf(ms, sizeof(ms), "%.3f", seconds * 1000);
+		seg_log_fields(level, "request", "method", r->method, "route", route, "status",
+			       status, "duration_ms", ms, (const char *)NULL);
+	}
 	seg_log_set_request(NULL);
 
 	if (r->stream && r->stream_free)
@@ -458,15 +472,24 @@ enum seg_err seg_http_start(struct seg_server *s)
 		flags |= MHD_USE_IPv6;
 	}
 
+	/* One option per line. */
+	/* clang-format off */
 	s->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, seg__on_request, s, MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log,
-		NULL, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)256, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED,
-		seg__on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, seg__no_unescape, NULL,
+		flags, 0, NULL, NULL, seg__on_request, s,
+		MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log, NULL, /* first, to catch all messages */
+		MHD_OPTION_SOCK_ADDR, addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,       /* seconds idle */
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256,
+		/* Headers and read buffer. libmicrohttpd clears it for every request, so it is
+		 * kept small; import bodies arrive in chunks of up to this size. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
+		MHD_OPTION_NOTIFY_COMPLETED, seg__on_completed, s,
+		MHD_OPTION_UNESCAPE_CALLBACK, seg__no_unescape, NULL,
 		MHD_OPTION_END);
+	/* clang-format on */
 	if (!s->mhd) {
 		seg_error("could not listen on %s:%d (address in use, or not allowed)",
 			  c->listen_host, c->listen_port);
