@@ -146,3 +146,32 @@ enum seg_err seg_db_customers_upsert(struct seg_db *db, int64_t tenant, const st
 	return seg__db_batch(db, seg__stage_sql, "COPY seg_stage_customers FROM STDIN", rows, sql,
 			     1, seg__db_int(tid, tenant), inserted, updated);
 }
+
+void seg_customer_new_rows_add(struct seg_buf *rows, int64_t tenant, const char *id,
+			       const char *kind, const char *attributes, size_t attributes_len)
+{
+	seg_buf_addf(rows, "%lld\t", (long long)tenant);
+	seg_buf_add_copy_field(rows, id, strlen(id));
+	seg_buf_addch(rows, '\t');
+	seg_buf_addstr(rows, kind ? kind : "person");
+	seg_buf_addch(rows, '\t');
+	seg_buf_add_copy_field(rows, attributes, attributes_len);
+	seg_buf_addch(rows, '\n');
+}
+
+enum seg_err seg_db_customers_insert_new(struct seg_db *db, const struct seg_buf *rows)
+{
+	enum seg_err err;
+	if (!rows->len)
+		return SEG_OK;
+	err = seg_db_begin(db);
+	if (!err)
+		err = seg__db_copy(db,
+				   "COPY customers (tenant_id, id, kind, attributes) FROM STDIN",
+				   rows->data, rows->len);
+	if (!err)
+		err = seg_db_commit(db);
+	if (err)
+		seg_db_rollback(db);
+	return err;
+}

@@ -124,6 +124,18 @@ enum seg_err seg_db_customer_list(struct seg_db *db, int64_t tenant, const char 
 void seg_customer_rows_add(struct seg_buf *rows, size_t line, const char *id, const char *kind,
 			   const char *doc, size_t doc_len, bool flat, bool has_null);
 /*
+ * Rows for the fast path of an import, in COPY text format for customers (tenant_id, id, kind,
+ * attributes): attributes is the JSON text of the attributes object, with no null members.
+ */
+void seg_customer_new_rows_add(struct seg_buf *rows, int64_t tenant, const char *id,
+			       const char *kind, const char *attributes, size_t attributes_len);
+/*
+ * Inserts customers that must all be new, with one COPY in one transaction: the fast path of
+ * an import into an empty or disjoint id space. When any id exists nothing is stored and
+ * SEG_ERR_CONFLICT is returned (the caller then upserts the batch).
+ */
+enum seg_err seg_db_customers_insert_new(struct seg_db *db, const struct seg_buf *rows);
+/*
  * Upserts the staged rows in one transaction (merge: attributes patched; replace: replaced).
  * Ids must be distinct within one call. Retries on deadlock.
  */

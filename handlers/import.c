@@ -3,19 +3,31 @@
  * (NDJSON). The body is cut into records as it arrives (lib/lines.c), each record is checked
  * on its own — a bad one is rejected with its line number and the rest go on — and the good
  * ones are staged as COPY rows. A batch goes to the database in one transaction when it holds
- * SEG_BATCH_ROWS rows or SEG_BATCH_BYTES bytes, and at the end; neither a transaction nor a
- * pooled connection is held while the client is sending. Memory is bounded by one batch plus one
- * record (1 MiB), however large the body.
+ * SEG_BATCH_ROWS rows or SEG_BATCH_BYTES bytes, and at the end.
+ *
+ * Threads: records are parsed on the HTTP thread of the request; a full batch is written by a
+ * writer thread of the import's own while the HTTP thread parses the next one (two batches,
+ * used in turn; a batch is handed over only once the one before it is stored, so lines apply
+ * in order). The writer borrows a pooled connection only while it writes, so neither a
+ * transaction nor a connection is held while the client is sending. Memory is bounded by two
+ * batches plus one record (1 MiB), however large the body.
+ *
+ * Customers take a fast path while it works: a batch whose ids are all new is COPYed straight
+ * into the customers table. The first batch that meets an existing id is upserted instead, and
+ * the rest of that import goes the upsert way.
  */
 #include "handlers.h"
 
 #include <csv.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "jsonspan.h"
 #include "lines.h"
+#include "server.h"
 #include "text.h"
 #include "validate.h"
 
@@ -24,13 +36,31 @@
 #define SEG_BATCH_BYTES (4 << 20)
 #define SEG_MAX_ERRORS	100
 
+/* A batch of staged rows, and what became of it once written. */
+struct seg_batch {
+	struct seg_buf rows;	 /* events, or customers for the upsert */
+	struct seg_buf new_rows; /* customers for the fast path */
+	size_t nrows;
+	bool new_ok;  /* every row can take the fast path */
+	bool try_new; /* set when handed to the writer */
+	/* written by the writer thread */
+	enum seg_err err;
+	size_t a, b;	 /* inserted/updated or accepted/duplicates */
+	bool conflicted; /* the fast path met an existing id */
+};
+
 struct seg_import {
 	struct seg_req *r;
 	bool events, csv, replace;
 	struct seg_lines lines;
 	struct seg_attr_catalog catalog;
-	struct seg_buf rows;
-	size_t nrows;
+	struct seg_batch batches[2];
+	int cur;       /* the batch being filled */
+	int written;   /* the batch the writer has, when writing */
+	bool writing;  /* batches[written] is with the writer (or written, not counted) */
+	bool threaded; /* ... on the thread writer, to be joined */
+	pthread_t writer;
+	bool fast;	   /* customers: try the all-new fast path */
 	json_t *batch_ids; /* customer ids in the current batch (a set) */
 	size_t received, inserted, updated, accepted, duplicates, rejected;
 	struct seg_buf errors; /* JSON objects joined by commas */
@@ -50,9 +80,14 @@ struct seg_import {
 static void seg__import_free(void *p)
 {
 	struct seg_import *im = p;
+	if (im->writing && im->threaded)
+		pthread_join(im->writer, NULL); /* the client left while a batch was written */
 	seg_lines_release(&im->lines);
 	seg_attr_catalog_release(&im->catalog);
-	seg_buf_release(&im->rows);
+	for (int i = 0; i < 2; i++) {
+		seg_buf_release(&im->batches[i].rows);
+		seg_buf_release(&im->batches[i].new_rows);
+	}
 	seg_buf_release(&im->errors);
 	json_decref(im->batch_ids);
 	if (im->parser_ready)
@@ -79,43 +114,106 @@ static void seg__reject(struct seg_import *im, size_t line, const char *detail)
 	seg_buf_addch(&im->errors, '}');
 }
 
-static enum seg_err seg__flush(struct seg_import *im)
+/* Writes batch b: on the writer thread (or the HTTP thread when no thread could be made). */
+static void seg__write(struct seg_import *im, struct seg_batch *b)
 {
-	struct seg_db *db;
-	size_t a = 0, b = 0;
-	enum seg_err err;
+	struct seg_pool *pool = im->r->server->pool;
+	struct seg_db *db = NULL;
+	int64_t tenant = im->r->tenant;
 
-	if (!im->nrows)
-		return SEG_OK;
-	err = seg_req_db(im->r, &db);
-	if (err)
-		return err;
+	seg_log_set_request(im->r->request_id);
+	b->err = seg_pool_acquire(pool, &db);
+	if (b->err)
+		return;
 	if (im->events) {
-		err = seg_db_events_ingest(db, im->r->tenant, &im->rows, &a, &b);
-		im->accepted += a;
-		im->duplicates += b;
+		b->err = seg_db_events_ingest(db, tenant, &b->rows, &b->a, &b->b);
 	} else {
-		err = seg_db_customers_upsert(db, im->r->tenant, &im->rows, im->replace, &a, &b);
-		im->inserted += a;
-		im->updated += b;
-		json_object_clear(im->batch_ids);
+		if (b->try_new) {
+			b->err = seg_db_customers_insert_new(db, &b->new_rows);
+			b->a = b->err ? 0 : b->nrows;
+			b->conflicted = b->err == SEG_ERR_CONFLICT;
+		}
+		if (!b->try_new || b->conflicted)
+			b->err = seg_db_customers_upsert(db, tenant, &b->rows, im->replace, &b->a,
+							 &b->b);
 	}
-	seg_req_db_release(im->r); /* not held while the client sends the next batch */
+	seg_pool_release(pool, db);
+}
+
+static void *seg__writer_main(void *arg)
+{
+	struct seg_import *im = arg;
+	seg__write(im, &im->batches[im->written]);
+	return NULL;
+}
+
+/* Waits for the batch being written and counts it; an error stops the import. */
+static enum seg_err seg__wait(struct seg_import *im)
+{
+	if (!im->writing)
+		return SEG_OK;
+	if (im->threaded)
+		pthread_join(im->writer, NULL);
+	im->writing = false;
+	struct seg_batch *b = &im->batches[im->written];
+	enum seg_err err = b->err;
+	if (im->events) {
+		im->accepted += b->a;
+		im->duplicates += b->b;
+	} else {
+		im->inserted += b->a;
+		im->updated += b->b;
+		if (b->conflicted)
+			im->fast = false;
+	}
+	seg_buf_reset(&b->rows);
+	seg_buf_reset(&b->new_rows);
+	b->nrows = 0;
+	b->new_ok = true;
+	b->err = SEG_OK;
+	b->a = b->b = 0;
+	b->conflicted = false;
 	if (err)
 		return seg_req_fail(
 			im->r, err,
 			"the import stopped at a database failure; %zu lines were stored "
 			"before it and may be sent again safely",
 			im->inserted + im->updated + im->accepted + im->duplicates);
-	seg_buf_reset(&im->rows);
-	im->nrows = 0;
+	return SEG_OK;
+}
+
+/* Hands the current batch to the writer, once the one before it is stored. */
+static enum seg_err seg__flush(struct seg_import *im)
+{
+	struct seg_batch *b = &im->batches[im->cur];
+	enum seg_err err;
+
+	if (!b->nrows)
+		return SEG_OK;
+	err = seg__wait(im);
+	if (err)
+		return err;
+	b->try_new = !im->events && im->fast && b->new_ok;
+	im->written = im->cur;
+	im->cur ^= 1;
+	json_object_clear(im->batch_ids);
+	if (pthread_create(&im->writer, NULL, seg__writer_main, im) == 0) {
+		im->writing = true;
+		im->threaded = true;
+		return SEG_OK;
+	}
+	/* No thread could be made: write it here; seg__wait then only counts it. */
+	seg__write(im, b);
+	im->writing = true;
+	im->threaded = false;
 	return SEG_OK;
 }
 
 static enum seg_err seg__staged(struct seg_import *im)
 {
-	im->nrows++;
-	if (im->nrows >= SEG_BATCH_ROWS || im->rows.len >= SEG_BATCH_BYTES)
+	struct seg_batch *b = &im->batches[im->cur];
+	b->nrows++;
+	if (b->nrows >= SEG_BATCH_ROWS || b->rows.len >= SEG_BATCH_BYTES)
 		return seg__flush(im);
 	return SEG_OK;
 }
@@ -125,13 +223,28 @@ static enum seg_err seg__stage_customer(struct seg_import *im, size_t line, cons
 					const char *kind, const char *doc, size_t doc_len,
 					bool flat, bool has_null)
 {
+	struct seg_batch *b;
+	const char *attrs = "{}";
+	size_t attrs_len = 2;
+
 	if (json_object_get(im->batch_ids, id)) {
 		enum seg_err err = seg__flush(im);
 		if (err)
 			return err;
 	}
 	json_object_set_new(im->batch_ids, id, json_true());
-	seg_customer_rows_add(&im->rows, line, id, kind, doc, doc_len, flat, has_null);
+	b = &im->batches[im->cur];
+	seg_customer_rows_add(&b->rows, line, id, kind, doc, doc_len, flat, has_null);
+	if (im->fast && b->new_ok) {
+		/* a new customer's attributes are the line's own, unless nulls must be dropped */
+		if (has_null)
+			b->new_ok = false;
+		else {
+			seg_json_member_span(doc, doc_len, "attributes", &attrs, &attrs_len);
+			seg_customer_new_rows_add(&b->new_rows, im->r->tenant, id, kind, attrs,
+						  attrs_len);
+		}
+	}
 	return seg__staged(im);
 }
 
@@ -171,8 +284,8 @@ static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, si
 		if (seg_event_check(doc, "", &p, &ev)) {
 			seg__reject_problem(im, line, &p);
 		} else {
-			seg_event_rows_add(&im->rows, line, ev.id, ev.customer_id, ev.type,
-					   ev.occurred_at, data, len);
+			seg_event_rows_add(&im->batches[im->cur].rows, line, ev.id, ev.customer_id,
+					   ev.type, ev.occurred_at, data, len);
 			err = seg__staged(im);
 		}
 	} else {
@@ -368,7 +481,12 @@ static enum seg_err seg__begin(struct seg_req *r, bool events)
 	im->batch_ids = json_object();
 	seg_lines_init(&im->lines, SEG_MAX_LINE, im->csv);
 	seg_attr_catalog_init(&im->catalog);
-	seg_buf_init(&im->rows);
+	for (int i = 0; i < 2; i++) {
+		seg_buf_init(&im->batches[i].rows);
+		seg_buf_init(&im->batches[i].new_rows);
+		im->batches[i].new_ok = true;
+	}
+	im->fast = !events;
 	seg_buf_init(&im->errors);
 	if (im->csv) {
 		csv_init(&im->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL);
@@ -397,6 +515,8 @@ static enum seg_err seg__end(struct seg_req *r)
 
 	if (!err)
 		err = seg__flush(im);
+	if (!err)
+		err = seg__wait(im);
 	if (err)
 		return err;
 	if (im->events)

@@ -1,6 +1,9 @@
 /* Element spans of a validated JSON array; see jsonspan.h. */
 #include "jsonspan.h"
 
+#include <jansson.h>
+#include <string.h>
+
 static size_t seg__skip_ws(const char *s, size_t len, size_t i)
 {
 	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
@@ -63,4 +66,48 @@ int seg_json_array_spans(const char *text, size_t len, seg_json_span_cb cb, void
 		i = seg__skip_ws(text, len, i + 1);
 	}
 	return 0;
+}
+
+/* Whether the string token s[0..n) (quotes included) spells key. */
+static bool seg__key_is(const char *s, size_t n, const char *key)
+{
+	size_t klen = strlen(key);
+	if (!memchr(s, '\\', n))
+		return n == klen + 2 && memcmp(s + 1, key, klen) == 0;
+	json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	bool same =
+		v && json_string_length(v) == klen && memcmp(json_string_value(v), key, klen) == 0;
+	json_decref(v);
+	return same;
+}
+
+bool seg_json_member_span(const char *text, size_t len, const char *key, const char **start,
+			  size_t *vlen)
+{
+	size_t i = seg__skip_ws(text, len, 0);
+
+	if (i >= len || text[i] != '{')
+		return false;
+	i = seg__skip_ws(text, len, i + 1);
+	while (i < len && text[i] == '"') {
+		size_t kend = seg__skip_string(text, len, i);
+		bool match = seg__key_is(text + i, kend - i, key);
+		i = seg__skip_ws(text, len, kend);
+		if (i >= len || text[i] != ':')
+			return false;
+		i = seg__skip_ws(text, len, i + 1);
+		if (i >= len)
+			return false;
+		size_t vend = seg__skip_value(text, len, i);
+		if (match) {
+			*start = text + i;
+			*vlen = vend - i;
+			return true;
+		}
+		i = seg__skip_ws(text, len, vend);
+		if (i >= len || text[i] != ',')
+			return false;
+		i = seg__skip_ws(text, len, i + 1);
+	}
+	return false;
 }

@@ -242,6 +242,25 @@ static void test_jsonspan(void **state)
 	assert_int_equal(seg_json_array_spans("", 0, collect, &s), -1);
 }
 
+static void test_member_span(void **state)
+{
+	const char *text = " { \"id\" : \"a,}\" , \"x\":[1,{\"attributes\":2}], "
+			   "\"attr\\u0069butes\": {\"n\": 19.990, \"s\": \"}\"} , \"z\": null } ";
+	const char *start;
+	size_t n;
+	(void)state;
+	assert_true(seg_json_member_span(text, strlen(text), "attributes", &start, &n));
+	assert_int_equal(n, strlen("{\"n\": 19.990, \"s\": \"}\"}"));
+	assert_memory_equal(start, "{\"n\": 19.990, \"s\": \"}\"}", n);
+	assert_true(seg_json_member_span(text, strlen(text), "id", &start, &n));
+	assert_memory_equal(start, "\"a,}\"", n);
+	assert_true(seg_json_member_span(text, strlen(text), "z", &start, &n));
+	assert_memory_equal(start, "null", n);
+	assert_false(seg_json_member_span(text, strlen(text), "kind", &start, &n));
+	assert_false(seg_json_member_span("[1]", 3, "a", &start, &n));
+	assert_false(seg_json_member_span("{}", 2, "a", &start, &n));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_customer_doc_depth_and_catalog),
 		cmocka_unit_test(test_event_check),
 		cmocka_unit_test(test_jsonspan),
+		cmocka_unit_test(test_member_span),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
