@@ -177,6 +177,9 @@ static enum MHD_Result seg__queue(struct seg__http_req *h)
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
 	}
+	if (h->err == SEG_ERR_UNAUTHENTICATED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"segmentd\"");
 	if (h->allow.len && (h->err == SEG_ERR_METHOD_NOT_ALLOWED || r->status == 204))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, h->allow.data);
 	if (h->origin) {

@@ -8,6 +8,9 @@ def test_401_missing_key(t):
                          ("POST", "/v1/events"), ("GET", "/v1/attributes")):
         r = t.req(method, path, key=None, body={} if method in ("PUT", "POST") else None)
         t.problem(r, 401)
+        # RFC 9110 §11.6.1: a 401 names the scheme to use
+        t.check((r.headers.get("www-authenticate") or "").startswith("Bearer"),
+                "401 without WWW-Authenticate: Bearer", r)
 
 
 def test_401_malformed_authorization(t):
