@@ -233,3 +233,36 @@ def test_slow_importers_do_not_hold_the_pool(t):
         for s in socks:
             s.close()
         t.stop_daemon(d)
+
+
+def test_cors_preflight_and_allowed_origins(t):
+    """--cors-origins: an allowed origin gets the CORS headers (and a preflight answer), any
+    other origin gets none; without the setting no CORS header is ever sent."""
+    d = t.start_daemon(["--cors-origins", "https://app.example, https://admin.example"], "cors")
+    try:
+        ok = "https://admin.example"
+        r = t.req("OPTIONS", "/v1/customers/x", key=None, daemon=d,
+                  headers={"Origin": ok, "Access-Control-Request-Method": "PUT"})
+        t.eq(r.status, 204, "preflight", r)
+        t.eq(r.header("access-control-allow-origin"), ok, "allowed origin echoed", r)
+        methods = r.header("access-control-allow-methods") or ""
+        for m in ("GET", "PUT", "PATCH", "DELETE"):
+            t.check(m in methods, "preflight allows %s: %r" % (m, methods), r)
+        t.check("Authorization" in (r.header("access-control-allow-headers") or ""),
+                "preflight allows the Authorization header", r)
+        r = t.req("GET", "/v1/customers", daemon=d, headers={"Origin": ok})
+        t.expect(r, 200)
+        t.eq(r.header("access-control-allow-origin"), ok, "simple request", r)
+        t.check("X-Request-Id" in (r.header("access-control-expose-headers") or ""),
+                "X-Request-Id exposed to scripts", r)
+        r = t.req("GET", "/v1/customers", daemon=d, headers={"Origin": "https://evil.example"})
+        t.expect(r, 200)
+        t.eq(r.header("access-control-allow-origin"), None, "other origins get no CORS header", r)
+        r = t.req("OPTIONS", "/nowhere", key=None, daemon=d, headers={"Origin": ok})
+        t.problem(r, 404)
+    finally:
+        t.stop_daemon(d)
+    # the main daemon runs without --cors-origins
+    r = t.req("GET", "/v1/customers", headers={"Origin": "https://app.example"})
+    t.expect(r, 200)
+    t.eq(r.header("access-control-allow-origin"), None, "no CORS without the setting", r)
