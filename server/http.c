@@ -475,39 +475,56 @@ enum seg_err seg_http_start(struct seg_server *s)
 		flags |= MHD_USE_IPv6;
 	}
 
-	/* One option per line. */
-	/* clang-format off */
-	s->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, seg__on_request, s,
-		MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log, NULL, /* first, to catch all messages */
-		MHD_OPTION_SOCK_ADDR, addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,       /* seconds idle */
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256,
-		/* Headers and read buffer. libmicrohttpd clears it for every request, so it is
-		 * kept small; import bodies arrive in chunks of up to this size. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
-		MHD_OPTION_NOTIFY_COMPLETED, seg__on_completed, s,
-		MHD_OPTION_UNESCAPE_CALLBACK, seg__no_unescape, NULL,
-		MHD_OPTION_END);
-	/* clang-format on */
-	if (!s->mhd) {
-		seg_error("could not listen on %s:%d (address in use, or not allowed)",
-			  c->listen_host, c->listen_port);
-		return SEG_ERR_UNAVAILABLE;
+	/*
+	 * One daemon per HTTP thread, each with its own listening socket on the same port
+	 * (SO_REUSEPORT): the kernel spreads new connections over them evenly, where one shared
+	 * socket let a few threads take most connections and the rest wait behind them.
+	 */
+	s->nmhd = c->http_threads;
+	s->mhd = seg_calloc((size_t)s->nmhd, sizeof(void *));
+	for (int i = 0; i < s->nmhd; i++) {
+		/* One option per line. */
+		/* clang-format off */
+		s->mhd[i] = MHD_start_daemon(
+			flags, 0, NULL, NULL, seg__on_request, s,
+			MHD_OPTION_EXTERNAL_LOGGER, seg__mhd_log, NULL, /* first, for every message */
+			MHD_OPTION_SOCK_ADDR, addr,
+			MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,       /* seconds idle */
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned)(1024 / s->nmhd + 1),
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256,
+			/* Headers and read buffer. libmicrohttpd clears it for every request, so it
+			 * is kept small; import bodies arrive in chunks of up to this size. */
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
+			MHD_OPTION_NOTIFY_COMPLETED, seg__on_completed, s,
+			MHD_OPTION_UNESCAPE_CALLBACK, seg__no_unescape, NULL,
+			MHD_OPTION_END);
+		/* clang-format on */
+		if (!s->mhd[i]) {
+			seg_error("could not listen on %s:%d (address in use, or not allowed)",
+				  c->listen_host, c->listen_port);
+			seg_http_stop(s);
+			return SEG_ERR_UNAVAILABLE;
+		}
+		if (i == 0 && c->listen_port == 0) {
+			/* port 0: the others join the port the first one was given */
+			const union MHD_DaemonInfo *info =
+				MHD_get_daemon_info(s->mhd[0], MHD_DAEMON_INFO_BIND_PORT);
+			uint16_t port = htons(info ? info->port : 0);
+			a4.sin_port = a6.sin6_port = port;
+		}
 	}
 	return SEG_OK;
 }
 
 void seg_http_quiesce(struct seg_server *s)
 {
-	if (!s->mhd)
-		return;
-	MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	for (int i = 0; i < s->nmhd; i++) {
+		MHD_socket fd = s->mhd[i] ? MHD_quiesce_daemon(s->mhd[i]) : MHD_INVALID_SOCKET;
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
 }
 
 int seg_http_active(struct seg_server *s)
@@ -517,7 +534,10 @@ int seg_http_active(struct seg_server *s)
 
 void seg_http_stop(struct seg_server *s)
 {
-	if (s->mhd)
-		MHD_stop_daemon(s->mhd);
+	for (int i = 0; i < s->nmhd; i++)
+		if (s->mhd[i])
+			MHD_stop_daemon(s->mhd[i]);
+	free(s->mhd);
 	s->mhd = NULL;
+	s->nmhd = 0;
 }

@@ -20,7 +20,8 @@ struct seg_server {
 	struct seg_auth *auth;
 	struct seg_metrics *metrics;
 	struct seg_ratelimit *ratelimit;
-	void *mhd;  /* struct MHD_Daemon */
+	void **mhd; /* struct MHD_Daemon, one per HTTP thread */
+	int nmhd;
 	int active; /* requests in flight (atomic) */
 };
 
