@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "jsonspan.h"
 #include "lines.h"
 #include "problem.h"
 #include "validate.h"
@@ -50,6 +51,21 @@ static int on_record(void *ctx, const char *data, size_t len, size_t number, boo
 	json_t *doc = seg_json_load(data, len, &error);
 	if (!doc)
 		return 0;
+	/* The span of "attributes" holds exactly the value jansson sees there (both read with
+	 * integers as reals, so that a huge integer elsewhere changes neither side). */
+	const size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL;
+	const char *start;
+	size_t n;
+	json_t *whole = json_loadb(data, len, flags, &error);
+	json_t *attrs = json_is_object(whole) ? json_object_get(whole, "attributes") : NULL;
+	bool found = seg_json_member_span(data, len, "attributes", &start, &n);
+	assert(whole && found == (attrs != NULL));
+	if (found) {
+		json_t *again = json_loadb(start, n, flags, &error);
+		assert(again && json_equal(again, attrs));
+		json_decref(again);
+	}
+	json_decref(whole);
 	seg_problem_init(&p);
 	for (int mode = SEG_DOC_PUT; mode <= SEG_DOC_IMPORT; mode++) {
 		size_t n = seg_customer_doc_check(doc, mode, &catalog, "/0", &p, &c);
