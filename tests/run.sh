@@ -1,12 +1,15 @@
 #!/bin/sh
 # Runs the whole test suite and prints "N passed, N failed" as its last line.
 #
-#   sh tests/run.sh BUILD_DIR               unit tests, API tests, openapi lint
+#   sh tests/run.sh BUILD_DIR               everything below
 #   sh tests/run.sh --unit-only BUILD_DIR   unit tests only
 #
 # (a) every unit test binary BUILD_DIR/tests/test_* (TAP: "ok N - name" / "not ok N - name");
 # (b) the API tests: pg_virtualenv -t -v 15 python3 tests/api/run.py --build BUILD_DIR;
-# (c) sh scripts/lint-openapi.sh (skipped with a note when missing).
+# (c) sh scripts/lint-openapi.sh (skipped with a note when missing);
+# (d) sh scripts/check-layers.sh (the include layers of STYLE.md);
+# (e) the libFuzzer drivers of tests/fuzz, built with clang, replaying their committed corpus;
+# (f) make check-format (the committed .clang-format).
 # Every line starting with "ok" or "not ok" counts. A part that exits non-zero, or a unit binary
 # whose results fall short of its TAP plan, adds a failure of its own even if its TAP lines were
 # fine. With SEGMENTD_SANITIZED=1 the binaries are sanitizer builds: ASAN_OPTIONS/UBSAN_OPTIONS
