@@ -90,11 +90,7 @@ enum seg_err seg_db_attr_put(struct seg_db *db, int64_t tenant, const char *name
 	enum seg_err err;
 
 	*json = *offenders = NULL;
-	err = seg_db_begin(db);
-	if (err)
-		return err;
-	/* Checking every customer may take longer than a request's statement timeout. */
-	err = seg__db_query(db, "SET LOCAL statement_timeout = 0", 0, NULL, NULL);
+	err = seg__db_begin_long(db);
 	if (!err)
 		err = seg__db_exec(db, &attr_offenders, 4, check, &res);
 	if (err)

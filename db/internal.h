@@ -57,6 +57,12 @@ enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what);
 enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char *copy_sql,
 			   const struct seg_buf *rows, const char *const *sqls, int nsqls,
 			   const char *tenant, size_t *count0, size_t *count1);
+/*
+ * Begins a transaction without the statement timeout, for work over every customer of a tenant
+ * (recomputing metrics, checking a new attribute definition) that may take longer than a
+ * request's statement. The timeout comes back with the transaction's end.
+ */
+enum seg_err seg__db_begin_long(struct seg_db *db);
 /* True when the last failure on db was a deadlock or serialization failure (worth a retry). */
 int seg__db_retryable(const struct seg_db *db);
 

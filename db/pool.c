@@ -406,6 +406,16 @@ enum seg_err seg_db_begin(struct seg_db *db)
 	return err;
 }
 
+enum seg_err seg__db_begin_long(struct seg_db *db)
+{
+	enum seg_err err = seg_db_begin(db);
+	if (!err)
+		err = seg__db_query(db, "SET LOCAL statement_timeout = 0", 0, NULL, NULL);
+	if (err)
+		seg_db_rollback(db);
+	return err;
+}
+
 enum seg_err seg_db_commit(struct seg_db *db)
 {
 	enum seg_err err = seg__db_query(db, "COMMIT", 0, NULL, NULL);

@@ -24,11 +24,7 @@ enum seg_err seg_db_settings_set_revenue_types(struct seg_db *db, int64_t tenant
 	enum seg_err err;
 
 	*json = NULL;
-	err = seg_db_begin(db);
-	if (err)
-		return err;
-	/* Recomputing every customer may take longer than a request's statement timeout. */
-	err = seg__db_query(db, "SET LOCAL statement_timeout = 0", 0, NULL, NULL);
+	err = seg__db_begin_long(db);
 	if (!err)
 		err = seg__db_json_row(db, &settings_set, 2, params, json);
 	if (!err)
