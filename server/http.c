@@ -352,7 +352,6 @@ static enum MHD_Result seg__on_request(void *cls, struct MHD_Connection *conn, c
 		seg_buf_init(&r->body);
 		seg_buf_init(&r->reply);
 		seg_buf_init(&r->problem_extra);
-		seg_buf_init(&r->scratch);
 		seg_buf_init(&h->allow);
 		seg_problem_init(&r->problem);
 		const char *id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -421,7 +420,6 @@ static void seg__on_completed(void *cls, struct MHD_Connection *conn, void **con
 	seg_buf_release(&r->body);
 	seg_buf_release(&r->reply);
 	seg_buf_release(&r->problem_extra);
-	seg_buf_release(&r->scratch);
 	seg_buf_release(&h->allow);
 	seg_problem_release(&r->problem);
 	free(h);

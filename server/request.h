@@ -54,8 +54,7 @@ struct seg_req {
 	struct seg_db *db; /* borrowed on first seg_req_db, returned at the end */
 	void *stream;	   /* a streaming handler's state */
 	void (*stream_free)(void *stream);
-	struct seg_buf scratch; /* decoded query values live here until the end */
-	char **query_values;
+	char **query_values; /* decoded query values and cursor keys, freed at the end */
 	size_t nquery_values;
 	int64_t started_us;
 };
