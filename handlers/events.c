@@ -93,7 +93,8 @@ static const char *seg__time_param(struct seg_req *r, const char *name, enum seg
 	/* An offset's "+" that the client did not percent-encode arrives as a space. */
 	if (n > 19 && v[n - 6] == ' ' && !seg_rfc3339_parse(v, n, &us))
 		v[n - 6] = '+';
-	if (v && !seg_rfc3339_parse(v, n, &us)) {
+	if (v &&
+	    (!seg_rfc3339_parse(v, n, &us) || us < SEG_RFC3339_MIN_US || us > SEG_RFC3339_MAX_US)) {
 		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, name, 0,
 				"%s must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z",
 				name);

@@ -20,6 +20,10 @@
  */
 bool seg_rfc3339_parse(const char *s, size_t len, int64_t *us);
 
+/* The instants RFC 3339 can write in UTC: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z. */
+#define SEG_RFC3339_MIN_US (-62135596800000000LL)
+#define SEG_RFC3339_MAX_US (253402300799999999LL)
+
 /* Parses a full date "YYYY-MM-DD" that exists in the calendar; *days since 1970-01-01. */
 bool seg_date_parse(const char *s, size_t len, int32_t *days);
 

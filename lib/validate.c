@@ -206,6 +206,10 @@ size_t seg_event_check(const json_t *ev, const char *prefix, struct seg_problem 
 		seg__add(p, prefix, "occurred_at",
 			 "occurred_at is not an RFC 3339 timestamp such as 2026-11-23T10:00:00Z");
 		faults++;
+	} else if (us < SEG_RFC3339_MIN_US || us > SEG_RFC3339_MAX_US) {
+		seg__add(p, prefix, "occurred_at",
+			 "occurred_at must fall within the years 0001 to 9999 in UTC");
+		faults++;
 	} else {
 		seg_rfc3339_format(us, out->occurred_at);
 	}

@@ -268,6 +268,20 @@ def test_occurred_at_offsets_normalised_to_utc(t):
     t.eq(ts(items["c"]["occurred_at"]), datetime.datetime(2026, 1, 1, 10, 0, 1, tzinfo=UTC), "c")
 
 
+def test_occurred_at_stays_within_rfc3339_years(t):
+    """An offset must not carry the instant outside 0001..9999 UTC: it could not be written back
+    as RFC 3339. Rejected per line in an import, with a pointer in a POST."""
+    cid = t.uid()
+    r = t.req("POST", "/v1/events", [ev(cid, "t", "9999-12-31T23:00:00-14:00")])
+    t.check("/0/occurred_at" in t.pointers(t.problem(r, 422)), "pointer to /0/occurred_at", r)
+    body = (json.dumps(ev(cid, "t", "2026-01-01T00:00:00Z")) + "\n" +
+            json.dumps(ev(cid, "t", "0001-01-01T00:30:00+01:00")) + "\n").encode()
+    r = t.req("POST", "/v1/events:import", raw_body=body, ctype="application/x-ndjson")
+    d = t.expect_json(r, 200)
+    t.eq((d.get("accepted"), d.get("rejected"), t.lines(d)), (1, 1, [2]), "import", r)
+    t.expect(t.req("POST", "/v1/events", [ev(cid, "t", "9999-12-31T23:59:59.999999Z")]), 202)
+
+
 def test_event_round_trip(t):
     cid = "kunde-\u00e4-\u6771\u4eac-\U0001F389-" + t.uid()
     eid = "ev-\u00fc-" + t.uid()

@@ -186,6 +186,20 @@ static void test_event_check(void **state)
 			    &ev, ptr, sizeof(ptr)),
 		1);
 	assert_string_equal(ptr, "/7/occurred_at");
+	/* RFC 3339 writes years 0001..9999: an offset must not carry the instant outside */
+	assert_int_equal(check_event("{\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":"
+				     "\"9999-12-31T23:00:00-14:00\"}",
+				     &ev, ptr, sizeof(ptr)),
+			 1);
+	assert_string_equal(ptr, "/7/occurred_at");
+	assert_int_equal(check_event("{\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":"
+				     "\"0001-01-01T00:30:00+01:00\"}",
+				     &ev, ptr, sizeof(ptr)),
+			 1);
+	assert_int_equal(check_event("{\"customer_id\":\"c\",\"type\":\"t\",\"occurred_at\":"
+				     "\"9999-12-31T23:59:59.999999Z\"}",
+				     &ev, ptr, sizeof(ptr)),
+			 0);
 	assert_int_equal(check_event("{\"type\":\"t\",\"occurred_at\":\"2026-11-23T10:00:00Z\"}",
 				     &ev, ptr, sizeof(ptr)),
 			 1);
