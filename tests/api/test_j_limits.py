@@ -38,6 +38,20 @@ def raw_exchange(port, head, body_part, wait=10):
         s.close()
 
 
+def open_chunked_import(port, key):
+    """Starts POST /v1/customers:import with a chunked NDJSON body on a raw socket and returns
+    the socket; send chunks with send_chunk and end the body with send_chunk(s, b"")."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(("POST /v1/customers:import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+               % key).encode())
+    return s
+
+
+def send_chunk(s, data):
+    s.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+
+
 def test_413_body_over_max_body(t):
     d = t.start_daemon(["--max-body", "1024"], "maxbody")
     try:
@@ -170,13 +184,10 @@ def test_client_disconnect_mid_request_does_not_leak(t):
         auth = "Bearer " + t.keys["A"]
         p = t.uid()
         for i in range(6):
-            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
-            s.sendall(("POST /v1/customers:import HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
-                       "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       % auth).encode())
+            s = open_chunked_import(d.port, t.keys["A"])
             chunk = "".join(json.dumps({"id": "%s-%d-%d" % (p, i, j)}) + "\n" for j in range(300)).encode()
             for _ in range(3):
-                s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                send_chunk(s, chunk)
             time.sleep(0.2)
             s.close()
             s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
@@ -202,15 +213,10 @@ def test_slow_importers_do_not_hold_the_pool(t):
     d = t.start_daemon(["--db-pool", "2"], "slowimport")
     socks = []
     try:
-        auth = "Bearer " + t.keys["A"]
         p = t.uid()
         for i in range(4):
-            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
-            s.sendall(("POST /v1/customers:import HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
-                       "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       % auth).encode())
-            chunk = (json.dumps({"id": "%s-slow-%d" % (p, i)}) + "\n").encode()
-            s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            s = open_chunked_import(d.port, t.keys["A"])
+            send_chunk(s, (json.dumps({"id": "%s-slow-%d" % (p, i)}) + "\n").encode())
             socks.append(s)
         time.sleep(0.3)
         for i in range(3):
@@ -220,7 +226,7 @@ def test_slow_importers_do_not_hold_the_pool(t):
             t.check(r.elapsed < 2, "a PUT while 4 imports were open took %.1fs" % r.elapsed, r)
         # the importers finish normally afterwards
         for i, s in enumerate(socks):
-            s.sendall(b"0\r\n\r\n")
+            send_chunk(s, b"")
             data = b""
             while b"}" not in data:
                 chunk = s.recv(65536)
