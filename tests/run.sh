@@ -60,6 +60,21 @@ count() {
 	failed=$((failed + n_fail))
 }
 
+# check NAME COMMAND...: runs COMMAND; one TAP line "ok - NAME" or, with the end of its output,
+# "not ok - NAME".
+check() {
+	name=$1
+	shift
+	if "$@" >"$tmp/check.out" 2>&1; then
+		echo "ok - $name"
+		passed=$((passed + 1))
+	else
+		tail -30 "$tmp/check.out" | sed 's/^/# /'
+		echo "not ok - $name"
+		failed=$((failed + 1))
+	fi
+}
+
 # extra_failure MESSAGE: one more failure, printed as a TAP line.
 extra_failure() {
 	echo "not ok - $1"
@@ -147,14 +162,7 @@ if [ "$unit_only" -eq 0 ]; then
 	if make -s fuzz-build >"$tmp/fuzzbuild.out" 2>&1; then
 		for f in build/fuzz/fuzz_*; do
 			n=$(basename "$f")
-			if "$f" -runs=0 "tests/fuzz/corpus/$n" >"$tmp/$n.out" 2>&1; then
-				echo "ok - fuzz corpus $n"
-				passed=$((passed + 1))
-			else
-				tail -30 "$tmp/$n.out" | sed 's/^/# /'
-				echo "not ok - fuzz corpus $n"
-				failed=$((failed + 1))
-			fi
+			check "fuzz corpus $n" "$f" -runs=0 "tests/fuzz/corpus/$n"
 		done
 	else
 		tail -20 "$tmp/fuzzbuild.out" | sed 's/^/# /'
@@ -163,14 +171,7 @@ if [ "$unit_only" -eq 0 ]; then
 
 	# ----- (f) the C sources keep the committed .clang-format -------------------------------
 	echo "# format: make check-format"
-	if make -s check-format >"$tmp/format.out" 2>&1; then
-		echo "ok - clang-format"
-		passed=$((passed + 1))
-	else
-		head -20 "$tmp/format.out" | sed 's/^/# /'
-		echo "not ok - clang-format (run: make format)"
-		failed=$((failed + 1))
-	fi
+	check "clang-format (make format fixes it)" make -s check-format
 fi
 
 echo "$passed passed, $failed failed"
