@@ -33,14 +33,10 @@ struct seg_pool *seg_pool_new(const struct seg_pool_config *cfg);
 void seg_pool_free(struct seg_pool *pool);
 /*
  * Borrows a connection, connecting (or reconnecting) it if needed. SEG_ERR_UNAVAILABLE when
- * the database cannot be reached or no connection came free within acquire_timeout_ms.
+ * the database cannot be reached, SEG_ERR_BUSY when no connection came free within
+ * acquire_timeout_ms.
  */
 enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out);
-/*
- * Why the calling thread's last seg_pool_acquire failed, as a sentence for a client ("the
- * database is unreachable" or "every database connection is busy"); a static string.
- */
-const char *seg_pool_failure(void);
 /* Returns a connection; a connection left inside a transaction is rolled back first. */
 void seg_pool_release(struct seg_pool *pool, struct seg_db *db);
 /* Counts for /metrics. */

@@ -36,12 +36,6 @@ struct seg_pool {
 };
 
 static int seg__next_slot;
-static _Thread_local const char *seg__failure = "the database is unreachable";
-
-const char *seg_pool_failure(void)
-{
-	return seg__failure;
-}
 
 static int64_t seg__now_ms(void)
 {
@@ -160,8 +154,7 @@ enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out)
 			pthread_mutex_unlock(&pool->lock);
 			seg_warn("no database connection came free within %d ms",
 				 pool->acquire_timeout_ms);
-			seg__failure = "every database connection is busy";
-			return SEG_ERR_UNAVAILABLE;
+			return SEG_ERR_BUSY;
 		}
 	}
 	db = &pool->slots[pool->free_stack[--pool->nfree]];
@@ -169,7 +162,6 @@ enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out)
 	pthread_mutex_unlock(&pool->lock);
 
 	if (down || (!db->conn && seg__db_connect(pool, db) != SEG_OK)) {
-		seg__failure = "the database is unreachable";
 		seg_pool_release(pool, db);
 		return SEG_ERR_UNAVAILABLE;
 	}

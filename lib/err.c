@@ -5,8 +5,9 @@ static const struct {
 	int status;
 	const char *slug;
 	const char *title;
+	const char *detail;
 } seg__errs[] = {
-#define XX(name, status, slug, title) {status, slug, title},
+#define XX(name, status, slug, title, detail) {status, slug, title, detail},
 	SEG_ERR_MAP(XX)
 #undef XX
 };
@@ -29,4 +30,14 @@ const char *seg_err_slug(enum seg_err err)
 const char *seg_err_title(enum seg_err err)
 {
 	return seg__errs[seg__clamp(err)].title;
+}
+
+const char *seg_err_detail(enum seg_err err)
+{
+	return seg__errs[seg__clamp(err)].detail;
+}
+
+int seg_err_transient(enum seg_err err)
+{
+	return seg_err_status(err) == 503;
 }

@@ -97,7 +97,7 @@ static void add_text(struct seg_buf *out, const char *s)
 void seg_problem_render(const struct seg_problem *p, enum seg_err err, const char *instance,
 			struct seg_buf *out)
 {
-	const char *detail = seg_err_title(err);
+	const char *detail = seg_err_detail(err);
 	if (p && p->detail)
 		detail = p->detail;
 	else if (p && p->count)

@@ -45,7 +45,7 @@ void seg_problem_vadd(struct seg_problem *p, enum seg_problem_where where, const
 /*
  * Appends the problem document for err to out: {"type", "title", "status", "detail"
  * [, "errors": [...]]}. instance, if not NULL, is added as "instance". When p has no detail
- * the first item's detail, or the title, is used.
+ * the first item's detail, or the error's default detail (seg_err_detail), is used.
  */
 void seg_problem_render(const struct seg_problem *p, enum seg_err err, const char *instance,
 			struct seg_buf *out);

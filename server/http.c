@@ -157,7 +157,7 @@ static enum MHD_Result seg__queue(struct seg__http_req *h)
 		r->reply = body;
 		r->status = seg_err_status(h->err);
 		r->reply_type = "application/problem+json";
-		if ((h->err == SEG_ERR_UNAVAILABLE || h->err == SEG_ERR_RATE_LIMITED) &&
+		if ((seg_err_transient(h->err) || h->err == SEG_ERR_RATE_LIMITED) &&
 		    !r->retry_after)
 			r->retry_after = 2;
 	}
@@ -244,7 +244,7 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url)
 				v ? "the API key is not valid"
 				  : "an API key is required: Authorization: Bearer <key>");
 		if (err)
-			return seg_req_fail(r, err, "%s; try again shortly", seg_pool_failure());
+			return err;
 		if (!(r->scopes & r->route->scope))
 			return seg_req_fail(r, SEG_ERR_FORBIDDEN,
 					    "this API key lacks the \"%s\" scope",
@@ -386,7 +386,6 @@ static void seg__on_completed(void *cls, struct MHD_Connection *conn, void **con
 	struct seg_server *s = cls;
 	struct seg__http_req *h = *con_cls;
 	struct seg_req *r;
-	char status[8], ms[32];
 	(void)conn;
 
 	if (!h)
@@ -399,10 +398,11 @@ static void seg__on_completed(void *cls, struct MHD_Connection *conn, void **con
 	enum seg_log_level level =
 		code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SEG_LOG_INFO : SEG_LOG_WARN;
 	if (seg_log_enabled(level)) {
-		snprintf(status, sizeof(status), "%d", st);
-		snprintf(ms, sizeof(ms), "%.3f", seconds * 1000);
-		seg_log_fields(level, "request", "method", r->method, "route", route, "status",
-			       status, "duration_ms", ms, (const char *)NULL);
+		struct seg_log_field f[] = {
+			SEG_LOG_STR("method", r->method), SEG_LOG_STR("route", route),
+			SEG_LOG_NUM("status", st),
+			SEG_LOG_NUM("duration_ms", (double)(int64_t)(seconds * 1e6) / 1000)};
+		seg_log_fields(level, "request", f, sizeof(f) / sizeof(f[0]));
 	}
 	seg_log_set_request(NULL);
 

@@ -161,7 +161,7 @@ enum seg_err seg_req_db(struct seg_req *r, struct seg_db **db)
 		enum seg_err err = seg_pool_acquire(r->server->pool, &r->db);
 		if (err) {
 			*db = NULL;
-			return seg_req_fail(r, err, "%s; try again shortly", seg_pool_failure());
+			return err;
 		}
 	}
 	*db = r->db;

@@ -42,7 +42,8 @@ PROBLEM_SLUGS = {
     400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
     405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
     415: "unsupported-media-type", 422: "validation-failed", 429: "rate-limited",
-    500: "internal", 503: "unavailable",
+    500: "internal",
+    503: ("unavailable", "busy", "timeout", "transient-conflict", "cancelled"), 414: "uri-too-long",
 }
 
 
@@ -412,9 +413,11 @@ def problem_shape_error(r):
             return "problem body lacks %r" % f
     if p.get("status") != r.status:
         return "problem status %r differs from HTTP status %d" % (p.get("status"), r.status)
-    slug = PROBLEM_SLUGS.get(r.status)
-    if slug and p.get("type") != "urn:segmentd:problem:" + slug:
-        return "problem type %r, expected urn:segmentd:problem:%s" % (p.get("type"), slug)
+    slugs = PROBLEM_SLUGS.get(r.status)
+    if isinstance(slugs, str):
+        slugs = (slugs,)
+    if slugs and p.get("type") not in ["urn:segmentd:problem:" + s for s in slugs]:
+        return "problem type %r, expected urn:segmentd:problem: + one of %s" % (p.get("type"), slugs)
     if not isinstance(p.get("detail"), str) or not p["detail"]:
         return "problem detail is empty or not a string"
     return None

@@ -44,7 +44,8 @@ static void test_empty_problem(void **state)
 	assert_string_equal(str(doc, "type"), "urn:segmentd:problem:not-found");
 	assert_string_equal(str(doc, "title"), "Not found");
 	assert_int_equal(json_integer_value(json_object_get(doc, "status")), 404);
-	assert_string_equal(str(doc, "detail"), "Not found"); /* the title stands in */
+	assert_string_equal(str(doc, "detail"),
+			    seg_err_detail(SEG_ERR_NOT_FOUND)); /* the default detail stands in */
 	assert_null(json_object_get(doc, "errors"));
 	assert_null(json_object_get(doc, "instance"));
 	assert_null(json_object_get(doc, "errors_truncated"));
@@ -56,7 +57,7 @@ static void test_empty_problem(void **state)
 	doc = render(NULL, SEG_ERR_UNAVAILABLE, NULL);
 	assert_string_equal(str(doc, "type"), "urn:segmentd:problem:unavailable");
 	assert_int_equal(json_integer_value(json_object_get(doc, "status")), 503);
-	assert_string_equal(str(doc, "detail"), "Service unavailable");
+	assert_string_equal(str(doc, "detail"), seg_err_detail(SEG_ERR_UNAVAILABLE));
 	json_decref(doc);
 }
 

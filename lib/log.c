@@ -1,6 +1,7 @@
 /* Logging as JSON or text lines with the current request's id; see log.h. */
 #include "log.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,12 +44,28 @@ void seg_log_set_request(const char *request_id)
 	seg__request_id = request_id;
 }
 
-static void seg__log_line(enum seg_log_level level, const char *msg, va_list fields)
+const char *seg_log_request(void)
+{
+	return seg__request_id;
+}
+
+/* A number as JSON allows it: integers without a fraction, others with up to 15 digits. */
+static void seg__add_number(struct seg_buf *b, double v)
+{
+	if (!isfinite(v))
+		seg_buf_addstr(b, "null");
+	else if (v == (double)(long long)v && fabs(v) < 1e15)
+		seg_buf_addf(b, "%lld", (long long)v);
+	else
+		seg_buf_addf(b, "%.15g", v);
+}
+
+static void seg__log_line(enum seg_log_level level, const char *msg,
+			  const struct seg_log_field *fields, size_t n)
 {
 	struct seg_buf b = SEG_BUF_INIT;
 	struct timespec ts;
 	char when[SEG_RFC3339_MAX];
-	const char *k, *v;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	seg_rfc3339_format((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, when);
@@ -60,36 +77,32 @@ static void seg__log_line(enum seg_log_level level, const char *msg, va_list fie
 			seg_buf_addstr(&b, ",\"request_id\":");
 			seg_buf_add_json_string(&b, seg__request_id, strlen(seg__request_id));
 		}
-		while ((k = va_arg(fields, const char *)) != NULL) {
-			v = va_arg(fields, const char *);
+		for (size_t i = 0; i < n; i++) {
 			seg_buf_addch(&b, ',');
-			seg_buf_add_json_string(&b, k, strlen(k));
+			seg_buf_add_json_string(&b, fields[i].key, strlen(fields[i].key));
 			seg_buf_addch(&b, ':');
-			v = v ? v : "";
-			seg_buf_add_json_string(&b, v, strlen(v));
+			if (fields[i].str)
+				seg_buf_add_json_string(&b, fields[i].str, strlen(fields[i].str));
+			else
+				seg__add_number(&b, fields[i].num);
 		}
 		seg_buf_addstr(&b, "}\n");
 	} else {
 		seg_buf_addf(&b, "%s %-5s %s", when, seg__level_names[level], msg);
 		if (seg__request_id)
 			seg_buf_addf(&b, " request_id=%s", seg__request_id);
-		while ((k = va_arg(fields, const char *)) != NULL) {
-			v = va_arg(fields, const char *);
-			seg_buf_addf(&b, " %s=%s", k, v ? v : "");
+		for (size_t i = 0; i < n; i++) {
+			seg_buf_addf(&b, " %s=", fields[i].key);
+			if (fields[i].str)
+				seg_buf_addstr(&b, fields[i].str);
+			else
+				seg__add_number(&b, fields[i].num);
 		}
 		seg_buf_addch(&b, '\n');
 	}
-	ssize_t n = write(STDERR_FILENO, b.data, b.len);
-	(void)n;
+	ssize_t w = write(STDERR_FILENO, b.data, b.len);
+	(void)w;
 	seg_buf_release(&b);
-}
-
-static void seg__log_plain(enum seg_log_level level, const char *msg, ...)
-{
-	va_list ap;
-	va_start(ap, msg);
-	seg__log_line(level, msg, ap);
-	va_end(ap);
 }
 
 void seg_log(enum seg_log_level level, const char *fmt, ...)
@@ -102,17 +115,13 @@ void seg_log(enum seg_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	seg_buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	seg__log_plain(level, msg.data, (const char *)NULL);
+	seg__log_line(level, msg.data, NULL, 0);
 	seg_buf_release(&msg);
 }
 
-void seg_log_fields(enum seg_log_level level, const char *msg, ...)
+void seg_log_fields(enum seg_log_level level, const char *msg, const struct seg_log_field *fields,
+		    size_t n)
 {
-	va_list ap;
-
-	if (!seg_log_enabled(level))
-		return;
-	va_start(ap, msg);
-	seg__log_line(level, msg, ap);
-	va_end(ap);
+	if (seg_log_enabled(level))
+		seg__log_line(level, msg, fields, n);
 }
