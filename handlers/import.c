@@ -5,12 +5,17 @@
  * ones are staged as COPY rows. A batch goes to the database in one transaction when it holds
  * SEG_BATCH_ROWS rows or SEG_BATCH_BYTES bytes, and at the end.
  *
- * Threads: records are parsed on the HTTP thread of the request; a full batch is written by a
- * writer thread of the import's own while the HTTP thread parses the next one (two batches,
- * used in turn; a batch is handed over only once the one before it is stored, so lines apply
- * in order). The writer borrows a pooled connection only while it writes, so neither a
- * transaction nor a connection is held while the client is sending. Memory is bounded by two
- * batches plus one record (1 MiB), however large the body.
+ * Threads: records are parsed on a request worker, a few hundred KiB of the body at a time (the
+ * server gathers the body and hands it over); a full batch is written by a writer thread of the
+ * import's own while the worker parses the next one (two batches, used in turn; a batch is
+ * handed over only once the one before it is stored, so lines apply in order). The writer
+ * borrows a pooled connection only while it writes, so neither a transaction nor a connection
+ * is held while the client is sending. Memory is bounded by two batches plus one record
+ * (1 MiB) plus the server's inbox, however large the body.
+ *
+ * A batch that the database refuses as a whole for a value (a value out of its range that the
+ * checks in C let through) is written again one line at a time, so that only the lines it
+ * refuses are rejected: one bad line never aborts an import.
  *
  * Customers take a fast path while it works: a batch whose ids are all new is COPYed straight
  * into the customers table. The first batch that meets an existing id is upserted instead, and
@@ -27,7 +32,7 @@
 #include "alloc.h"
 #include "jsonspan.h"
 #include "lines.h"
-#include "server.h"
+#include "log.h"
 #include "text.h"
 #include "validate.h"
 
@@ -45,8 +50,9 @@ struct seg_batch {
 	bool try_new; /* set when handed to the writer */
 	/* written by the writer thread */
 	enum seg_err err;
-	size_t a, b;	 /* inserted/updated or accepted/duplicates */
-	bool conflicted; /* the fast path met an existing id */
+	size_t a, b;		/* inserted/updated or accepted/duplicates */
+	bool conflicted;	/* the fast path met an existing id */
+	struct seg_buf refused; /* line numbers the database refused, one per line of text */
 };
 
 struct seg_import {
@@ -87,6 +93,7 @@ static void seg__import_free(void *p)
 	for (int i = 0; i < 2; i++) {
 		seg_buf_release(&im->batches[i].rows);
 		seg_buf_release(&im->batches[i].new_rows);
+		seg_buf_release(&im->batches[i].refused);
 	}
 	seg_buf_release(&im->errors);
 	json_decref(im->batch_ids);
@@ -114,30 +121,67 @@ static void seg__reject(struct seg_import *im, size_t line, const char *detail)
 	seg_buf_addch(&im->errors, '}');
 }
 
-/* Writes batch b: on the writer thread (or the HTTP thread when no thread could be made). */
+/* Stores rows (COPY text) in one transaction: the customers upsert or the events ingest. */
+static enum seg_err seg__store(struct seg_import *im, struct seg_db *db, const struct seg_buf *rows,
+			       size_t *a, size_t *b)
+{
+	if (im->events)
+		return seg_db_events_ingest(db, im->r->tenant, rows, a, b);
+	return seg_db_customers_upsert(db, im->r->tenant, rows, im->replace, a, b);
+}
+
+/*
+ * The database refused batch b for a value: stores it one row at a time, and notes the line
+ * of each row it refuses in b->refused. Other failures stop it. Writer thread.
+ */
+static enum seg_err seg__store_rows(struct seg_import *im, struct seg_db *db, struct seg_batch *b)
+{
+	struct seg_buf one = SEG_BUF_INIT;
+	enum seg_err err = SEG_OK;
+	const char *p = b->rows.data, *end = b->rows.data + b->rows.len;
+
+	b->a = b->b = 0;
+	while (p < end && !err) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		size_t a = 0, c = 0;
+		seg_buf_reset(&one);
+		seg_buf_add(&one, p, n);
+		err = seg__store(im, db, &one, &a, &c);
+		if (err == SEG_ERR_INVALID) { /* the first column is the line number */
+			seg_buf_add(&b->refused, p, strcspn(p, "\t"));
+			seg_buf_addch(&b->refused, '\n');
+			err = SEG_OK;
+		}
+		b->a += a;
+		b->b += c;
+		p += n;
+	}
+	seg_buf_release(&one);
+	return err;
+}
+
+/* Writes batch b: on the writer thread (or the worker when no thread could be made). */
 static void seg__write(struct seg_import *im, struct seg_batch *b)
 {
-	struct seg_pool *pool = im->r->server->pool;
 	struct seg_db *db = NULL;
-	int64_t tenant = im->r->tenant;
 
 	seg_log_set_request(im->r->request_id);
-	b->err = seg_pool_acquire(pool, &db);
+	b->err = seg_req_db_borrow(im->r, &db);
 	if (b->err)
 		return;
-	if (im->events) {
-		b->err = seg_db_events_ingest(db, tenant, &b->rows, &b->a, &b->b);
-	} else {
-		if (b->try_new) {
-			b->err = seg_db_customers_insert_new(db, &b->new_rows);
-			b->a = b->err ? 0 : b->nrows;
-			b->conflicted = b->err == SEG_ERR_CONFLICT;
-		}
-		if (!b->try_new || b->conflicted)
-			b->err = seg_db_customers_upsert(db, tenant, &b->rows, im->replace, &b->a,
-							 &b->b);
+	if (!im->events && b->try_new) {
+		b->err = seg_db_customers_insert_new(db, &b->new_rows);
+		b->a = b->err ? 0 : b->nrows;
+		b->conflicted = b->err == SEG_ERR_CONFLICT;
+		if (b->err == SEG_ERR_INVALID) /* a value the database refused: the slow way */
+			b->err = SEG_ERR_CONFLICT;
 	}
-	seg_pool_release(pool, db);
+	if (im->events || !b->try_new || b->err)
+		b->err = seg__store(im, db, &b->rows, &b->a, &b->b);
+	if (b->err == SEG_ERR_INVALID)
+		b->err = seg__store_rows(im, db, b);
+	seg_req_db_return(im->r, db);
 }
 
 static void *seg__writer_main(void *arg)
@@ -157,6 +201,10 @@ static enum seg_err seg__wait(struct seg_import *im)
 	im->writing = false;
 	struct seg_batch *b = &im->batches[im->written];
 	enum seg_err err = b->err;
+	for (const char *p = b->refused.data; p && *p; p += strcspn(p, "\n") + 1)
+		seg__reject(im, strtoull(p, NULL, 10),
+			    "the database refused a value of this line (out of its range)");
+	seg_buf_reset(&b->refused);
 	if (im->events) {
 		im->accepted += b->a;
 		im->duplicates += b->b;
@@ -484,6 +532,7 @@ static enum seg_err seg__begin(struct seg_req *r, bool events)
 	for (int i = 0; i < 2; i++) {
 		seg_buf_init(&im->batches[i].rows);
 		seg_buf_init(&im->batches[i].new_rows);
+		seg_buf_init(&im->batches[i].refused);
 		im->batches[i].new_ok = true;
 	}
 	im->fast = !events;

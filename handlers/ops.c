@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include "embedded.h"
-#include "metrics.h"
-#include "server.h"
 
 enum seg_err seg_h_healthz(struct seg_req *r)
 {
@@ -31,7 +29,7 @@ enum seg_err seg_h_readyz(struct seg_req *r)
 enum seg_err seg_h_metrics(struct seg_req *r)
 {
 	seg_buf_reset(&r->reply);
-	seg_metrics_render(r->server->metrics, r->server->pool, &r->reply);
+	seg_req_server_metrics(r, &r->reply);
 	r->status = 200;
 	r->reply_type = "text/plain; version=0.0.4; charset=utf-8";
 	return SEG_OK;

@@ -1,17 +1,47 @@
 #!/bin/sh
-# Checks the direction of data flow through the includes (STYLE.md rule 1):
-# - only db/ includes libpq-fe.h (and so holds SQL);
-# - lib/ is pure: no libpq, libmicrohttpd or libuv, and nothing of server/, handlers/, db/;
-# - handlers/ reach the database only through db/db.h, never db/internal.h;
-# - db/ includes nothing of server/ or handlers/.
+# Checks the direction of data flow through the includes (STYLE.md rule 1, docs/ARCHITECTURE.md):
+#   lib/       the base layer: includes only lib/ headers; no libpq, libmicrohttpd or libuv
+#   db/        lib/ and db/ headers only (nothing of server/ or handlers/); the only libpq user
+#   handlers/  lib/, db/db.h (never db/internal.h), handlers/, and of server/ only the request
+#              API (request.h, router.h)
+#   server/    anything above but db/internal.h; no libpq
 # Prints "ok - layers" or the offending lines and "not ok - layers".
 cd "$(dirname "$0")/.." || exit 1
+
+# where DIR FILE: the layer a quoted include names ("" when it is generated or unknown)
+where() {
+	for d in lib db handlers server; do
+		if [ -f "$d/$1" ]; then
+			echo "$d"
+			return
+		fi
+	done
+}
+
 bad=$(
 	grep -n '#include <libpq-fe.h>' server/*.[ch] handlers/*.[ch] lib/*.[ch] 2>/dev/null
-	grep -nE '#include [<"](microhttpd|uv|libpq-fe)\.h[>"]' lib/*.[ch] 2>/dev/null
-	grep -nE '#include "(request|router|server|http|db|internal|handlers)\.h"' lib/*.[ch] 2>/dev/null
-	grep -n '#include "internal.h"' server/*.[ch] handlers/*.[ch] 2>/dev/null
-	grep -nE '#include "(request|router|server|http|auth|config|metrics|ratelimit|handlers)\.h"' db/*.[ch] 2>/dev/null
+	grep -nE '#include [<"](microhttpd|uv)\.h[>"]' lib/*.[ch] db/*.[ch] handlers/*.[ch] 2>/dev/null
+	for f in lib/*.[ch] db/*.[ch] handlers/*.[ch] server/*.[ch]; do
+		layer=${f%%/*}
+		grep -n '^#include "' "$f" | while IFS= read -r line; do
+			inc=$(echo "$line" | sed 's/.*#include "\([^"]*\)".*/\1/')
+			home=$(where "$inc")
+			[ -z "$home" ] && continue # generated (version.h)
+			ok=1
+			case $layer:$home:$inc in
+			lib:lib:*) ;;
+			lib:*) ok=0 ;;
+			db:lib:* | db:db:*) ;;
+			db:*) ok=0 ;;
+			handlers:db:internal.h) ok=0 ;;
+			handlers:lib:* | handlers:db:* | handlers:handlers:*) ;;
+			handlers:server:request.h | handlers:server:router.h) ;;
+			handlers:*) ok=0 ;;
+			server:db:internal.h) ok=0 ;;
+			esac
+			[ "$ok" = 1 ] || echo "$f:$line ($layer/ may not include $home/$inc)"
+		done
+	done
 )
 if [ -n "$bad" ]; then
 	echo "$bad" | sed 's/^/# /'

@@ -109,16 +109,15 @@ static bool seg__key_shape(const char *key)
 	return true;
 }
 
-enum seg_err seg_auth_verify(struct seg_auth *a, struct seg_pool *pool, const char *header,
-			     int64_t *tenant, unsigned *scopes)
+/*
+ * Parses the header and hashes its key; the cache slot of the key. SEG_ERR_UNAUTHENTICATED
+ * when the header is missing or malformed.
+ */
+static enum seg_err seg__parse(struct seg_auth *a, const char *header,
+			       unsigned char hash[SEG_KEY_HASH_LEN],
+			       char prefix[SEG_KEY_PREFIX_LEN + 1], struct seg_auth_entry **slot)
 {
-	unsigned char hash[SEG_KEY_HASH_LEN];
-	char prefix[SEG_KEY_PREFIX_LEN + 1];
-	struct seg_key_row row;
-	struct seg_db *db = NULL;
-	enum seg_err err;
 	const char *key;
-	time_t now = time(NULL);
 
 	if (!header || strncasecmp(header, "Bearer ", 7) != 0)
 		return SEG_ERR_UNAUTHENTICATED;
@@ -128,20 +127,57 @@ enum seg_err seg_auth_verify(struct seg_auth *a, struct seg_pool *pool, const ch
 	if (!seg__key_shape(key))
 		return SEG_ERR_UNAUTHENTICATED;
 	seg__sha256(key, 49, hash);
-
-	struct seg_auth_entry *slot =
-		&a->cache[(hash[0] | (unsigned)hash[1] << 8) % SEG_AUTH_CACHE_SLOTS];
-	pthread_mutex_lock(&a->lock);
-	if (slot->expires > now && CRYPTO_memcmp(slot->hash, hash, SEG_KEY_HASH_LEN) == 0) {
-		*tenant = slot->tenant;
-		*scopes = slot->scopes;
-		pthread_mutex_unlock(&a->lock);
-		return SEG_OK;
-	}
-	pthread_mutex_unlock(&a->lock);
-
 	memcpy(prefix, key, SEG_KEY_PREFIX_LEN);
 	prefix[SEG_KEY_PREFIX_LEN] = '\0';
+	*slot = &a->cache[(hash[0] | (unsigned)hash[1] << 8) % SEG_AUTH_CACHE_SLOTS];
+	return SEG_OK;
+}
+
+/* True (with tenant and scopes) when the slot holds this key, unexpired. */
+static bool seg__cache_hit(struct seg_auth *a, struct seg_auth_entry *slot,
+			   const unsigned char hash[SEG_KEY_HASH_LEN], int64_t *tenant,
+			   unsigned *scopes)
+{
+	bool hit;
+	pthread_mutex_lock(&a->lock);
+	hit = slot->expires > time(NULL) && CRYPTO_memcmp(slot->hash, hash, SEG_KEY_HASH_LEN) == 0;
+	if (hit) {
+		*tenant = slot->tenant;
+		*scopes = slot->scopes;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return hit;
+}
+
+enum seg_err seg_auth_cached(struct seg_auth *a, const char *header, int64_t *tenant,
+			     unsigned *scopes, bool *miss)
+{
+	unsigned char hash[SEG_KEY_HASH_LEN];
+	char prefix[SEG_KEY_PREFIX_LEN + 1];
+	struct seg_auth_entry *slot;
+	enum seg_err err = seg__parse(a, header, hash, prefix, &slot);
+
+	*miss = false;
+	if (err)
+		return err;
+	*miss = !seg__cache_hit(a, slot, hash, tenant, scopes);
+	return SEG_OK;
+}
+
+enum seg_err seg_auth_verify(struct seg_auth *a, struct seg_pool *pool, const char *header,
+			     int64_t *tenant, unsigned *scopes)
+{
+	unsigned char hash[SEG_KEY_HASH_LEN];
+	char prefix[SEG_KEY_PREFIX_LEN + 1];
+	struct seg_auth_entry *slot;
+	struct seg_key_row row;
+	struct seg_db *db = NULL;
+	enum seg_err err = seg__parse(a, header, hash, prefix, &slot);
+
+	if (err)
+		return err;
+	if (seg__cache_hit(a, slot, hash, tenant, scopes))
+		return SEG_OK;
 	err = seg_pool_acquire(pool, &db);
 	if (!err)
 		err = seg_db_key_lookup(db, prefix, &row);
@@ -159,7 +195,7 @@ enum seg_err seg_auth_verify(struct seg_auth *a, struct seg_pool *pool, const ch
 	memcpy(slot->hash, hash, SEG_KEY_HASH_LEN);
 	slot->tenant = *tenant;
 	slot->scopes = *scopes;
-	slot->expires = now + SEG_AUTH_CACHE_SECONDS;
+	slot->expires = time(NULL) + SEG_AUTH_CACHE_SECONDS;
 	pthread_mutex_unlock(&a->lock);
 	return SEG_OK;
 }

@@ -32,9 +32,17 @@ enum seg_err seg_auth_make_key(char key[SEG_KEY_TEXT], char prefix[SEG_KEY_PREFI
 bool seg_auth_parse_scopes(const char *text, unsigned *scopes);
 
 /*
+ * The part of the check that never waits (HTTP threads): SEG_ERR_UNAUTHENTICATED when the
+ * header is missing or malformed; SEG_OK with tenant and scopes when the key is in the cache;
+ * SEG_OK with *miss set when only the database can tell (then call seg_auth_verify on a
+ * request worker).
+ */
+enum seg_err seg_auth_cached(struct seg_auth *a, const char *header, int64_t *tenant,
+			     unsigned *scopes, bool *miss);
+/*
  * Checks an Authorization header value ("Bearer <key>"). SEG_ERR_UNAUTHENTICATED when it is
- * missing, malformed, unknown or revoked; SEG_ERR_UNAVAILABLE when the database is down.
- * db_pool is used only on a cache miss.
+ * missing, malformed, unknown or revoked; the pool's error (503) when the database cannot
+ * tell. The pool is used only on a cache miss, so this may wait: request workers only.
  */
 enum seg_err seg_auth_verify(struct seg_auth *a, struct seg_pool *pool, const char *header,
 			     int64_t *tenant, unsigned *scopes);

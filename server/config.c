@@ -8,7 +8,16 @@
 
 #include "alloc.h"
 
-enum seg__kind { SEG_STR, SEG_INT, SEG_SIZE, SEG_NUM, SEG_LISTEN, SEG_LEVEL, SEG_FORMAT };
+enum seg__kind {
+	SEG_STR,
+	SEG_INT,
+	SEG_SIZE,
+	SEG_NUM,
+	SEG_LISTEN,
+	SEG_LEVEL,
+	SEG_FORMAT,
+	SEG_ACCESS
+};
 
 static const struct seg__option {
 	const char *env, *flag, *def, *help;
@@ -21,8 +30,12 @@ static const struct seg__option {
 	 offsetof(struct seg_config, database_url), 0, 0},
 	{"SEGMENTD_LISTEN", "--listen", "127.0.0.1:8080", "address and port to serve HTTP on",
 	 SEG_LISTEN, 0, 0, 0},
-	{"SEGMENTD_HTTP_THREADS", "--http-threads", "4", "HTTP threads", SEG_INT,
+	{"SEGMENTD_HTTP_THREADS", "--http-threads", "2",
+	 "threads that poll HTTP connections (they never wait on the database)", SEG_INT,
 	 offsetof(struct seg_config, http_threads), 1, 256},
+	{"SEGMENTD_REQUEST_WORKERS", "--request-workers", "8",
+	 "threads that run request handlers (and wait on the database)", SEG_INT,
+	 offsetof(struct seg_config, request_workers), 1, 1024},
 	{"SEGMENTD_WORKERS", "--workers", "2", "background job worker threads", SEG_INT,
 	 offsetof(struct seg_config, workers), 0, 256},
 	{"SEGMENTD_DB_POOL", "--db-pool", "8", "database connections", SEG_INT,
@@ -30,6 +43,24 @@ static const struct seg__option {
 	{"SEGMENTD_MAX_BODY", "--max-body", "16777216",
 	 "largest request body in bytes (imports excepted)", SEG_SIZE,
 	 offsetof(struct seg_config, max_body), 1, LONG_MAX},
+	{"SEGMENTD_MAX_CONNECTIONS", "--max-connections", "1024",
+	 "open HTTP connections (kept below the file-descriptor limit)", SEG_INT,
+	 offsetof(struct seg_config, max_connections), 1, 1000000},
+	{"SEGMENTD_MAX_CONNECTIONS_PER_ADDRESS", "--max-connections-per-address", "128",
+	 "open HTTP connections from one client address", SEG_INT,
+	 offsetof(struct seg_config, max_connections_per_address), 1, 1000000},
+	{"SEGMENTD_IDLE_TIMEOUT", "--idle-timeout", "30",
+	 "seconds a connection may wait for its next request, or go without traffic", SEG_INT,
+	 offsetof(struct seg_config, idle_timeout), 1, 3600},
+	{"SEGMENTD_HEADER_TIMEOUT", "--header-timeout", "10",
+	 "seconds to complete a request's headers once its request line arrived", SEG_INT,
+	 offsetof(struct seg_config, header_timeout), 1, 3600},
+	{"SEGMENTD_BODY_TIMEOUT", "--body-timeout", "10",
+	 "seconds in which a request body must deliver at least 1 KiB (or end)", SEG_INT,
+	 offsetof(struct seg_config, body_timeout), 1, 3600},
+	{"SEGMENTD_SHUTDOWN_TIMEOUT", "--shutdown-timeout", "10",
+	 "seconds SIGTERM waits for requests in flight", SEG_INT,
+	 offsetof(struct seg_config, shutdown_timeout), 0, 3600},
 	{"SEGMENTD_SYNC_TIMEOUT", "--sync-timeout", "10",
 	 "seconds a request waits for a segment evaluation", SEG_INT,
 	 offsetof(struct seg_config, sync_timeout), 0, 3600},
@@ -39,6 +70,8 @@ static const struct seg__option {
 	{"SEGMENTD_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error", SEG_LEVEL, 0, 0,
 	 0},
 	{"SEGMENTD_LOG_FORMAT", "--log-format", "text", "json or text", SEG_FORMAT, 0, 0, 0},
+	{"SEGMENTD_ACCESS_LOG", "--access-log", "all",
+	 "requests in the access log: all, errors (status >= 400) or off", SEG_ACCESS, 0, 0, 0},
 	{"SEGMENTD_CORS_ORIGINS", "--cors-origins", "",
 	 "comma-separated origins allowed by CORS, * for any", SEG_STR,
 	 offsetof(struct seg_config, cors_origins), 0, 0},
@@ -126,6 +159,18 @@ static bool seg__set(struct seg_config *c, const struct seg__option *o, const ch
 			return false;
 		}
 		c->log_json = strcmp(v, "json") == 0;
+		return true;
+	case SEG_ACCESS:
+		if (strcmp(v, "all") == 0)
+			c->access_log = SEG_ACCESS_LOG_ALL;
+		else if (strcmp(v, "errors") == 0)
+			c->access_log = SEG_ACCESS_LOG_ERRORS;
+		else if (strcmp(v, "off") == 0)
+			c->access_log = SEG_ACCESS_LOG_OFF;
+		else {
+			seg_buf_addf(err, "%s: expected all, errors or off, got \"%s\"", o->env, v);
+			return false;
+		}
 		return true;
 	}
 	return false;

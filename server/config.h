@@ -12,6 +12,9 @@
 #include "buf.h"
 #include "log.h"
 
+/* Which requests the access log writes (SEGMENTD_ACCESS_LOG), apart from the log level. */
+enum seg_access_log { SEG_ACCESS_LOG_ALL, SEG_ACCESS_LOG_ERRORS, SEG_ACCESS_LOG_OFF };
+
 struct seg_config {
 	char *database_url; /* "" : libpq's PG* variables */
 	char *listen_host;
@@ -27,6 +30,14 @@ struct seg_config {
 	char *cors_origins; /* comma-separated origins, "*" for any, "" for none */
 	double rate_limit;  /* requests per second per tenant, 0 = off */
 	int statement_timeout_ms;
+	int request_workers;
+	int max_connections;
+	int max_connections_per_address;
+	int idle_timeout;     /* seconds */
+	int header_timeout;   /* seconds */
+	int body_timeout;     /* seconds */
+	int shutdown_timeout; /* seconds */
+	enum seg_access_log access_log;
 };
 
 void seg_config_init(struct seg_config *c);

@@ -174,6 +174,34 @@ void seg_req_db_release(struct seg_req *r)
 	r->db = NULL;
 }
 
+enum seg_err seg_req_db_borrow(struct seg_req *r, struct seg_db **db)
+{
+	return seg_pool_acquire(r->server->pool, db);
+}
+
+void seg_req_db_return(struct seg_req *r, struct seg_db *db)
+{
+	seg_pool_release(r->server->pool, db);
+}
+
+void seg_req_server_metrics(struct seg_req *r, struct seg_buf *out)
+{
+	struct seg_server *s = r->server;
+	int queued, running;
+
+	seg_metrics_render(s->metrics, s->pool, out);
+	seg_workers_stats(s->workers, &queued, &running);
+	seg_buf_addf(out,
+		     "# HELP segmentd_request_workers Request worker threads.\n"
+		     "# TYPE segmentd_request_workers gauge\nsegmentd_request_workers %d\n"
+		     "# HELP segmentd_request_tasks Request tasks by state.\n"
+		     "# TYPE segmentd_request_tasks gauge\n"
+		     "segmentd_request_tasks{state=\"queued\"} %d\n"
+		     "segmentd_request_tasks{state=\"running\"} %d\n",
+		     s->config->request_workers, queued, running);
+	seg_conns_metrics(s->conns, out);
+}
+
 void seg_req_reply_json_take(struct seg_req *r, int status, char *json)
 {
 	seg_buf_release(&r->reply);

@@ -1,13 +1,18 @@
 /*
  * struct seg_req: one HTTP request as a handler sees it, and the helpers handlers use to read
- * it and to answer. The server (http.c) creates it when the headers have arrived, runs the
- * route's handler on the HTTP thread that owns the connection, and frees it — and everything
- * it owns: parsed values, the reply, the borrowed database connection — when the response
- * has been sent (a request is one memory context, released at once).
+ * it and to answer: the request API, the only part of server/ that handlers/ may use.
+ *
+ * Threads: the server (http.c) creates a request on the HTTP thread that owns the connection,
+ * checks what can be checked from the headers there, and runs the route's handler (and a
+ * streaming route's begin/data/end) on a request worker while the connection is suspended; a
+ * request is handled by one thread at a time. A handler may wait on the database; it holds
+ * its connection (seg_req_db) only while it runs, since the server gives it back when the
+ * handler returns. When the response has been sent the request is freed with everything it
+ * owns (a request is one memory context, released at once).
  *
  * A handler returns SEG_OK after setting a reply with seg_req_reply*, or an error; for an
  * error the server answers with a problem document built from r->problem (and
- * r->problem_extra, extra members for it).
+ * r->problem_extra, extra members for it), or the error's default detail.
  */
 #ifndef SEG_REQUEST_H
 #define SEG_REQUEST_H
@@ -88,13 +93,28 @@ void seg_req_reply_page(struct seg_req *r, const struct seg_page *page);
  */
 enum seg_err seg_req_json(struct seg_req *r, json_t **out);
 
-/* Borrows the request's database connection (SEG_ERR_UNAVAILABLE when unreachable). */
-enum seg_err seg_req_db(struct seg_req *r, struct seg_db **db);
 /*
- * Gives the connection back before the request ends: a streaming handler does this between
- * batches, so that a slow client does not hold a connection while it sends.
+ * Borrows the request's database connection (SEG_ERR_UNAVAILABLE when the database is
+ * unreachable, SEG_ERR_BUSY when every connection stays taken). Request workers only; the
+ * connection goes back to the pool when the handler returns.
  */
+enum seg_err seg_req_db(struct seg_req *r, struct seg_db **db);
+/* Gives the request's connection back early. */
 void seg_req_db_release(struct seg_req *r);
+/*
+ * A connection for a thread of the handler's own (an import's batch writer): borrowed and
+ * returned by that thread, independent of the request's own connection.
+ */
+enum seg_err seg_req_db_borrow(struct seg_req *r, struct seg_db **db);
+void seg_req_db_return(struct seg_req *r, struct seg_db *db);
+
+/* The Prometheus text of the server's metrics (requests, pool, workers, connections). */
+void seg_req_server_metrics(struct seg_req *r, struct seg_buf *out);
+/*
+ * Whether the server is ready (the database answered its last probe, every migration is
+ * applied); *why says what is not. Never waits on the database.
+ */
+bool seg_req_server_ready(struct seg_req *r, const char **why);
 
 /* Sets a JSON reply; the text is copied. */
 void seg_req_reply_json(struct seg_req *r, int status, const char *json);

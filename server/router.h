@@ -14,7 +14,11 @@
 
 typedef enum seg_err (*seg_handler_fn)(struct seg_req *r);
 
-/* For routes whose body is streamed (imports): called per chunk, then at the end. */
+/*
+ * For routes whose body is streamed (imports). begin runs before the body is read, data with
+ * each piece of the body as it arrives (up to a few hundred KiB at a time), end once it is
+ * all there; all three on request workers, one at a time.
+ */
 struct seg_stream_ops {
 	enum seg_err (*begin)(struct seg_req *r);
 	enum seg_err (*data)(struct seg_req *r, const char *data, size_t len);
@@ -28,7 +32,14 @@ struct seg_route {
 	const struct seg_stream_ops *stream; /* NULL for buffered routes */
 	unsigned scope;			     /* 0: no authentication */
 	const char *const *content_types;    /* accepted body types; NULL: no body expected */
+	unsigned flags;			     /* SEG_ROUTE_* */
 };
+
+/*
+ * The handler never waits (no database, no lock held for long): it runs on the HTTP thread,
+ * so it answers even when every request worker is busy (/healthz, /metrics).
+ */
+#define SEG_ROUTE_INLINE 1u
 
 /* The routes of every handler file, ended by an entry with a NULL method. */
 extern const struct seg_route seg_routes[];

@@ -1,10 +1,14 @@
 /*
  * `segmentd serve`: migrate, start HTTP, and run the libuv loop on the main thread until
- * SIGTERM or SIGINT. The loop owns the signal handlers and the timers: an idle-connection
- * reaper for the pool now, the segment refresh scheduler and job workers later.
+ * SIGTERM or SIGINT. The loop owns the signal handlers and the timers: the connection reaper
+ * (deadlines of conns.c, four times a second), the pool's idle-connection reaper, and the
+ * shutdown drain; the segment refresh scheduler will join them.
  *
- * Shutdown: stop accepting, let requests in flight finish (up to 30 s), stop the HTTP
- * threads, close the pool, exit 0.
+ * Shutdown (SIGTERM/SIGINT): stop accepting; every later response says Connection: close and
+ * idle keep-alive connections are closed at once; wait until the open connections are gone or
+ * SEGMENTD_SHUTDOWN_TIMEOUT passed; then close what is left (a handler that is running
+ * finishes first), stop the request workers, close the pool, exit 0. The background job
+ * workers, when they exist, hand their claimed jobs back to the queue at this point.
  */
 #include "server.h"
 #include "version.h"
@@ -17,13 +21,11 @@
 
 #include "log.h"
 
-#define SEG_DRAIN_LIMIT_MS 30000
-
 struct seg__serve {
 	struct seg_server server;
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
-	uv_timer_t reaper, drain;
+	uv_timer_t reaper, pool_reaper, drain;
 	uint64_t drain_started;
 	bool stopping;
 };
@@ -33,19 +35,22 @@ static void seg__close_all(struct seg__serve *sv)
 	uv_close((uv_handle_t *)&sv->sigterm, NULL);
 	uv_close((uv_handle_t *)&sv->sigint, NULL);
 	uv_close((uv_handle_t *)&sv->reaper, NULL);
+	uv_close((uv_handle_t *)&sv->pool_reaper, NULL);
 	uv_close((uv_handle_t *)&sv->drain, NULL);
 }
 
 static void seg__on_drain(uv_timer_t *t)
 {
 	struct seg__serve *sv = t->data;
-	int active = seg_http_active(&sv->server);
+	int open = seg_http_reap(&sv->server);
 	uint64_t waited = uv_now(&sv->loop) - sv->drain_started;
-	if (active > 0 && waited < SEG_DRAIN_LIMIT_MS)
+	uint64_t limit = (uint64_t)sv->server.config->shutdown_timeout * 1000;
+	if (open > 0 && waited < limit)
 		return;
-	if (active > 0)
-		seg_warn("stopping with %d requests still in flight after %d ms", active,
-			 SEG_DRAIN_LIMIT_MS);
+	if (open > 0)
+		seg_warn("stopping with %d connections still open after %llu ms", open,
+			 (unsigned long long)limit);
+	uv_timer_stop(&sv->drain);
 	seg__close_all(sv);
 }
 
@@ -59,10 +64,16 @@ static void seg__on_signal(uv_signal_t *sig, int signum)
 		 signum == SIGTERM ? "SIGTERM" : "SIGINT", seg_http_active(&sv->server));
 	seg_http_quiesce(&sv->server);
 	sv->drain_started = uv_now(&sv->loop);
-	uv_timer_start(&sv->drain, seg__on_drain, 0, 50);
+	uv_timer_start(&sv->drain, seg__on_drain, 0, 20);
 }
 
 static void seg__on_reap(uv_timer_t *t)
+{
+	struct seg__serve *sv = t->data;
+	seg_http_reap(&sv->server);
+}
+
+static void seg__on_pool_reap(uv_timer_t *t)
 {
 	struct seg__serve *sv = t->data;
 	seg_pool_reap(sv->server.pool, 5 * 60 * 1000);
@@ -79,7 +90,7 @@ static enum seg_err seg__migrate_at_start(struct seg_pool *pool)
 		if (!err)
 			err = seg_db_migrate(db, &applied);
 		seg_pool_release(pool, db);
-		if (err != SEG_ERR_UNAVAILABLE)
+		if (!seg_err_transient(err))
 			break;
 		if (attempt == 0)
 			seg_warn("waiting for the database to apply migrations");
@@ -117,11 +128,14 @@ int seg_serve(const struct seg_config *config)
 	uv_signal_init(&sv.loop, &sv.sigterm);
 	uv_signal_init(&sv.loop, &sv.sigint);
 	uv_timer_init(&sv.loop, &sv.reaper);
+	uv_timer_init(&sv.loop, &sv.pool_reaper);
 	uv_timer_init(&sv.loop, &sv.drain);
-	sv.sigterm.data = sv.sigint.data = sv.reaper.data = sv.drain.data = &sv;
+	sv.sigterm.data = sv.sigint.data = sv.reaper.data = sv.pool_reaper.data = sv.drain.data =
+		&sv;
 	uv_signal_start(&sv.sigterm, seg__on_signal, SIGTERM);
 	uv_signal_start(&sv.sigint, seg__on_signal, SIGINT);
-	uv_timer_start(&sv.reaper, seg__on_reap, 60000, 60000);
+	uv_timer_start(&sv.reaper, seg__on_reap, 250, 250);
+	uv_timer_start(&sv.pool_reaper, seg__on_pool_reap, 60000, 60000);
 	uv_run(&sv.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&sv.loop);
 
