@@ -706,22 +706,24 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url, const c
 					    s->config->max_body);
 	}
 
-	if (r->route->flags & SEG_ROUTE_INLINE) {
-		err = r->route->handler(r);
-		h->phase = SEG__DONE;
-		return err;
-	}
-	if (!r->route->content_types) {
-		h->phase = SEG__RUN; /* no body: the whole handler at once */
-		*task = SEG__TASK_RUN;
-	} else if (miss || r->route->stream) {
-		h->phase = SEG__BEGIN;
+	if (r->route->content_types && (miss || r->route->stream)) {
+		h->phase = SEG__BEGIN; /* the key, or a stream's begin, before the body */
 		*task = SEG__TASK_BEGIN;
 	} else {
 		h->phase = SEG__BODY;
 		seg_conn_phase(s->conns, h->conn, SEG_CONN_BODY);
 	}
 	return SEG_OK;
+}
+
+/* Whether the request carries a body (libmicrohttpd read its framing already). */
+static bool seg__has_body(struct MHD_Connection *conn)
+{
+	const char *cl =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+	       (cl && strtoull(cl, NULL, 10) > 0);
 }
 
 /* Step 3: a chunk of the body (HTTP thread). */
@@ -732,7 +734,7 @@ static void seg__body(struct seg__http_req *h, const char *data, size_t len)
 
 	h->body_seen += len;
 	seg_conn_body_progress(r->server->conns, h->conn, len);
-	if (h->err || !r->route || !r->route->content_types || h->phase != SEG__BODY)
+	if (h->err || r->status || !r->route || !r->route->content_types || h->phase != SEG__BODY)
 		return; /* discarded: the answer is decided, or the route takes no body */
 	if (h->streaming) {
 		seg_buf_add(&h->inbox, data, len);
@@ -770,9 +772,18 @@ static enum MHD_Result seg__on_request(void *cls, struct MHD_Connection *conn, c
 		seg_log_set_request(r->request_id);
 		int task;
 		h->err = seg__begin(h, url, version, &task);
-		/* Decided from the headers alone: answer now, before any of the body is read. */
-		if (h->err || h->r.status)
-			return seg__queue(h);
+		/*
+		 * Decided from the headers alone. With a body to come, answer now, before any of it
+		 * is read (libmicrohttpd then closes the connection). Without one, answer at the
+		 * final call, which keeps the connection alive: libmicrohttpd 0.9.75 closes every
+		 * connection whose response was queued from the first call.
+		 */
+		if (h->err || h->r.status) {
+			if (h->close || seg__has_body(conn))
+				return seg__queue(h);
+			h->phase = SEG__BODY;
+			return MHD_YES;
+		}
 		if (task >= 0)
 			seg__submit(h, (enum seg__task_kind)task); /* h is the task's from here */
 		return MHD_YES;
@@ -803,11 +814,15 @@ static enum MHD_Result seg__on_request(void *cls, struct MHD_Connection *conn, c
 		h->phase = SEG__BODY;
 		seg_conn_phase(h->r.server->conns, h->conn, SEG_CONN_BODY);
 		return MHD_YES;
-	case SEG__BODY: /* the whole body is here */
-		if (h->err)
+	case SEG__BODY: /* the whole body is here (or there was none) */
+		if (h->err || h->r.status)
 			return seg__queue(h);
+		if (h->r.route->flags & SEG_ROUTE_INLINE) {
+			h->err = h->r.route->handler(&h->r);
+			return seg__queue(h);
+		}
 		h->phase = SEG__RUN;
-		seg__submit(h, SEG__TASK_RUN);
+		seg__submit(h, SEG__TASK_RUN); /* h is the task's from here */
 		return MHD_YES;
 	case SEG__RUN: /* the handler's task resumed us */ return seg__queue(h);
 	case SEG__NEW:
