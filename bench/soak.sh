@@ -43,7 +43,7 @@ setup_tenant
 # The daemon limits connections per client address; wrk's all come from 127.0.0.1. Raise the
 # limit where the daemon has the flag (the request-worker HTTP layer); older daemons refuse
 # unknown flags. start_daemon already passes --log-level warn.
-if "$SEGMENTD" help 2>&1 | grep -q -- '--max-connections-per-address'; then
+if "$SEGMENTD" help 2>&1 | grep -q 'max-connections-per-address'; then
 	SERVE_FLAGS+=(--max-connections-per-address 512)
 fi
 
