@@ -17,6 +17,10 @@
 # more than 20 % and more than 8 MiB above the reference sample, or if open files at the end
 # exceed the reference sample by more than 16. See docs/BENCHMARKS.md. Never part of `make test`.
 set -eu
+if [ $# -gt 0 ]; then # settings come from the environment only
+	sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	exit 2
+fi
 . "$(dirname "$0")/common.sh"
 
 SECONDS_RUN=${SOAK_SECONDS:-300}
