@@ -1,4 +1,4 @@
-# bench/common.sh — shared by bench/import.sh and bench/get.sh (sourced, not run).
+# bench/common.sh — shared by bench/import.sh, bench/get.sh and bench/soak.sh (sourced, not run).
 #
 # Gives a benchmark a throw-away world and takes it all down again on exit:
 #   - a PostgreSQL 15 cluster of its own (initdb under a temp dir, run as the `postgres` user
