@@ -32,6 +32,7 @@ struct seg_conn {
 	char text[INET6_ADDRSTRLEN];
 	int phase;	     /* enum seg_conn_phase; atomic */
 	int64_t deadline_ms; /* 0: none; atomic */
+	int64_t since_ms;    /* when the phase began; atomic */
 	bool shut;	     /* shut down by the reaper (under the lock) */
 	/* the body window: owned by the connection's HTTP thread */
 	int64_t window_start_ms;
@@ -176,6 +177,7 @@ static void seg__set_deadline(struct seg_conns *c, struct seg_conn *conn, int ph
 	default: break;
 	}
 	__atomic_store_n(&conn->deadline_ms, d, __ATOMIC_RELEASE);
+	__atomic_store_n(&conn->since_ms, now, __ATOMIC_RELEASE);
 	__atomic_store_n(&conn->phase, phase, __ATOMIC_RELEASE);
 }
 
@@ -253,7 +255,7 @@ const char *seg_conn_address(const struct seg_conn *conn)
 
 static const char *const seg__phase_names[] = {"wait", "headers", "body", "busy"};
 
-int seg_conns_reap(struct seg_conns *c, bool idle_too)
+int seg_conns_reap(struct seg_conns *c, int idle_ms)
 {
 	int64_t now = seg__now_ms();
 	int open;
@@ -262,8 +264,10 @@ int seg_conns_reap(struct seg_conns *c, bool idle_too)
 	for (struct seg_conn *conn = c->head; conn; conn = conn->next) {
 		int phase = __atomic_load_n(&conn->phase, __ATOMIC_ACQUIRE);
 		int64_t d = __atomic_load_n(&conn->deadline_ms, __ATOMIC_ACQUIRE);
+		int64_t since = __atomic_load_n(&conn->since_ms, __ATOMIC_ACQUIRE);
 		bool late = d && now > d;
-		if (conn->shut || !(late || (idle_too && phase == SEG_CONN_WAIT)))
+		bool idle = idle_ms >= 0 && phase == SEG_CONN_WAIT && now - since >= idle_ms;
+		if (conn->shut || !(late || idle))
 			continue;
 		conn->shut = true;
 		shutdown(conn->fd, SHUT_RDWR);

@@ -64,10 +64,11 @@ void seg_conn_body_progress(struct seg_conns *c, struct seg_conn *conn, size_t n
 const char *seg_conn_address(const struct seg_conn *conn);
 
 /*
- * Closes the connections past their deadline; with idle_too, also every connection in WAIT
- * (used while stopping). Returns the number of connections still open.
+ * Closes the connections past their deadline; with idle_ms >= 0 (while stopping), also every
+ * connection that has waited that long for its next request. Returns the number of
+ * connections still open.
  */
-int seg_conns_reap(struct seg_conns *c, bool idle_too);
+int seg_conns_reap(struct seg_conns *c, int idle_ms);
 /* Shuts down every connection that is not BUSY (the end of a shutdown). */
 void seg_conns_close_all(struct seg_conns *c);
 /* Prometheus lines: open connections, refusals and timeouts by phase. */

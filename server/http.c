@@ -50,6 +50,7 @@
 #define SEG_MAX_QUERY_PARAMS 32		  /* more: 400 */
 #define SEG_QUEUE_TIMEOUT_MS 5000	  /* a task queued longer is answered 503 busy */
 #define SEG_FD_RESERVE	     64		  /* descriptors kept for everything but clients */
+#define SEG_STOP_IDLE_MS     500	  /* while stopping, a connection this quiet is closed */
 
 static const char seg__unmatched[] = "unmatched";
 
@@ -1047,7 +1048,13 @@ int seg_http_reap(struct seg_server *s)
 {
 	if (!s->conns)
 		return 0;
-	return seg_conns_reap(s->conns, __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE));
+	/*
+	 * While stopping, a keep-alive connection is closed once it has been quiet for a moment: a
+	 * client that is busy on it sends its next request within milliseconds and gets an answer
+	 * with Connection: close, instead of a connection closed under a request on the wire.
+	 */
+	return seg_conns_reap(
+		s->conns, __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE) ? SEG_STOP_IDLE_MS : -1);
 }
 
 int seg_http_active(struct seg_server *s)
