@@ -6,7 +6,8 @@
 #   BENCH_DURATION      seconds of each measured run (default 20)
 #   BENCH_SWEEP_DURATION seconds of each run of the settings sweep (default 8)
 #   BENCH_CONNECTIONS   concurrent connections for wrk and clients for pgbench (default 64)
-#   BENCH_SETTINGS      daemon settings to try, "THREADS:POOL ..." (default below); the best
+#   BENCH_SETTINGS      daemon settings to try, "THREADS:POOL:WORKERS ..." (--http-threads,
+#                       --db-pool, --request-workers; default below); the best
 #                       by requests/s and the best by p99 in the sweep (error-free) get full-length runs
 #
 # wrk: -t2 -cC -dDs --latency, a Lua script that asks for random existing ids c-1..c-N with the
@@ -20,7 +21,7 @@ N=${1:-100000}
 DURATION=${BENCH_DURATION:-20}
 SWEEP=${BENCH_SWEEP_DURATION:-8}
 CONNS=${BENCH_CONNECTIONS:-64}
-SETTINGS=${BENCH_SETTINGS:-"2:2 2:4 4:4 4:8 8:8 16:16"}
+SETTINGS=${BENCH_SETTINGS:-"1:8:8 2:8:8 2:4:4 2:8:16 4:8:8 2:16:16"}
 command -v wrk >/dev/null || die "wrk is missing"
 command -v pgbench >/dev/null || die "pgbench is missing (postgresql-contrib)"
 
@@ -84,6 +85,11 @@ run_wrk() {
 	printf '%s errors=%s\n' "$line" "$errors"
 }
 field() { printf '%s' "$1" | sed -nE "s/.*[ ]$2=([0-9.]+).*/\\1/p"; }
+# flags S: the daemon flags of a setting "THREADS:POOL:WORKERS"
+flags() {
+	IFS=: read -r t p w <<<"$1"
+	echo "--http-threads $t --db-pool $p --request-workers ${w:-8}"
+}
 
 say "settings sweep, ${SWEEP}s each: $SETTINGS"
 best_rps=0
@@ -92,19 +98,18 @@ low_p99=
 low=
 SWEEP_LINES=
 for s in $SETTINGS; do
-	threads=${s%%:*}
-	pool=${s##*:}
-	start_daemon --http-threads "$threads" --db-pool "$pool"
+	# shellcheck disable=SC2046 # the flags are words
+	start_daemon $(flags "$s")
 	run_wrk 2 lenient >/dev/null # warm: prepared statements, key cache, buffers
 	line=$(run_wrk "$SWEEP" lenient)
 	stop_daemon
 	rps=$(field "$line" rps)
 	p99=$(field "$line" p99_us)
 	errs=$(field "$line" errors)
-	SWEEP_LINES+=$(printf '  --http-threads %-2s --db-pool %-2s  %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %s' \
-		"$threads" "$pool" "$rps" "$(awk -v u="$(field "$line" p50_us)" 'BEGIN { print u / 1000 }')" \
+	SWEEP_LINES+=$(printf '  %-52s  %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %s' \
+		"$(flags "$s")" "$rps" "$(awk -v u="$(field "$line" p50_us)" 'BEGIN { print u / 1000 }')" \
 		"$(awk -v u="$p99" 'BEGIN { print u / 1000 }')" "$errs")$'\n'
-	say "threads $threads pool $pool: $rps req/s, p99 ${p99} us, errors $errs"
+	say "$(flags "$s"): $rps req/s, p99 ${p99} us, errors $errs"
 	if [ "$errs" = 0 ] && awk -v a="$rps" -v b="$best_rps" 'BEGIN { exit !(a > b) }'; then
 		best_rps=$rps
 		best=$s
@@ -122,10 +127,9 @@ MEASURED=$best
 [ "$low" = "$best" ] || MEASURED="$best $low"
 RESULT_LINES=
 for s in $MEASURED; do
-	threads=${s%%:*}
-	pool=${s##*:}
-	say "measured run: --http-threads $threads --db-pool $pool, ${DURATION}s"
-	start_daemon --http-threads "$threads" --db-pool "$pool"
+	say "measured run: $(flags "$s"), ${DURATION}s"
+	# shellcheck disable=SC2046 # the flags are words
+	start_daemon $(flags "$s")
 	run_wrk 2 >/dev/null
 	line=$(run_wrk "$DURATION")
 	stop_daemon
@@ -152,8 +156,8 @@ echo "wrk output of the measured run(s):"
 cat "$BENCH_TMP/wrk.final"
 printf 'baseline %8.0f tps (pgbench -M prepared), latency average %s ms, failed 0\n' "$PG_TPS" "$PG_LAT"
 printf '%s' "$RESULT_LINES" | while read -r s rps p50 p99; do
-	printf 'ours     %8.0f req/s (--http-threads %s --db-pool %s), p50 %.2f ms, p99 %.2f ms, errors 0; ratio %s\n' \
-		"$rps" "${s%%:*}" "${s##*:}" "$(awk -v u="$p50" 'BEGIN { print u / 1000 }')" \
+	printf 'ours     %8.0f req/s (%s), p50 %.2f ms, p99 %.2f ms, errors 0; ratio %s\n' \
+		"$rps" "$(flags "$s")" "$(awk -v u="$p50" 'BEGIN { print u / 1000 }')" \
 		"$(awk -v u="$p99" 'BEGIN { print u / 1000 }')" "$(ratio "$rps" "$PG_TPS")"
 done
 echo "targets: ratio >= 0.7, p99 < 10 ms"
