@@ -202,6 +202,7 @@ struct seg_conn *seg_conns_open(struct seg_conns *c, int fd, const struct sockad
 		c->head->prev = conn;
 	c->head = conn;
 	pthread_mutex_unlock(&c->lock);
+	seg_debug("connection from %s opened", conn->text);
 	return conn;
 }
 
@@ -219,6 +220,7 @@ void seg_conns_close(struct seg_conns *c, struct seg_conn *conn)
 	if (conn->next)
 		conn->next->prev = conn->prev;
 	pthread_mutex_unlock(&c->lock);
+	seg_debug("connection from %s closed", conn->text);
 	free(conn);
 }
 
