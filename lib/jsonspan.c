@@ -6,7 +6,6 @@
  */
 #include "jsonspan.h"
 
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +26,93 @@ static size_t seg__skip_string(const char *s, size_t len, size_t i)
 		if (s[i] == '\\')
 			i++;
 	return i < len ? i + 1 : len;
+}
+
+/* Appends code point cp to out as UTF-8. */
+static void seg__add_utf8(struct seg_buf *out, uint32_t cp)
+{
+	char u[4];
+	if (cp < 0x80) {
+		seg_buf_addch(out, (char)cp);
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		seg_buf_add(out, u, 2);
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | cp >> 12);
+		u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		seg_buf_add(out, u, 3);
+	} else {
+		u[0] = (char)(0xf0 | cp >> 18);
+		u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+		u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		seg_buf_add(out, u, 4);
+	}
+}
+
+/* The value of the four hex digits at s[i..i+4), or -1. */
+static int32_t seg__hex4(const char *s, size_t len, size_t i)
+{
+	int32_t v = 0;
+	if (len < 4 || i > len - 4)
+		return -1;
+	for (size_t k = i; k < i + 4; k++) {
+		char c = s[k];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/*
+ * Appends the decoded value of the JSON string token s[0..len) (quotes included) to out as
+ * UTF-8. A lone surrogate (which jansson refuses anyway) becomes U+FFFD.
+ */
+static void seg__string_decode(const char *s, size_t len, struct seg_buf *out)
+{
+	size_t i = 1, end = len > 1 && s[len - 1] == '"' ? len - 1 : len;
+	while (i < end) {
+		size_t run = i;
+		while (run < end && s[run] != '\\')
+			run++;
+		seg_buf_add(out, s + i, run - i);
+		i = run;
+		if (i + 1 >= end)
+			break;
+		char c = s[i + 1];
+		i += 2;
+		switch (c) {
+		case 'b': seg_buf_addch(out, '\b'); break;
+		case 'f': seg_buf_addch(out, '\f'); break;
+		case 'n': seg_buf_addch(out, '\n'); break;
+		case 'r': seg_buf_addch(out, '\r'); break;
+		case 't': seg_buf_addch(out, '\t'); break;
+		case 'u': {
+			int32_t cp = seg__hex4(s, end, i), lo;
+			if (cp < 0)
+				break;
+			i += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < end && s[i] == '\\' &&
+			    s[i + 1] == 'u' && (lo = seg__hex4(s, end, i + 2)) >= 0xdc00 &&
+			    lo <= 0xdfff) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				i += 6;
+			} else if (cp >= 0xd800 && cp <= 0xdfff) {
+				cp = 0xfffd;
+			}
+			seg__add_utf8(out, (uint32_t)cp);
+			break;
+		}
+		default: seg_buf_addch(out, c); break; /* " \ / */
+		}
+	}
 }
 
 /* Returns the index just after the value that starts at i. */
@@ -84,10 +170,10 @@ static bool seg__key_is(const char *s, size_t n, const char *key)
 	size_t klen = strlen(key);
 	if (!memchr(s, '\\', n))
 		return n == klen + 2 && memcmp(s + 1, key, klen) == 0;
-	json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	bool same =
-		v && json_string_length(v) == klen && memcmp(json_string_value(v), key, klen) == 0;
-	json_decref(v);
+	struct seg_buf decoded = SEG_BUF_INIT;
+	seg__string_decode(s, n, &decoded);
+	bool same = decoded.len == klen && memcmp(decoded.data, key, klen) == 0;
+	seg_buf_release(&decoded);
 	return same;
 }
 
@@ -219,93 +305,6 @@ static void seg__detail(char *detail, size_t size, const char *fmt, ...)
 	size_t n = strlen(detail);
 	while (n && !seg_utf8_valid(detail, n))
 		detail[--n] = '\0';
-}
-
-/* Appends code point cp to out as UTF-8. */
-static void seg__add_utf8(struct seg_buf *out, uint32_t cp)
-{
-	char u[4];
-	if (cp < 0x80) {
-		seg_buf_addch(out, (char)cp);
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | cp >> 6);
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		seg_buf_add(out, u, 2);
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | cp >> 12);
-		u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		seg_buf_add(out, u, 3);
-	} else {
-		u[0] = (char)(0xf0 | cp >> 18);
-		u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-		u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		seg_buf_add(out, u, 4);
-	}
-}
-
-/* The value of the four hex digits at s[i..i+4), or -1. */
-static int32_t seg__hex4(const char *s, size_t len, size_t i)
-{
-	int32_t v = 0;
-	if (len < 4 || i > len - 4)
-		return -1;
-	for (size_t k = i; k < i + 4; k++) {
-		char c = s[k];
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
-		if (d < 0)
-			return -1;
-		v = v * 16 + d;
-	}
-	return v;
-}
-
-/*
- * Appends the decoded value of the JSON string token s[0..len) (quotes included) to out as
- * UTF-8. A lone surrogate (which jansson refuses anyway) becomes U+FFFD.
- */
-static void seg__string_decode(const char *s, size_t len, struct seg_buf *out)
-{
-	size_t i = 1, end = len > 1 && s[len - 1] == '"' ? len - 1 : len;
-	while (i < end) {
-		size_t run = i;
-		while (run < end && s[run] != '\\')
-			run++;
-		seg_buf_add(out, s + i, run - i);
-		i = run;
-		if (i + 1 >= end)
-			break;
-		char c = s[i + 1];
-		i += 2;
-		switch (c) {
-		case 'b': seg_buf_addch(out, '\b'); break;
-		case 'f': seg_buf_addch(out, '\f'); break;
-		case 'n': seg_buf_addch(out, '\n'); break;
-		case 'r': seg_buf_addch(out, '\r'); break;
-		case 't': seg_buf_addch(out, '\t'); break;
-		case 'u': {
-			int32_t cp = seg__hex4(s, end, i), lo;
-			if (cp < 0)
-				break;
-			i += 4;
-			if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < end && s[i] == '\\' &&
-			    s[i + 1] == 'u' && (lo = seg__hex4(s, end, i + 2)) >= 0xdc00 &&
-			    lo <= 0xdfff) {
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				i += 6;
-			} else if (cp >= 0xd800 && cp <= 0xdfff) {
-				cp = 0xfffd;
-			}
-			seg__add_utf8(out, (uint32_t)cp);
-			break;
-		}
-		default: seg_buf_addch(out, c); break; /* " \ / */
-		}
-	}
 }
 
 /* An open array (at: the index of the current element) or object (at: its current key). */
