@@ -3,7 +3,7 @@
  * numbers exactly as written: the byte spans of the elements of an array or of a member of an
  * object, and the bounds on those numbers. The text must already have been validated as JSON
  * (by jansson): these only skip over values. Pure and thread-safe: no I/O, and no allocation
- * but into the caller's seg_buf.
+ * but through seg_buf (the caller's, and a scratch one released before returning).
  */
 #ifndef SEG_JSONSPAN_H
 #define SEG_JSONSPAN_H
