@@ -306,6 +306,29 @@ static void seg__reject_problem(struct seg_import *im, size_t line, struct seg_p
 	seg_buf_release(&detail);
 }
 
+/*
+ * Rejects the line when a number of its document could not be stored exactly (see
+ * seg_json_numbers_check); column names the CSV column the document came from, or NULL.
+ */
+static bool seg__numbers_ok(struct seg_import *im, size_t line, const char *doc, size_t len,
+			    const char *column)
+{
+	struct seg_buf pointer = SEG_BUF_INIT, msg = SEG_BUF_INIT;
+	char detail[256];
+	bool ok = seg_json_numbers_check(doc, len, &pointer, detail, sizeof(detail));
+	if (!ok) {
+		if (column)
+			seg_buf_addf(&msg, "column \"%.64s\": %s", column, detail);
+		else
+			seg_buf_addf(&msg, "%s (at %s)", detail,
+				     pointer.len ? pointer.data : "\"\"");
+		seg__reject(im, line, msg.data);
+	}
+	seg_buf_release(&pointer);
+	seg_buf_release(&msg);
+	return ok;
+}
+
 static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, size_t len,
 				     size_t line)
 {
@@ -324,6 +347,10 @@ static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, si
 			snprintf(msg, sizeof(msg), "not valid JSON: %s (column %d)", error.text,
 				 error.column);
 		seg__reject(im, line, msg);
+		return SEG_OK;
+	}
+	if (!seg__numbers_ok(im, line, data, len, NULL)) {
+		json_decref(doc);
 		return SEG_OK;
 	}
 	seg_problem_init(&p);
@@ -465,6 +492,7 @@ static enum seg_err seg__csv_line(struct seg_import *im, const char *data, size_
 		first = false;
 		seg_buf_add_json_string(&doc, im->columns[i], strlen(im->columns[i]));
 		seg_buf_addch(&doc, ':');
+		size_t cell = doc.len;
 		if (!seg_attr_cell_to_json(im->defs[i], im->fields[i].data, im->fields[i].len, &doc,
 					   cellwhy, sizeof(cellwhy))) {
 			char msg[400];
@@ -472,9 +500,12 @@ static enum seg_err seg__csv_line(struct seg_import *im, const char *data, size_
 			seg__reject(im, line, msg);
 			goto out;
 		}
+		if (!seg__numbers_ok(im, line, doc.data + cell, doc.len - cell, im->columns[i]))
+			goto out;
 	}
 	seg_buf_addstr(&doc, "}}");
-	err = seg__stage_customer(im, line, id, NULL, doc.data, doc.len, true, false);
+	if (seg__numbers_ok(im, line, doc.data, doc.len, NULL)) /* the growth of them all */
+		err = seg__stage_customer(im, line, id, NULL, doc.data, doc.len, true, false);
 out:
 	seg_buf_release(&doc);
 	return err;

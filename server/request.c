@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "jsonspan.h"
 #include "server.h"
 #include "text.h"
 #include "validate.h"
@@ -152,6 +153,17 @@ enum seg_err seg_req_json(struct seg_req *r, json_t **out)
 		return seg_req_fail(r, SEG_ERR_MALFORMED,
 				    "could not parse the body as JSON: %s (line %d, column %d)",
 				    error.text, error.line, error.column);
+	/* numbers are stored exactly as written: refuse those PostgreSQL cannot hold or blow up */
+	struct seg_buf pointer = SEG_BUF_INIT;
+	char detail[256];
+	if (!seg_json_numbers_check(r->body.data, r->body.len, &pointer, detail, sizeof(detail))) {
+		seg_req_invalid(r, pointer.data, "%s", detail);
+		seg_buf_release(&pointer);
+		json_decref(*out);
+		*out = NULL;
+		return SEG_ERR_INVALID;
+	}
+	seg_buf_release(&pointer);
 	return SEG_OK;
 }
 
