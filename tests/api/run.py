@@ -182,13 +182,14 @@ class Daemon:
     def stderr_tail(self, n=3000):
         return self.stderr_text()[-n:]
 
-    def sigterm(self, timeout=10):
-        """Sends SIGTERM (for a test that watches the shutdown itself) and waits up to timeout
-        seconds; returns (exit status or None if still running, seconds waited). stop() later
-        reports a non-zero status but not the exit itself, and kills a daemon still running."""
+    def sigterm(self, timeout=10, send=True):
+        """Sends SIGTERM (for a test that watches the shutdown itself; send=False: it was sent
+        already, only wait) and waits up to timeout seconds; returns (exit status or None if
+        still running, seconds waited). stop() later reports a non-zero status but not the
+        exit itself, and kills a daemon still running."""
         self.signalled = True
         t0 = time.time()
-        if self.proc.poll() is None:
+        if send and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(timeout=timeout)
