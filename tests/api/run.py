@@ -11,8 +11,16 @@ stops the daemon with SIGTERM and checks that it exits 0 within 10 s.
 
 Output is TAP-like: one "ok - name" / "not ok - name" line per test, failure details as "# "
 lines, and a summary comment. Besides the tests, invariants checked on every response (no 5xx
-except the 503s a test asks for, X-Request-Id everywhere, problem+json for every error) are
-reported as tests of their own at the end, and so are the daemon's shutdown and its log.
+except the 503s a test asks for, X-Request-Id everywhere, problem+json for every error, a
+delta-seconds Retry-After on every 503) are reported as tests of their own at the end, and so
+are the daemon's shutdown and its log (JSON objects only; access-log numbers as numbers).
+
+What a test gets besides t.req: t.raw (raw bytes on a socket, any framing, pipelining; tells
+whether the server closed the connection and what arrived after the first answer), t.connect
+(a socket with a timeout, optionally from another loopback source address), t.start_daemon
+(a second daemon with extra flags or environment; stop it with t.stop_daemon in a `finally`),
+Daemon.sigterm (for tests that watch a shutdown), t.pg_cluster / t.pg_cluster_pids (the
+pg_virtualenv cluster and its processes) and t.log_records (a JSON log, parsed).
 """
 
 import argparse
@@ -516,7 +524,8 @@ class Ctx:
         self.env = dict(os.environ)
         self.daemon = None
         self.keys = {}
-        self.violations = {"no_5xx": [], "x_request_id": [], "problem_json": []}
+        self.violations = {"no_5xx": [], "x_request_id": [], "problem_json": [],
+                           "retry_after": []}
         self.vlock = threading.Lock()
         self.extra_daemons = []
         self.current_test = None
@@ -639,6 +648,9 @@ class Ctx:
                 self.violations["no_5xx"].append(where + r.describe())
             if not r.header("x-request-id"):
                 self.violations["x_request_id"].append(where + r.describe())
+            ra = r.header("retry-after") or ""
+            if r.status == 503 and not (ra.isdigit() and int(ra) >= 1):
+                self.violations["retry_after"].append(where + r.describe())
             if r.status >= 400 and r.path != "/readyz":
                 err = problem_shape_error(r)
                 if err:
@@ -880,7 +892,8 @@ def main():
     # Invariants collected over every response.
     names = {"no_5xx": "invariant.no_5xx_for_any_request",
              "x_request_id": "invariant.x_request_id_on_every_response",
-             "problem_json": "invariant.every_error_is_problem_json"}
+             "problem_json": "invariant.every_error_is_problem_json",
+             "retry_after": "invariant.every_503_has_a_delta_seconds_retry_after"}
     for k, n in names.items():
         v = ctx.violations[k]
         if v:
