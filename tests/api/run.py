@@ -659,6 +659,7 @@ class Ctx:
     # ----- raw sockets -----------------------------------------------------------------
     connect = staticmethod(connect)
     parse_response = staticmethod(parse_response)
+    free_port = staticmethod(free_port)
 
     def auth(self, key="A"):
         """The Authorization header line (with CRLF) for a raw request, as bytes."""
