@@ -19,8 +19,9 @@ What a test gets besides t.req: t.raw (raw bytes on a socket, any framing, pipel
 whether the server closed the connection and what arrived after the first answer), t.connect
 (a socket with a timeout, optionally from another loopback source address), t.start_daemon
 (a second daemon with extra flags or environment; stop it with t.stop_daemon in a `finally`),
-Daemon.sigterm (for tests that watch a shutdown), t.pg_cluster / t.pg_cluster_pids (the
-pg_virtualenv cluster and its processes) and t.log_records (a JSON log, parsed).
+Daemon.sigterm (for tests that watch a shutdown), t.pg_cluster / t.pg_cluster_pids /
+t.pg_restart (the pg_virtualenv cluster, its processes, a fast restart) and t.log_records (a
+JSON log, parsed).
 """
 
 import argparse
@@ -484,6 +485,35 @@ def pg_cluster():
     return None
 
 
+def pg_restart(mode="fast"):
+    """Restarts pg_virtualenv's cluster (`pg_ctlcluster -m fast VER NAME restart`); returns
+    (ok, output). pg_ctlcluster decides whether the cluster runs from external_pid_file, which
+    pg_virtualenv sets to /var/run/postgresql/15-regress.pid for every cluster of that name:
+    another test run on the same machine can overwrite or remove it, and then restart says
+    "Cluster is already running" without stopping anything. In that case the postmaster is
+    stopped with SIGINT (a fast shutdown too) and the cluster started with pg_ctlcluster."""
+    c = pg_cluster()
+    if not c or not c["pid"]:
+        return False, "no pg_virtualenv cluster found (PGPORT=%r)" % os.environ.get("PGPORT")
+    p = subprocess.run(["pg_ctlcluster", "-m", mode, c["version"], c["name"], "restart"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    out = (p.stdout + p.stderr).decode("utf-8", "replace")
+    if p.returncode == 0:
+        return True, out
+    try:
+        os.kill(c["pid"], signal.SIGINT if mode == "fast" else signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.time() + 60
+    while os.path.exists("/proc/%d" % c["pid"]) and time.time() < deadline:
+        time.sleep(0.1)
+    p = subprocess.run(["pg_ctlcluster", c["version"], c["name"], "start"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    out += "\n(fallback: SIGINT to the postmaster, then start) " + \
+        (p.stdout + p.stderr).decode("utf-8", "replace")
+    return p.returncode == 0, out
+
+
 def pg_cluster_pids():
     """The postmaster of pg_virtualenv's cluster and all its children, or [] if not found."""
     c = pg_cluster()
@@ -683,6 +713,7 @@ class Ctx:
     # ----- the pg_virtualenv cluster and logs ----------------------------------------
     pg_cluster = staticmethod(pg_cluster)
     pg_cluster_pids = staticmethod(pg_cluster_pids)
+    pg_restart = staticmethod(pg_restart)
     pids_of_tree = staticmethod(pids_of_tree)
     log_records = staticmethod(log_records)
 

@@ -1,7 +1,7 @@
 """The log stays JSON around a PostgreSQL restart. Runs late (before the frozen-database and
 outage tests): it restarts the pg_virtualenv cluster.
 
-`pg_ctlcluster VER NAME restart -m fast` makes every backend send "terminating connection due
+`pg_ctlcluster -m fast VER NAME restart` (t.pg_restart) makes every backend send "terminating connection due
 to administrator command" to its client; libpq hands such messages to a notice processor,
 whose default prints them on stderr as plain text. With --log-format json every line of the
 daemon's stderr must still be a JSON object, libpq's notices included, and access-log lines
@@ -9,7 +9,6 @@ keep status and duration_ms as JSON numbers.
 """
 import json
 import os
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -68,10 +67,8 @@ def test_log_stays_json_across_a_postgresql_restart(t):
         # hold several pooled connections open, on this daemon and on the main one
         t.eq(concurrent_reads(t, d, cpath(cid), 6), [200] * 6, "warm-up reads")
         concurrent_reads(t, t.daemon, "/v1/customers?limit=1", 10)
-        p = subprocess.run(["pg_ctlcluster", "-m", "fast", c["version"], c["name"], "restart"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-        t.check(p.returncode == 0, "pg_ctlcluster restart failed (%d): %s"
-                % (p.returncode, (p.stdout + p.stderr).decode()[-1000:]))
+        ok, out = t.pg_restart("fast")
+        t.check(ok, "restarting PostgreSQL failed: %s" % out[-1000:])
         # every pooled connection of the daemon meets the terminated backend, concurrently
         outs = concurrent_reads(t, d, cpath(cid), 6)
         r = wait_ok(t, d, cid, 15)
