@@ -5,7 +5,6 @@ Linux routes all of 127.0.0.0/8 over loopback, so binding the client socket to 1
 127.0.0.8 before connecting to 127.0.0.1 lets one test play several client addresses.
 """
 import selectors
-import socket
 import threading
 import time
 import urllib.parse

@@ -97,7 +97,7 @@ def test_sigterm_under_keepalive_load(t):
                 note(i, "refused")
                 conn.close()
                 return  # the listener is closed: this client is done
-            except ConnectionResetError as e:
+            except ConnectionResetError:
                 note(i, "reset", "reused" if reused else "new connection")
             except socket.timeout:
                 note(i, "timeout", "no answer within 10 s")
