@@ -11,8 +11,17 @@ stops the daemon with SIGTERM and checks that it exits 0 within 10 s.
 
 Output is TAP-like: one "ok - name" / "not ok - name" line per test, failure details as "# "
 lines, and a summary comment. Besides the tests, invariants checked on every response (no 5xx
-except the 503s a test asks for, X-Request-Id everywhere, problem+json for every error) are
-reported as tests of their own at the end, and so are the daemon's shutdown and its log.
+except the 503s a test asks for, X-Request-Id everywhere, problem+json for every error, a
+delta-seconds Retry-After on every 503) are reported as tests of their own at the end, and so
+are the daemon's shutdown and its log (JSON objects only; access-log numbers as numbers).
+
+What a test gets besides t.req: t.raw (raw bytes on a socket, any framing, pipelining; tells
+whether the server closed the connection and what arrived after the first answer), t.connect
+(a socket with a timeout, optionally from another loopback source address), t.start_daemon
+(a second daemon with extra flags or environment; stop it with t.stop_daemon in a `finally`),
+Daemon.sigterm (for tests that watch a shutdown), t.pg_cluster / t.pg_cluster_pids /
+t.pg_restart (the pg_virtualenv cluster, its processes, a fast restart) and t.log_records (a
+JSON log, parsed).
 """
 
 import argparse
@@ -133,17 +142,21 @@ class TestFailure(AssertionError):
 class Daemon:
     """One `segmentd serve` process."""
 
-    def __init__(self, ctx, args, name):
+    def __init__(self, ctx, args, name, env=None):
         self.ctx = ctx
         self.name = name
+        self.args = list(args)
         self.port = free_port()
         self.base = "127.0.0.1:%d" % self.port
         self.stderr_path = os.path.join(ctx.tmp, "segmentd-%s-%d.stderr" % (name, self.port))
         self.stderr = open(self.stderr_path, "wb")
         cmd = [ctx.binary, "serve", "--listen", self.base, "--log-format", "json"] + list(args)
         self.cmd = cmd
+        full_env = dict(ctx.env)
+        if env:
+            full_env.update(env)
         self.proc = subprocess.Popen(cmd, stdout=self.stderr, stderr=self.stderr,
-                                     stdin=subprocess.DEVNULL, env=ctx.env)
+                                     stdin=subprocess.DEVNULL, env=full_env)
         self.stopped = False
 
     def wait_healthy(self, timeout=60):
@@ -178,6 +191,24 @@ class Daemon:
     def stderr_tail(self, n=3000):
         return self.stderr_text()[-n:]
 
+    def sigterm(self, timeout=10, send=True):
+        """Sends SIGTERM (for a test that watches the shutdown itself; send=False: it was sent
+        already, only wait) and waits up to timeout seconds; returns (exit status or None if
+        still running, seconds waited). stop() later reports a non-zero status but not the
+        exit itself, and kills a daemon still running."""
+        self.signalled = True
+        t0 = time.time()
+        if send and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        return rc, time.time() - t0
+
+    def alive(self):
+        return self.proc.poll() is None
+
     def stop(self, timeout=10):
         """SIGTERM; returns a list of problems (empty when the exit was clean)."""
         if self.stopped:
@@ -185,8 +216,12 @@ class Daemon:
         self.stopped = True
         problems = []
         if self.proc.poll() is not None:
-            problems.append("daemon %s had already exited with status %s"
-                            % (self.name, self.proc.returncode))
+            if not getattr(self, "signalled", False):
+                problems.append("daemon %s had already exited with status %s"
+                                % (self.name, self.proc.returncode))
+            elif self.proc.returncode != 0:
+                problems.append("daemon %s exited with status %s after SIGTERM"
+                                % (self.name, self.proc.returncode))
         else:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -212,6 +247,302 @@ class Daemon:
         return problems
 
 
+def connect(port, source=None, timeout=5, host="127.0.0.1"):
+    """A TCP connection to host:port with a timeout on every operation; source: a local
+    address to bind first (e.g. "127.0.0.2": Linux routes all of 127/8 over loopback, so one
+    test can play several client addresses)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.connect((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def parse_response(buf, head_only=False, at_eof=False):
+    """Parses one HTTP/1.x response at the start of buf. Returns None while incomplete, else
+    (status, version, headers, body, consumed) with headers a dict of lower-case names
+    (repeated headers joined with ", "). The body ends by Content-Length or chunked coding; a
+    response with neither is complete only at_eof (the connection closed after it)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buf[:end].decode("latin-1")
+    lines = head.split("\r\n")
+    m = re.match(r"(HTTP/\d\.\d) (\d{3})", lines[0])
+    if not m:
+        raise ValueError("not an HTTP status line: %r" % lines[0][:200])
+    version, status = m.group(1), int(m.group(2))
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        k, v = k.strip().lower(), v.strip()
+        headers[k] = headers[k] + ", " + v if k in headers else v
+    pos = end + 4
+    if head_only or status in (204, 304) or 100 <= status < 200:
+        return status, version, headers, b"", pos
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = b""
+        while True:
+            e = buf.find(b"\r\n", pos)
+            if e < 0:
+                return None
+            size = int(buf[pos:e].split(b";")[0].strip() or b"0", 16)
+            pos = e + 2
+            if size == 0:
+                t_end = buf.find(b"\r\n", pos)  # no trailers expected
+                if t_end < 0:
+                    return None
+                return status, version, headers, body, t_end + 2
+            if len(buf) < pos + size + 2:
+                return None
+            body += buf[pos:pos + size]
+            pos += size + 2
+    if "content-length" in headers:
+        n = int(headers["content-length"].split(",")[0])
+        if len(buf) < pos + n:
+            return None
+        return status, version, headers, buf[pos:pos + n], pos + n
+    if at_eof:  # the body runs until the server closes
+        return status, version, headers, buf[pos:], len(buf)
+    return None
+
+
+class RawResp(Resp):
+    """The answer to bytes sent on a raw socket (Ctx.raw). Besides Resp's fields:
+    status 0 when no complete response arrived; closed: the server closed the connection
+    (EOF or reset) after its response, or without one; reset: it was a reset; extra: every
+    byte that arrived after the first response (a second response, e.g. to a smuggled
+    request); timed_out: neither a complete response nor a close arrived in time; raw: all
+    bytes received."""
+
+    def __init__(self, sent, status, headers, body, elapsed, closed, reset, extra, timed_out,
+                 raw, error=None):
+        first = sent.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        method = first[0] if first else "?"
+        path = first[1] if len(first) > 1 else "?"
+        Resp.__init__(self, method, path, {}, None, status, headers, body or b"", elapsed)
+        self.sent = sent
+        self.closed = closed
+        self.reset = reset
+        self.extra = extra
+        self.timed_out = timed_out
+        self.raw = raw
+        self.error = error
+        self.watched = False  # whether the connection was watched after the answer
+
+    def closes(self):
+        return "close" in (self.header("connection") or "").lower()
+
+    def describe(self):
+        sent = self.sent
+        for key, label in KEY_LABELS.items():
+            sent = sent.replace(key.encode(), ("<%s>" % label).encode())
+        if self.closed:
+            conn = "closed the connection" + (" (reset)" if self.reset else "")
+        elif self.timed_out:
+            conn = "sent nothing more (timed out)"
+        elif self.watched:
+            conn = "kept the connection open"
+        else:
+            conn = "(connection not watched after the answer)"
+        return ("raw request (%d bytes): %r\nraw answer after %.2fs: status %s, server %s, "
+                "%d bytes: %r%s" % (len(self.sent), sent[:400], self.elapsed, self.status or "none",
+                                   conn, len(self.raw), self.raw[:600],
+                                   (" error: %s" % self.error) if self.error else ""))
+
+    def no_answer(self, wait):
+        """Why there is no status: a hang or a close without an answer."""
+        if self.closed:
+            return ("the server closed the connection%s after %.1f s without an answer"
+                    % (" (reset)" if self.reset else "", self.elapsed))
+        return "no answer within %g s (the request hangs)" % wait
+
+
+def raw_exchange(port, data, timeout=5, close_wait=1.0, source=None, sock=None):
+    """Sends data in one write and reads one response (for up to `timeout` seconds from the
+    start); then waits up to close_wait seconds more to see whether the server closes the
+    connection or sends anything else (e.g. an answer to a request pipelined behind a bad
+    one). Returns a RawResp; network errors are reported in it, never raised. With sock, uses
+    that connected socket and leaves it open."""
+    t0 = time.time()
+    own = sock is None
+    buf = b""
+    closed = reset = timed_out = False
+    error = None
+    parsed = None
+
+    def read(until):
+        """Reads into buf until `until` (an absolute time); returns "data", "eof", "reset" or
+        "timeout"."""
+        nonlocal buf
+        left = until - time.time()
+        if left <= 0:
+            return "timeout"
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return "timeout"
+        except ConnectionResetError:
+            return "reset"
+        if not chunk:
+            return "eof"
+        buf += chunk
+        return "data"
+
+    try:
+        if own:
+            sock = connect(port, source=source, timeout=timeout)
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            error = "send: %r" % e  # the server may have answered and closed early
+        deadline = t0 + timeout
+        while True:
+            try:
+                parsed = parse_response(buf, at_eof=closed)
+            except ValueError as e:
+                error = str(e)
+                break
+            if parsed or closed or timed_out:
+                break
+            how = read(deadline)
+            if how == "timeout":
+                timed_out = True
+            elif how in ("eof", "reset"):
+                closed, reset = True, how == "reset"
+        elapsed = time.time() - t0
+        status, headers, body, extra = 0, {}, b"", b""
+        if parsed:
+            status, _, headers, body, used = parsed
+            end = time.time() + close_wait
+            while not closed:
+                how = read(end)
+                if how == "timeout":
+                    break
+                if how in ("eof", "reset"):
+                    closed, reset = True, how == "reset"
+            extra = buf[used:]
+        r = RawResp(data, status, headers, body, elapsed, closed, reset, extra, timed_out,
+                    buf, error)
+        r.watched = bool(parsed) and close_wait > 0
+        return r
+    except OSError as e:
+        return RawResp(data, 0, {}, b"", time.time() - t0, True,
+                       isinstance(e, ConnectionResetError), b"", False, buf, "%r" % e)
+    finally:
+        if own and sock is not None:
+            sock.close()
+
+
+def pids_of_tree(root):
+    """root and all its descendants (pids), from /proc/*/stat."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def pg_cluster():
+    """The cluster pg_virtualenv made, found by $PGPORT in pg_lsclusters: a dict with version,
+    name, port, datadir and postmaster pid (from postmaster.pid), or None."""
+    port = os.environ.get("PGPORT")
+    if not port:
+        return None
+    try:
+        out = subprocess.run(["pg_lsclusters", "-h"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=30).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[2] == port:
+            c = {"version": f[0], "name": f[1], "port": port, "datadir": f[5], "pid": None}
+            try:
+                with open(os.path.join(f[5], "postmaster.pid")) as pf:
+                    c["pid"] = int(pf.readline().strip())
+            except (OSError, ValueError):
+                pass
+            return c
+    return None
+
+
+def pg_restart(mode="fast"):
+    """Restarts pg_virtualenv's cluster (`pg_ctlcluster -m fast VER NAME restart`); returns
+    (ok, output). pg_ctlcluster decides whether the cluster runs from external_pid_file, which
+    pg_virtualenv sets to /var/run/postgresql/15-regress.pid for every cluster of that name:
+    another test run on the same machine can overwrite or remove it, and then restart says
+    "Cluster is already running" without stopping anything. In that case the postmaster is
+    stopped with SIGINT (a fast shutdown too) and the cluster started with pg_ctlcluster."""
+    c = pg_cluster()
+    if not c or not c["pid"]:
+        return False, "no pg_virtualenv cluster found (PGPORT=%r)" % os.environ.get("PGPORT")
+    p = subprocess.run(["pg_ctlcluster", "-m", mode, c["version"], c["name"], "restart"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    out = (p.stdout + p.stderr).decode("utf-8", "replace")
+    if p.returncode == 0:
+        return True, out
+    try:
+        os.kill(c["pid"], signal.SIGINT if mode == "fast" else signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.time() + 60
+    while os.path.exists("/proc/%d" % c["pid"]) and time.time() < deadline:
+        time.sleep(0.1)
+    p = subprocess.run(["pg_ctlcluster", c["version"], c["name"], "start"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    out += "\n(fallback: SIGINT to the postmaster, then start) " + \
+        (p.stdout + p.stderr).decode("utf-8", "replace")
+    return p.returncode == 0, out
+
+
+def pg_cluster_pids():
+    """The postmaster of pg_virtualenv's cluster and all its children, or [] if not found."""
+    c = pg_cluster()
+    if not c or not c["pid"]:
+        return []
+    return pids_of_tree(c["pid"])
+
+
+def log_records(text):
+    """(records, bad): the JSON objects of a --log-format json stderr, and the lines that are
+    not JSON objects."""
+    recs, bad = [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if SANITIZED and (line.startswith("=") or line.startswith(" ") or "Sanitizer" in line):
+            continue
+        try:
+            o = json.loads(line)
+        except ValueError:
+            bad.append(line)
+            continue
+        if isinstance(o, dict):
+            recs.append(o)
+        else:
+            bad.append(line)
+    return recs, bad
+
+
 class Ctx:
     """What every test function gets as `t`."""
 
@@ -223,7 +554,8 @@ class Ctx:
         self.env = dict(os.environ)
         self.daemon = None
         self.keys = {}
-        self.violations = {"no_5xx": [], "x_request_id": [], "problem_json": []}
+        self.violations = {"no_5xx": [], "x_request_id": [], "problem_json": [],
+                           "retry_after": []}
         self.vlock = threading.Lock()
         self.extra_daemons = []
         self.current_test = None
@@ -346,10 +678,44 @@ class Ctx:
                 self.violations["no_5xx"].append(where + r.describe())
             if not r.header("x-request-id"):
                 self.violations["x_request_id"].append(where + r.describe())
+            ra = r.header("retry-after") or ""
+            if r.status == 503 and not (ra.isdigit() and int(ra) >= 1):
+                self.violations["retry_after"].append(where + r.describe())
             if r.status >= 400 and r.path != "/readyz":
                 err = problem_shape_error(r)
                 if err:
                     self.violations["problem_json"].append(where + err + "\n" + r.describe())
+
+    # ----- raw sockets -----------------------------------------------------------------
+    connect = staticmethod(connect)
+    parse_response = staticmethod(parse_response)
+    free_port = staticmethod(free_port)
+
+    def auth(self, key="A"):
+        """The Authorization header line (with CRLF) for a raw request, as bytes."""
+        return ("Authorization: Bearer %s\r\n" % self.keys.get(key, key)).encode()
+
+    def raw(self, data, daemon=None, timeout=5, close_wait=1.0, source=None, sock=None,
+            expect_503=False, invariants=True):
+        """Sends raw bytes (one or more requests, any framing) on a new connection (or sock)
+        and returns a RawResp: status (0: none), headers, body, closed, extra (bytes after the
+        first response), timed_out. The response goes through the same invariant checks as
+        req() unless invariants=False (for answers libmicrohttpd makes itself)."""
+        if isinstance(data, str):
+            data = data.encode()
+        d = daemon or self.daemon
+        r = raw_exchange(d.port, data, timeout=timeout, close_wait=close_wait, source=source,
+                         sock=sock)
+        if r.status and invariants:
+            self.check_invariants(r, expect_503)
+        return r
+
+    # ----- the pg_virtualenv cluster and logs ----------------------------------------
+    pg_cluster = staticmethod(pg_cluster)
+    pg_cluster_pids = staticmethod(pg_cluster_pids)
+    pg_restart = staticmethod(pg_restart)
+    pids_of_tree = staticmethod(pids_of_tree)
+    log_records = staticmethod(log_records)
 
     # ----- assertions ---------------------------------------------------------------------
     def fail(self, msg, r=None):
@@ -382,6 +748,14 @@ class Ctx:
             self.fail(err, r)
         return r.json
 
+    def problem_error(self, r, *statuses):
+        """Like problem() but returns what is wrong (a string) or None, for tests that collect
+        every problem of several cases before failing."""
+        if statuses and r.status not in statuses:
+            return "expected status %s, got %s" % ("/".join(map(str, statuses)), r.status or
+                                                   "no response")
+        return problem_shape_error(r)
+
     def pointers(self, p):
         return [e.get("pointer") for e in (p.get("errors") or []) if isinstance(e, dict)]
 
@@ -389,10 +763,25 @@ class Ctx:
         return [e.get("line") for e in (doc.get("errors") or []) if isinstance(e, dict)]
 
     # ----- daemons ------------------------------------------------------------------------
-    def start_daemon(self, args, name):
-        d = Daemon(self, args, name)
+    def start_daemon(self, args, name, env=None, timeout=60):
+        """Starts a second `segmentd serve` with extra flags (and environment variables) and
+        waits for /healthz. A daemon that does not come up (e.g. it refuses a flag) is killed
+        and the test fails with its stderr; stop it with stop_daemon in a `finally`."""
+        d = Daemon(self, args, name, env=env)
         self.extra_daemons.append(d)
-        d.wait_healthy()
+        try:
+            d.wait_healthy(timeout)
+        except TestFailure as e:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+            d.stopped = True
+            d.stderr.close()
+            msg = str(e)
+            if "stderr" not in msg:
+                msg += "\nits stderr:\n" + d.stderr_tail(1500)
+            raise TestFailure("could not start a daemon with %s: %s"
+                              % (" ".join(args) or "no extra flags", msg))
         return d
 
     def stop_daemon(self, d):
@@ -535,7 +924,8 @@ def main():
     # Invariants collected over every response.
     names = {"no_5xx": "invariant.no_5xx_for_any_request",
              "x_request_id": "invariant.x_request_id_on_every_response",
-             "problem_json": "invariant.every_error_is_problem_json"}
+             "problem_json": "invariant.every_error_is_problem_json",
+             "retry_after": "invariant.every_503_has_a_delta_seconds_retry_after"}
     for k, n in names.items():
         v = ctx.violations[k]
         if v:
@@ -549,19 +939,17 @@ def main():
 
     # The log: JSON lines (we asked for --log-format json) and no API key in it.
     text = ctx.daemon.stderr_text()
-    bad = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if SANITIZED and (line.startswith("=") or line.startswith(" ") or "Sanitizer" in line):
-            continue
-        try:
-            if not isinstance(json.loads(line), dict):
-                bad.append(line)
-        except ValueError:
-            bad.append(line)
+    recs, bad = log_records(text)
     result(not bad, "daemon.log_lines_are_json_objects",
            "%d non-JSON line(s), e.g.:\n%s" % (len(bad), "\n".join(l[:300] for l in bad[:5])))
+    access = [o for o in recs if o.get("msg") == "request"]
+    typed = [o for o in access if not (type(o.get("status")) is int
+                                       and type(o.get("duration_ms")) in (int, float))]
+    result(bool(access) and not typed, "daemon.access_log_status_and_duration_are_json_numbers",
+           "%d access-log line(s) (\"msg\": \"request\") of %d lack a JSON-number status or "
+           "duration_ms, e.g.:\n%s" % (len(typed), len(access),
+                                      "\n".join(json.dumps(o)[:300] for o in typed[:3]))
+           if access else "no access-log line (\"msg\": \"request\") in the main daemon's log")
     leaked = [label for key, label in KEY_LABELS.items()
               if key in text or key.split("_")[2] in text]
     result(not leaked, "daemon.log_contains_no_api_key_secret",
