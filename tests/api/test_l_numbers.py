@@ -131,12 +131,12 @@ def test_event_amount_too_long_422(t):
     absent(t, cid, "after refused event posts (an accepted event creates its customer)")
 
 
-def check_counts(t, r, want, what):
+def check_counts(t, r, want, what, line=3):
     d = t.expect_json(r, 200)
     got = {k: d.get(k) for k in want}
     t.eq(got, want, what, r)
     lines = t.lines(d)
-    t.eq(lines, [3], "%s: the rejected line numbers" % what, r)
+    t.eq(lines, [line], "%s: the rejected line numbers" % what, r)
     return d
 
 
@@ -184,3 +184,75 @@ def test_csv_import_rejects_only_the_row_with_a_too_long_number(t):
         t.eq(literal(t.expect(r, 200).body)["attributes"], {score: v},
              "customer of CSV record %d" % (i + 1), r)
     absent(t, p + "-2", "the rejected CSV record")
+
+
+def psql(t, sql):
+    """Runs SQL on the test database (inside pg_virtualenv); skips the test without psql."""
+    import shutil
+    import subprocess
+    exe = shutil.which("psql")
+    if not exe:
+        raise t.Skip("psql not found")
+    p = subprocess.run([exe, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    t.check(p.returncode == 0, "psql failed: %s" % p.stderr.decode()[-500:])
+
+
+REFUSE = """
+CREATE OR REPLACE FUNCTION seg_test_refuse_c() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.attributes ? 'db_refuses_this' THEN
+        RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22003';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE FUNCTION seg_test_refuse_e() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.properties ? 'db_refuses_this' THEN
+        RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22003';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER seg_test_refuse_c BEFORE INSERT OR UPDATE ON customers
+    FOR EACH ROW EXECUTE FUNCTION seg_test_refuse_c();
+CREATE TRIGGER seg_test_refuse_e BEFORE INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION seg_test_refuse_e();
+"""
+UNREFUSE = """
+DROP TRIGGER IF EXISTS seg_test_refuse_c ON customers;
+DROP TRIGGER IF EXISTS seg_test_refuse_e ON events;
+DROP FUNCTION IF EXISTS seg_test_refuse_c();
+DROP FUNCTION IF EXISTS seg_test_refuse_e();
+"""
+
+
+def test_a_line_the_database_refuses_is_rejected_alone(t):
+    """A value that passes every check in C but that PostgreSQL refuses (simulated by a trigger
+    raising SQLSTATE 22003 for one line) makes the import store its batch line by line: that
+    line is rejected with its number, the others are stored, new and existing customers alike."""
+    p = t.uid("dbref")
+    psql(t, REFUSE)
+    try:
+        # new customers (the COPY fast path), then the same ids again (the upsert path)
+        for round_, want in ((1, "inserted"), (2, "updated")):
+            lines = [b'{"id": "%s-%d", "attributes": {"%s": %d}}'
+                     % (p.encode(), i, b"db_refuses_this" if i == 3 else b"x", i)
+                     for i in range(1, 6)]
+            r = t.req("POST", "/v1/customers:import", raw_body=b"\n".join(lines) + b"\n",
+                      ctype="application/x-ndjson")
+            check_counts(t, r, {"received": 5, want: 4, "rejected": 1},
+                         "round %d: the import goes on around the refused line" % round_)
+        for i in (1, 2, 4, 5):
+            c = t.expect_json(t.req("GET", cpath("%s-%d" % (p, i))), 200)
+            t.eq(c["attributes"], {"x": i}, "customer of import line %d" % i)
+        absent(t, p + "-3", "the refused import line")
+        # events
+        lines = [b'{"customer_id": "%s-e%d", "type": "purchase", '
+                 b'"occurred_at": "2026-01-01T00:00:00Z", "amount": 1, "properties": {"%s": 1}}'
+                 % (p.encode(), i, b"db_refuses_this" if i == 2 else b"x") for i in range(1, 5)]
+        r = t.req("POST", "/v1/events:import", raw_body=b"\n".join(lines) + b"\n",
+                  ctype="application/x-ndjson")
+        check_counts(t, r, {"received": 4, "accepted": 3, "rejected": 1},
+                     "the events import goes on around the refused line", line=2)
+    finally:
+        psql(t, UNREFUSE)
