@@ -85,6 +85,25 @@ void seg_pool_free(struct seg_pool *pool)
 	free(pool);
 }
 
+/*
+ * libpq's notice processor on every connection: server notices and warnings (and libpq's own)
+ * go to our log at warn level, on one line, instead of to stderr.
+ */
+static void seg__db_notice(void *arg, const char *message)
+{
+	char *msg = seg_strdup(message);
+	size_t n = strlen(msg);
+
+	(void)arg;
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	seg_warn("database notice: %s", msg);
+	free(msg);
+}
+
 /* Connects db; called without the pool lock. */
 static enum seg_err seg__db_connect(struct seg_pool *pool, struct seg_db *db)
 {
@@ -96,6 +115,8 @@ static enum seg_err seg__db_connect(struct seg_pool *pool, struct seg_db *db)
 	PGresult *res;
 
 	db->conn = PQconnectdbParams(keys + skip, vals + skip, 1);
+	if (db->conn)
+		PQsetNoticeProcessor(db->conn, seg__db_notice, NULL);
 	if (PQstatus(db->conn) != CONNECTION_OK)
 		goto fail;
 	snprintf(setup, sizeof(setup),
