@@ -34,10 +34,11 @@ struct seg_db {
 
 /*
  * Runs a statement with text parameters (NULL = SQL NULL). On success *out holds the result
- * (PQclear it) when out is not NULL. Failures are logged and mapped: connection loss →
- * SEG_ERR_UNAVAILABLE (the connection is dropped; outside a transaction a statement that lost
- * its connection is retried once on a new one), unique violation → SEG_ERR_CONFLICT,
- * deadlock/serialization → SEG_ERR_RATE_LIMITED's cousin... see seg__db_map.
+ * (PQclear it) when out is not NULL. Failures are logged and mapped by seg__db_fail:
+ * connection loss → SEG_ERR_UNAVAILABLE (the connection is dropped; outside a transaction a
+ * statement that lost its connection is retried once on a new one); statement or lock timeout →
+ * SEG_ERR_TIMEOUT; deadlock or serialization failure → SEG_ERR_RETRY; unique violation →
+ * SEG_ERR_CONFLICT; a value PostgreSQL refuses → SEG_ERR_INVALID.
  */
 enum seg_err seg__db_exec(struct seg_db *db, struct seg_stmt *stmt, int n,
 			  const char *const *params, PGresult **out);
@@ -46,7 +47,12 @@ enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char
 			   PGresult **out);
 /* Sends data[0..len) through "COPY ... FROM STDIN" (text format). */
 enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *data, size_t len);
-/* Maps a failed result (consumed) to an error, logging it; drops a lost connection. */
+/*
+ * Maps a failed result (consumed) to an error, logging it; drops a lost connection. SQLSTATE
+ * 23505 → SEG_ERR_CONFLICT; classes 22 and 54 → SEG_ERR_INVALID; 40P01, 40001 → SEG_ERR_RETRY;
+ * 57014, 55P03 → SEG_ERR_TIMEOUT; 53300, 57P01-03, class 08 → SEG_ERR_UNAVAILABLE; anything
+ * else → SEG_ERR_INTERNAL.
+ */
 enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what);
 /*
  * One staged batch in one transaction: creates the connection's temporary staging table if

@@ -245,9 +245,15 @@ enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what)
 	} else if (strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0) {
 		seg_warn("database refused a value in %s: %s", what, msg);
 		err = SEG_ERR_INVALID;
-	} else if (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0 ||
-		   strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
-		   strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+	} else if (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0) {
+		seg_warn("database could not complete %s: %s (%s)", what, msg, state);
+		err = SEG_ERR_RETRY;
+	} else if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
+		seg_warn("database could not complete %s in time: %s (%s)", what, msg, state);
+		err = SEG_ERR_TIMEOUT;
+	} else if (strcmp(state, "53300") == 0 || strncmp(state, "08", 2) == 0 ||
+		   strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+		   strcmp(state, "57P03") == 0) {
 		seg_warn("database could not complete %s: %s (%s)", what, msg, state);
 		err = SEG_ERR_UNAVAILABLE;
 	} else {
