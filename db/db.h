@@ -23,8 +23,9 @@ struct seg_pool;
 struct seg_pool_config {
 	const char *conninfo;	  /* libpq conninfo or URI; "" or NULL: PG* variables */
 	int size;		  /* connections, >= 1 */
-	int statement_timeout_ms; /* per statement */
+	int statement_timeout_ms; /* per statement; our own deadline is 2 s later */
 	int acquire_timeout_ms;	  /* how long a request waits for a free connection */
+	int connect_timeout_ms;	  /* how long connecting may take; 0: 5000 */
 };
 
 /* Creates a pool; connects lazily. Any thread. */

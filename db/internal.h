@@ -1,7 +1,12 @@
 /*
- * What the files of db/ share: the connection struct, statements prepared on demand, and
- * the helpers that run SQL and map libpq failures to enum seg_err. Only the files of db/ include
- * this (and so libpq-fe.h).
+ * What the files of db/ share: the connection struct, statements prepared on demand, the one
+ * helper through which every round trip waits (db/conn.c), and the helpers that run SQL and map
+ * libpq failures to enum seg_err (db/pool.c). Only the files of db/ include this (and so
+ * libpq-fe.h).
+ *
+ * Threads: a struct seg_db, and everything here that takes one, is used by one thread at a time
+ * (the one that borrowed it from the pool). Nothing here blocks without a bound except the
+ * statements of a long transaction (seg__db_begin_long) and of migrations.
  */
 #ifndef SEG_DB_INTERNAL_H
 #define SEG_DB_INTERNAL_H
@@ -24,13 +29,78 @@ struct seg_stmt {
 #define SEG_STMT(var, text) static struct seg_stmt var = {#var, text, 0}
 
 struct seg_db {
-	PGconn *conn;
+	PGconn *conn; /* NULL: not connected; otherwise in non-blocking mode */
+	int pid;      /* the backend's process id (PQbackendPID), 0 when not connected */
+	int slot;     /* index in the pool */
 	int64_t idle_since_ms;
-	int in_tx;
+	int in_tx; /* 0: none; 1: open; 2: failed or its connection lost, only a rollback helps */
+	bool long_tx; /* in a seg__db_begin_long transaction: no deadline of its own */
 	unsigned char prepared[SEG_STMT_MAX + 1]; /* by slot */
 	char sqlstate[6];			  /* of the last failure, "" if none */
 	struct seg_pool *pool;
 };
+
+/* --- one connection and its waits (db/conn.c) --- */
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t seg__now_ms(void);
+
+/* The limits of one wait: when it began and when it must end. */
+struct seg__wait {
+	int64_t start_ms;
+	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: no deadline of its own */
+};
+/* Starts a wait that ends timeout_ms from now (0 or less: no deadline of its own). */
+void seg__wait_start(struct seg__wait *w, int timeout_ms);
+
+/* How a round trip ended. */
+enum seg__end {
+	SEG__END_DONE,	  /* the server answered: its result, success or error, is in *out */
+	SEG__END_LOST,	  /* the connection broke; *out, when not NULL, is the error that says so */
+	SEG__END_EXPIRED, /* the deadline passed first */
+};
+
+/* One request: a statement with parameters (extended protocol), or several (simple protocol). */
+struct seg__req {
+	enum { SEG__REQ_QUERY, SEG__REQ_PREPARE, SEG__REQ_PREPARED, SEG__REQ_SCRIPT } kind;
+	const char *name; /* the prepared statement's name: PREPARE and PREPARED */
+	const char *sql;  /* QUERY, PREPARE, and SCRIPT (several statements, no parameters) */
+	int n;
+	const char *const *params;
+};
+
+/*
+ * Connects db->conn (which must be NULL) with PQconnectStartParams and PQconnectPoll within w:
+ * conninfo ("" for libpq's PG* variables) expanded as dbname, then our application_name and
+ * keepalive parameters; then runs setup (several statements) within the same wait. On success
+ * the connection is in non-blocking mode and every notice on it goes to the log. On failure
+ * db->conn stays NULL and *why receives libpq's message, on one line (malloc'ed).
+ */
+enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char *app,
+			     const char *setup, const struct seg__wait *w, char **why);
+/*
+ * The one helper through which every round trip waits: sends req, flushes it (waiting for the
+ * socket to be writable), then waits for the socket to be readable and collects every result
+ * until PQgetResult returns NULL, or up to a PGRES_COPY_IN. *out is the first failed result, or
+ * else the last one; the caller PQclears it. Waits in slices of at most 100 ms until w's
+ * deadline. On SEG__END_EXPIRED the connection is in an unknown state: close it.
+ */
+enum seg__end seg__conn_roundtrip(struct seg_db *db, const struct seg__req *req,
+				  const struct seg__wait *w, PGresult **out);
+/*
+ * After a PGRES_COPY_IN: sends data[0..len) (PQputCopyData, waiting for room whenever libpq
+ * cannot queue more), ends the copy and collects its result into *out, all within w.
+ */
+enum seg__end seg__conn_copy(struct seg_db *db, const char *data, size_t len,
+			     const struct seg__wait *w, PGresult **out);
+/*
+ * Closes db's connection (PQfinish: it queues a Terminate message on the non-blocking socket
+ * and never waits). A transaction it was in can only be rolled back (in_tx becomes 2); the
+ * statements prepared on it are forgotten. why goes to the debug log.
+ */
+void seg__conn_close(struct seg_db *db, const char *why);
+
+/* --- statements (db/pool.c) --- */
 
 /*
  * Runs a statement with text parameters (NULL = SQL NULL). On success *out holds the result
@@ -45,6 +115,11 @@ enum seg_err seg__db_exec(struct seg_db *db, struct seg_stmt *stmt, int n,
 /* The same for SQL that must not be prepared (it uses a temporary table, or runs once). */
 enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char *const *params,
 			   PGresult **out);
+/*
+ * Runs sql, several statements without parameters (a migration file), through the simple query
+ * protocol. It has no deadline of its own; what names it in the log.
+ */
+enum seg_err seg__db_script(struct seg_db *db, const char *sql, const char *what);
 /* Sends data[0..len) through "COPY ... FROM STDIN" (text format). */
 enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *data, size_t len);
 /*
@@ -65,8 +140,9 @@ enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char 
 			   const char *tenant, size_t *count0, size_t *count1);
 /*
  * Begins a transaction without the statement timeout, for work over every customer of a tenant
- * (recomputing metrics, checking a new attribute definition) that may take longer than a
- * request's statement. The timeout comes back with the transaction's end.
+ * (recomputing metrics, checking a new attribute definition) or a migration, that may take
+ * longer than a request's statement. Its statements have no deadline of their own either (only
+ * the watchdog ends their waits). The timeout comes back with the transaction's end.
  */
 enum seg_err seg__db_begin_long(struct seg_db *db);
 /* True when the last failure on db was a deadlock or serialization failure (worth a retry). */

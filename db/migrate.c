@@ -2,7 +2,9 @@
  * Forward-only migrations. The files migrations/NNNN_name.sql are embedded in the binary
  * (scripts/embed.sh). seg_db_migrate takes a session-level advisory lock, so that several
  * daemons starting at once apply each migration exactly once, then applies every pending
- * file in its own transaction and records it in schema_migrations.
+ * file in its own transaction and records it in schema_migrations. Waiting for the lock and
+ * running a file may legitimately take long: neither has a timeout, on the server's side or
+ * ours (the pool's watchdog still ends the wait when the database stops answering).
  */
 #include "internal.h"
 
@@ -59,9 +61,19 @@ enum seg_err seg_db_migrate(struct seg_db *db, int *applied)
 	enum seg_err err;
 
 	*applied = 0;
-	err = seg__db_query(db, "SELECT pg_advisory_lock(" SEG_MIGRATION_LOCK ")", 0, NULL, NULL);
-	if (err)
+	/* the lock outlives this transaction, which only lifts the timeouts while it waits */
+	err = seg__db_begin_long(db);
+	if (!err)
+		err = seg__db_query(db, "SET LOCAL lock_timeout = 0", 0, NULL, NULL);
+	if (!err)
+		err = seg__db_query(db, "SELECT pg_advisory_lock(" SEG_MIGRATION_LOCK ")", 0, NULL,
+				    NULL);
+	if (!err)
+		err = seg_db_commit(db);
+	if (err) {
+		seg_db_rollback(db);
 		return err;
+	}
 	err = seg__db_query(db,
 			    "CREATE TABLE IF NOT EXISTS schema_migrations ("
 			    " version integer PRIMARY KEY, name text NOT NULL,"
@@ -81,16 +93,11 @@ enum seg_err seg_db_migrate(struct seg_db *db, int *applied)
 		if (seg__contains(done, ndone, version))
 			continue;
 		char *sql = seg_strndup(e->data, e->len);
-		err = seg_db_begin(db);
+		err = seg__db_begin_long(db);
 		if (!err) {
-			PGresult *res = PQexec(db->conn, sql);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-			    PQresultStatus(res) != PGRES_TUPLES_OK) {
+			err = seg__db_script(db, sql, e->path);
+			if (err)
 				seg_error("migration %s failed", e->path);
-				err = seg__db_fail(db, res, e->path);
-			} else {
-				PQclear(res);
-			}
 		}
 		free(sql);
 		if (!err) {

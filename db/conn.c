@@ -1,0 +1,299 @@
+/*
+ * One PostgreSQL connection and every wait on it. libpq is used asynchronously only: the
+ * connection is made with PQconnectStartParams + PQconnectPoll and then put in non-blocking
+ * mode; a request is sent with PQsendQueryParams / PQsendPrepare / PQsendQueryPrepared /
+ * PQsendQuery, flushed with PQflush while poll() waits for the socket to be writable, and its
+ * results are collected with poll() + PQconsumeInput + PQisBusy until PQgetResult returns NULL.
+ * Every poll() lasts at most SEG__SLICE_MS, so a wait notices its deadline promptly. A frozen
+ * or unreachable server therefore costs a caller its deadline, never more: the server's own
+ * statement_timeout cannot fire when the server is frozen.
+ *
+ * Threads: a struct seg_db is used by one thread at a time; nothing here touches shared state.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "log.h"
+
+/* The longest single poll(): how late a wait may notice its deadline. */
+#define SEG__SLICE_MS 100
+/* COPY data is handed to libpq in pieces of this size, each flushed before the next. */
+#define SEG__COPY_CHUNK (256 * 1024)
+
+int64_t seg__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void seg__wait_start(struct seg__wait *w, int timeout_ms)
+{
+	w->start_ms = seg__now_ms();
+	w->deadline_ms = timeout_ms > 0 ? w->start_ms + timeout_ms : 0;
+}
+
+/*
+ * libpq's notice processor on every connection: server notices and warnings (and libpq's own)
+ * go to our log at warn level, on one line, instead of to stderr.
+ */
+static void seg__conn_notice(void *arg, const char *message)
+{
+	char *msg = seg_strdup(message);
+	size_t n = strlen(msg);
+
+	(void)arg;
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	seg_warn("database notice: %s", msg);
+	free(msg);
+}
+
+/*
+ * Waits until db's socket is ready for events (or has an error), or the wait must end.
+ * SEG__END_DONE means ready.
+ */
+static enum seg__end seg__conn_poll(struct seg_db *db, short events, const struct seg__wait *w)
+{
+	for (;;) {
+		int64_t now = seg__now_ms();
+		int slice = SEG__SLICE_MS;
+		struct pollfd p = {.fd = PQsocket(db->conn), .events = events};
+
+		if (w->deadline_ms && now >= w->deadline_ms)
+			return SEG__END_EXPIRED;
+		if (w->deadline_ms && w->deadline_ms - now < slice)
+			slice = (int)(w->deadline_ms - now);
+		if (p.fd < 0)
+			return SEG__END_LOST;
+		int rc = poll(&p, 1, slice);
+		if (rc > 0)
+			return SEG__END_DONE;
+		if (rc < 0 && errno != EINTR)
+			return SEG__END_LOST;
+	}
+}
+
+/* Sends what libpq has queued; reads whatever arrives meanwhile (notices, an early error). */
+static enum seg__end seg__conn_flush(struct seg_db *db, const struct seg__wait *w)
+{
+	for (;;) {
+		int rc = PQflush(db->conn);
+		if (rc == 0)
+			return SEG__END_DONE;
+		if (rc < 0)
+			return SEG__END_LOST;
+		enum seg__end end = seg__conn_poll(db, POLLIN | POLLOUT, w);
+		if (end != SEG__END_DONE)
+			return end;
+		if (!PQconsumeInput(db->conn))
+			return SEG__END_LOST;
+	}
+}
+
+static bool seg__failed(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	return st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR || st == PGRES_FATAL_ERROR;
+}
+
+/* Collects results until PQgetResult returns NULL or a COPY begins. */
+static enum seg__end seg__conn_collect(struct seg_db *db, const struct seg__wait *w, PGresult **out)
+{
+	PGresult *keep = NULL, *res;
+	enum seg__end end = SEG__END_DONE;
+
+	for (;;) {
+		while (PQisBusy(db->conn)) {
+			end = seg__conn_poll(db, POLLIN, w);
+			if (end != SEG__END_DONE)
+				goto out;
+			/* PQisBusy turns false when the connection broke: PQgetResult says why */
+			if (!PQconsumeInput(db->conn) && PQisBusy(db->conn)) {
+				end = SEG__END_LOST;
+				goto out;
+			}
+		}
+		res = PQgetResult(db->conn);
+		if (!res)
+			break;
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+			PQclear(keep);
+			keep = res;
+			break;
+		}
+		if (keep && seg__failed(keep)) {
+			PQclear(res); /* the first failure is the one that counts */
+		} else {
+			PQclear(keep);
+			keep = res;
+		}
+	}
+	end = PQstatus(db->conn) == CONNECTION_OK ? SEG__END_DONE : SEG__END_LOST;
+out:
+	if (end == SEG__END_EXPIRED) {
+		PQclear(keep);
+		keep = NULL;
+	}
+	*out = keep;
+	return end;
+}
+
+enum seg__end seg__conn_roundtrip(struct seg_db *db, const struct seg__req *req,
+				  const struct seg__wait *w, PGresult **out)
+{
+	PGconn *c = db->conn;
+	enum seg__end end;
+	int sent = 0;
+
+	*out = NULL;
+	switch (req->kind) {
+	case SEG__REQ_QUERY:
+		sent = PQsendQueryParams(c, req->sql, req->n, NULL, req->params, NULL, NULL, 0);
+		break;
+	case SEG__REQ_PREPARE: sent = PQsendPrepare(c, req->name, req->sql, 0, NULL); break;
+	case SEG__REQ_PREPARED:
+		sent = PQsendQueryPrepared(c, req->name, req->n, req->params, NULL, NULL, 0);
+		break;
+	case SEG__REQ_SCRIPT: sent = PQsendQuery(c, req->sql); break;
+	}
+	if (!sent)
+		return SEG__END_LOST;
+	end = seg__conn_flush(db, w);
+	if (end != SEG__END_DONE)
+		return end;
+	return seg__conn_collect(db, w, out);
+}
+
+/* Calls put (PQputCopyData or PQputCopyEnd) until libpq takes it, then sends it. */
+static enum seg__end seg__conn_put(struct seg_db *db, const char *data, int len, bool end_copy,
+				   const struct seg__wait *w)
+{
+	for (;;) {
+		int rc = end_copy ? PQputCopyEnd(db->conn, NULL)
+				  : PQputCopyData(db->conn, data, len);
+		if (rc < 0)
+			return SEG__END_LOST;
+		if (rc == 1)
+			return seg__conn_flush(db, w);
+		/* 0: no room in non-blocking mode; wait until the socket takes more */
+		enum seg__end end = seg__conn_poll(db, POLLIN | POLLOUT, w);
+		if (end == SEG__END_DONE)
+			end = seg__conn_flush(db, w);
+		if (end != SEG__END_DONE)
+			return end;
+	}
+}
+
+enum seg__end seg__conn_copy(struct seg_db *db, const char *data, size_t len,
+			     const struct seg__wait *w, PGresult **out)
+{
+	enum seg__end end = SEG__END_DONE;
+
+	*out = NULL;
+	while (len > 0 && end == SEG__END_DONE) {
+		int chunk = len > SEG__COPY_CHUNK ? SEG__COPY_CHUNK : (int)len;
+		end = seg__conn_put(db, data, chunk, false, w);
+		data += chunk;
+		len -= (size_t)chunk;
+	}
+	if (end == SEG__END_DONE)
+		end = seg__conn_put(db, NULL, 0, true, w);
+	if (end == SEG__END_DONE)
+		end = seg__conn_collect(db, w, out);
+	return end;
+}
+
+/* The first line of msg (malloc'ed). */
+static char *seg__first_line(const char *msg)
+{
+	char *line = seg_strdup(msg);
+	line[strcspn(line, "\n")] = '\0';
+	return line;
+}
+
+enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char *app,
+			     const char *setup, const struct seg__wait *w, char **why)
+{
+	/* dbname comes first, so that our keepalive parameters override the user's conninfo */
+	const char *keys[] = {"dbname",
+			      "application_name",
+			      "keepalives",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      "tcp_user_timeout",
+			      NULL};
+	const char *vals[] = {conninfo, app, "1", "5", "2", "3", "10000", NULL};
+	int skip = conninfo[0] ? 0 : 1; /* no conninfo: libpq's PG* variables */
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	enum seg__end end = SEG__END_LOST;
+	PGresult *res = NULL;
+
+	*why = NULL;
+	db->conn = PQconnectStartParams(keys + skip, vals + skip, 1);
+	if (!db->conn)
+		goto out;
+	PQsetNoticeProcessor(db->conn, seg__conn_notice, NULL);
+	if (PQstatus(db->conn) == CONNECTION_BAD)
+		goto out;
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED) {
+			end = SEG__END_LOST;
+			goto out;
+		}
+		end = seg__conn_poll(db, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, w);
+		if (end != SEG__END_DONE)
+			goto out;
+		st = PQconnectPoll(db->conn);
+	}
+	if (PQsetnonblocking(db->conn, 1) != 0) {
+		end = SEG__END_LOST;
+		goto out;
+	}
+	db->pid = PQbackendPID(db->conn);
+	end = seg__conn_roundtrip(db, &(struct seg__req){.kind = SEG__REQ_SCRIPT, .sql = setup}, w,
+				  &res);
+	if (end == SEG__END_DONE && PQresultStatus(res) != PGRES_COMMAND_OK)
+		end = SEG__END_LOST;
+out:
+	if (end != SEG__END_DONE) {
+		if (end == SEG__END_EXPIRED) {
+			char text[64];
+			snprintf(text, sizeof(text), "no answer within %lld ms",
+				 (long long)(seg__now_ms() - w->start_ms));
+			*why = seg_strdup(text);
+		} else if (res && PQresultErrorMessage(res)[0])
+			*why = seg__first_line(PQresultErrorMessage(res));
+		else
+			*why = seg__first_line(db->conn ? PQerrorMessage(db->conn)
+							: "out of memory");
+		PQfinish(db->conn);
+		db->conn = NULL;
+		db->pid = 0;
+	}
+	PQclear(res);
+	return end;
+}
+
+void seg__conn_close(struct seg_db *db, const char *why)
+{
+	(void)why;
+	PQfinish(db->conn);
+	db->conn = NULL;
+	db->pid = 0;
+	if (db->in_tx)
+		db->in_tx = 2;
+	memset(db->prepared, 0, sizeof(db->prepared));
+}
