@@ -4,11 +4,13 @@
  * mode; a request is sent with PQsendQueryParams / PQsendPrepare / PQsendQueryPrepared /
  * PQsendQuery, flushed with PQflush while poll() waits for the socket to be writable, and its
  * results are collected with poll() + PQconsumeInput + PQisBusy until PQgetResult returns NULL.
- * Every poll() lasts at most SEG__SLICE_MS, so a wait notices its deadline promptly. A frozen
- * or unreachable server therefore costs a caller its deadline, never more: the server's own
- * statement_timeout cannot fire when the server is frozen.
+ * Every poll() lasts at most SEG__SLICE_MS, so a wait notices promptly both its deadline and
+ * the watchdog declaring the database down. A frozen or unreachable server therefore costs a
+ * caller its deadline or the watchdog's verdict, whichever comes first, never more: the
+ * server's own statement_timeout cannot fire when the server is frozen.
  *
- * Threads: a struct seg_db is used by one thread at a time; nothing here touches shared state.
+ * Threads: a struct seg_db is used by one thread at a time; of the pool's shared state, only
+ * the atomics down, down_gen and stopping are read here.
  */
 #include "internal.h"
 
@@ -34,10 +36,27 @@ int64_t seg__now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void seg__wait_start(struct seg__wait *w, int timeout_ms)
+void seg__wait_start(struct seg__wait *w, const struct seg_db *db, int timeout_ms)
 {
 	w->start_ms = seg__now_ms();
 	w->deadline_ms = timeout_ms > 0 ? w->start_ms + timeout_ms : 0;
+	w->gen = __atomic_load_n(&db->pool->down_gen, __ATOMIC_SEQ_CST);
+	w->was_down = __atomic_load_n(&db->pool->down, __ATOMIC_SEQ_CST);
+}
+
+/* Whether w must end now: its deadline passed, or the watchdog says to give up. */
+static enum seg__end seg__wait_over(const struct seg_db *db, const struct seg__wait *w, int64_t now)
+{
+	struct seg_pool *pool = db->pool;
+
+	if (w->deadline_ms && now >= w->deadline_ms)
+		return SEG__END_EXPIRED;
+	if (db->slot < 0)
+		return __atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST) ? SEG__END_DOWN
+									  : SEG__END_DONE;
+	if (w->was_down || __atomic_load_n(&pool->down_gen, __ATOMIC_SEQ_CST) != w->gen)
+		return SEG__END_DOWN;
+	return SEG__END_DONE;
 }
 
 /*
@@ -69,9 +88,10 @@ static enum seg__end seg__conn_poll(struct seg_db *db, short events, const struc
 		int64_t now = seg__now_ms();
 		int slice = SEG__SLICE_MS;
 		struct pollfd p = {.fd = PQsocket(db->conn), .events = events};
+		enum seg__end over = seg__wait_over(db, w, now);
 
-		if (w->deadline_ms && now >= w->deadline_ms)
-			return SEG__END_EXPIRED;
+		if (over != SEG__END_DONE)
+			return over;
 		if (w->deadline_ms && w->deadline_ms - now < slice)
 			slice = (int)(w->deadline_ms - now);
 		if (p.fd < 0)
@@ -142,7 +162,7 @@ static enum seg__end seg__conn_collect(struct seg_db *db, const struct seg__wait
 	}
 	end = PQstatus(db->conn) == CONNECTION_OK ? SEG__END_DONE : SEG__END_LOST;
 out:
-	if (end == SEG__END_EXPIRED) {
+	if (end == SEG__END_EXPIRED || end == SEG__END_DOWN) {
 		PQclear(keep);
 		keep = NULL;
 	}
@@ -158,6 +178,9 @@ enum seg__end seg__conn_roundtrip(struct seg_db *db, const struct seg__req *req,
 	int sent = 0;
 
 	*out = NULL;
+	end = seg__wait_over(db, w, seg__now_ms());
+	if (end != SEG__END_DONE)
+		return end; /* nothing sent: a frozen server would not answer it */
 	switch (req->kind) {
 	case SEG__REQ_QUERY:
 		sent = PQsendQueryParams(c, req->sql, req->n, NULL, req->params, NULL, NULL, 0);
@@ -223,8 +246,22 @@ static char *seg__first_line(const char *msg)
 	return line;
 }
 
+/*
+ * Whether a connection attempt that failed in status st (PQstatus before the PQconnectPoll
+ * call that failed) had been answered by the server: it had accepted the connection and
+ * received our startup or SSL request, so the failure is its error message or its closing
+ * the connection. A refused connection fails in CONNECTION_STARTED; a silent (frozen) server
+ * never fails, it lets the deadline pass.
+ */
+static bool seg__answered(ConnStatusType st)
+{
+	return st != CONNECTION_STARTED && st != CONNECTION_MADE && st != CONNECTION_NEEDED &&
+	       st != CONNECTION_BAD && st != CONNECTION_OK;
+}
+
 enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char *app,
-			     const char *setup, const struct seg__wait *w, char **why)
+			     const char *setup, const struct seg__wait *w, bool *answered,
+			     char **why)
 {
 	/* dbname comes first, so that our keepalive parameters override the user's conninfo */
 	const char *keys[] = {"dbname",
@@ -242,6 +279,11 @@ enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char
 	PGresult *res = NULL;
 
 	*why = NULL;
+	*answered = false;
+	end = seg__wait_over(db, w, seg__now_ms());
+	if (end != SEG__END_DONE)
+		goto out;
+	end = SEG__END_LOST;
 	db->conn = PQconnectStartParams(keys + skip, vals + skip, 1);
 	if (!db->conn)
 		goto out;
@@ -256,24 +298,33 @@ enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char
 		end = seg__conn_poll(db, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, w);
 		if (end != SEG__END_DONE)
 			goto out;
+		ConnStatusType before = PQstatus(db->conn);
 		st = PQconnectPoll(db->conn);
+		if (st == PGRES_POLLING_FAILED && seg__answered(before))
+			*answered = true;
 	}
 	if (PQsetnonblocking(db->conn, 1) != 0) {
 		end = SEG__END_LOST;
 		goto out;
 	}
 	db->pid = PQbackendPID(db->conn);
+	*answered = true;
 	end = seg__conn_roundtrip(db, &(struct seg__req){.kind = SEG__REQ_SCRIPT, .sql = setup}, w,
 				  &res);
 	if (end == SEG__END_DONE && PQresultStatus(res) != PGRES_COMMAND_OK)
 		end = SEG__END_LOST;
 out:
 	if (end != SEG__END_DONE) {
+		if (end != SEG__END_LOST)
+			*answered = false; /* silence until the deadline is no answer */
 		if (end == SEG__END_EXPIRED) {
 			char text[64];
 			snprintf(text, sizeof(text), "no answer within %lld ms",
 				 (long long)(seg__now_ms() - w->start_ms));
 			*why = seg_strdup(text);
+		} else if (end == SEG__END_DOWN) {
+			*why = seg_strdup(db->slot < 0 ? "the pool is closing"
+						       : "the database is down");
 		} else if (res && PQresultErrorMessage(res)[0])
 			*why = seg__first_line(PQresultErrorMessage(res));
 		else

@@ -12,6 +12,7 @@
 #define SEG_DB_INTERNAL_H
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "db.h"
@@ -31,7 +32,7 @@ struct seg_stmt {
 struct seg_db {
 	PGconn *conn; /* NULL: not connected; otherwise in non-blocking mode */
 	int pid;      /* the backend's process id (PQbackendPID), 0 when not connected */
-	int slot;     /* index in the pool */
+	int slot;     /* index in the pool; -1: the watchdog's own connection */
 	int64_t idle_since_ms;
 	int in_tx; /* 0: none; 1: open; 2: failed or its connection lost, only a rollback helps */
 	bool long_tx; /* in a seg__db_begin_long transaction: no deadline of its own */
@@ -40,24 +41,86 @@ struct seg_db {
 	struct seg_pool *pool;
 };
 
+/* --- the pool (db/pool.c) and its watchdog (db/watchdog.c) --- */
+
+/* Slots that may wait to be cancelled by the watchdog; more requests are dropped. */
+#define SEG__CANCEL_MAX 32
+
+/*
+ * Everything below lock is under it. down and down_gen are written by the watchdog (under
+ * lock) and read without it by waits (atomics); stopping likewise by seg_pool_free.
+ */
+struct seg_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed; /* a slot came free */
+	struct seg_db *slots;
+	int *free_stack; /* indexes of free slots; the top was used most recently */
+	int nfree;
+	int size;
+	int waiting;
+	int64_t down_until_ms; /* no connect attempts before this (after a failed one) */
+	bool down_logged;      /* the current outage was logged */
+	char *conninfo;
+	int statement_timeout_ms;
+	int acquire_timeout_ms;
+	int connect_timeout_ms;
+
+	/* the watchdog (db/watchdog.c) */
+	bool has_watchdog;
+	bool down;		       /* atomic: the last probe got no answer */
+	unsigned long down_gen;	       /* atomic: +1 each time the watchdog declares it down */
+	bool stopping;		       /* atomic: seg_pool_free wants the watchdog to end */
+	pthread_t watchdog;	       /* valid when has_watchdog */
+	pthread_cond_t wake;	       /* CLOCK_MONOTONIC; stopping, or a cancel queued */
+	struct seg_pool_health health; /* the last verdict; age_ms unused here */
+	int64_t probed_ms;	       /* when the last probe finished; 0: none yet */
+	int cancels[SEG__CANCEL_MAX];  /* backend pids to pg_cancel_backend */
+	int ncancel;
+};
+
+/*
+ * Closes the connections of free slots unused for longer than idle_ms (all of them when
+ * idle_ms < 0). They are taken out under the pool lock and closed after it. Any thread.
+ */
+void seg__pool_close_idle(struct seg_pool *pool, int64_t idle_ms, const char *why);
+
+/* Starts the watchdog thread of pool (seg_pool_new); false when no thread could be made. */
+bool seg__watchdog_start(struct seg_pool *pool);
+/* Stops and joins it (seg_pool_free). */
+void seg__watchdog_stop(struct seg_pool *pool);
+/*
+ * Asks the watchdog to run pg_cancel_backend(pid) on its own connection, for a statement whose
+ * wait expired (its connection is already closed). Best effort: nothing happens without a
+ * watchdog, while the database is down, or when too many requests are queued. Never waits.
+ * Any thread.
+ */
+void seg__watchdog_cancel(struct seg_pool *pool, int pid);
+
 /* --- one connection and its waits (db/conn.c) --- */
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t seg__now_ms(void);
 
-/* The limits of one wait: when it began and when it must end. */
+/*
+ * The limits of one wait: when it began, when it must end, and the pool's down generation
+ * then. A wait on a pool connection ends as soon as the watchdog declares the database down
+ * (or when it was down already); a wait of the watchdog's own ends when the pool is closing.
+ */
 struct seg__wait {
 	int64_t start_ms;
 	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: no deadline of its own */
+	unsigned long gen;   /* pool->down_gen when the wait began */
+	bool was_down;	     /* pool->down when the wait began */
 };
-/* Starts a wait that ends timeout_ms from now (0 or less: no deadline of its own). */
-void seg__wait_start(struct seg__wait *w, int timeout_ms);
+/* Starts a wait on db that ends timeout_ms from now (0 or less: no deadline of its own). */
+void seg__wait_start(struct seg__wait *w, const struct seg_db *db, int timeout_ms);
 
 /* How a round trip ended. */
 enum seg__end {
 	SEG__END_DONE,	  /* the server answered: its result, success or error, is in *out */
 	SEG__END_LOST,	  /* the connection broke; *out, when not NULL, is the error that says so */
 	SEG__END_EXPIRED, /* the deadline passed first */
+	SEG__END_DOWN,	  /* given up: the database was declared down, or the pool is closing */
 };
 
 /* One request: a statement with parameters (extended protocol), or several (simple protocol). */
@@ -74,16 +137,21 @@ struct seg__req {
  * conninfo ("" for libpq's PG* variables) expanded as dbname, then our application_name and
  * keepalive parameters; then runs setup (several statements) within the same wait. On success
  * the connection is in non-blocking mode and every notice on it goes to the log. On failure
- * db->conn stays NULL and *why receives libpq's message, on one line (malloc'ed).
+ * db->conn stays NULL, *why receives libpq's message, on one line (malloc'ed), and *answered
+ * tells whether the server answered at all (with an error such as "too many clients", or by
+ * closing the connection it had accepted) rather than refusing or staying silent.
  */
 enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char *app,
-			     const char *setup, const struct seg__wait *w, char **why);
+			     const char *setup, const struct seg__wait *w, bool *answered,
+			     char **why);
 /*
  * The one helper through which every round trip waits: sends req, flushes it (waiting for the
  * socket to be writable), then waits for the socket to be readable and collects every result
  * until PQgetResult returns NULL, or up to a PGRES_COPY_IN. *out is the first failed result, or
  * else the last one; the caller PQclears it. Waits in slices of at most 100 ms until w's
- * deadline. On SEG__END_EXPIRED the connection is in an unknown state: close it.
+ * deadline or the watchdog's verdict (see struct seg__wait); when the database is already
+ * down nothing is sent. On SEG__END_EXPIRED and SEG__END_DOWN the connection is in an unknown
+ * state: close it.
  */
 enum seg__end seg__conn_roundtrip(struct seg_db *db, const struct seg__req *req,
 				  const struct seg__wait *w, PGresult **out);
@@ -162,5 +230,13 @@ const char *seg__db_int(char buf[SEG_INT_TEXT], int64_t v);
 char *seg__db_strdup(const PGresult *res, int row, int col);
 /* Fills page from a result whose rows are (json, key), fetched with LIMIT limit + 1. */
 void seg__db_page_fill(struct seg_page *page, const PGresult *res, int limit);
+
+/* --- migrations (db/migrate.c) --- */
+
+/*
+ * The versions of the embedded migrations as a PostgreSQL array literal ("{1,2}"), malloc'ed,
+ * and their number in *count: what the watchdog's probe compares schema_migrations with.
+ */
+char *seg__db_migration_versions(int *count);
 
 #endif

@@ -30,6 +30,22 @@ static bool seg__is_migration(const struct seg_embedded *e)
 	return strncmp(e->path, "migrations/", 11) == 0 && strstr(e->path, ".sql") != NULL;
 }
 
+char *seg__db_migration_versions(int *count)
+{
+	struct seg_buf b = SEG_BUF_INIT;
+
+	*count = 0;
+	seg_buf_addch(&b, '{');
+	for (const struct seg_embedded *e = seg_embedded_files; e->path; e++) {
+		if (!seg__is_migration(e))
+			continue;
+		seg_buf_addf(&b, "%s%d", *count ? "," : "", seg__migration_version(e->path));
+		(*count)++;
+	}
+	seg_buf_addch(&b, '}');
+	return seg_buf_detach(&b, NULL);
+}
+
 static enum seg_err seg__applied(struct seg_db *db, int **versions, int *count)
 {
 	PGresult *res = NULL;

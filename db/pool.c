@@ -5,12 +5,17 @@
  * slot (waiting on a condition variable up to acquire_timeout_ms), connects it if it has no
  * connection, and gives it back with seg_pool_release. A connection that fails at the
  * connection level, or whose statement ran past its deadline, is closed at once; the next
- * borrower of its slot reconnects. While PostgreSQL is down, connecting is not retried more
- * than once a second, so requests fail fast with 503 instead of queueing behind connect
- * timeouts. Statements are prepared per connection on first use, so after a reconnect they
- * are prepared again. Every round trip waits through seg__conn_roundtrip (db/conn.c), with a
- * deadline: statement_timeout_ms + SEG__DEADLINE_SLACK_MS for a statement, so that the
- * server's own statement_timeout (SQLSTATE 57014) normally fires first.
+ * borrower of its slot reconnects. Statements are prepared per connection on first use, so
+ * after a reconnect they are prepared again. Every round trip waits through
+ * seg__conn_roundtrip (db/conn.c), with a deadline: statement_timeout_ms +
+ * SEG__DEADLINE_SLACK_MS for a statement, so that the server's own statement_timeout (SQLSTATE
+ * 57014) normally fires first.
+ *
+ * Down: with a watchdog (db/watchdog.c), the pool is down from the probe that got no answer to
+ * the next one that does; meanwhile seg_pool_acquire fails at once with SEG_ERR_UNAVAILABLE,
+ * nothing connects, and waits already under way give up. Without one, a failed connect keeps
+ * the others from trying for a second, so requests fail fast with 503 instead of queueing
+ * behind connect timeouts.
  *
  * Threads: the pool's shared state (free slots, waiters, the down state) is under its mutex,
  * which is never held while waiting on the network. A borrowed struct seg_db belongs to its
@@ -34,22 +39,6 @@
 /* connect_timeout_ms when the configuration says 0. */
 #define SEG__CONNECT_TIMEOUT_MS 5000
 
-struct seg_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t freed;
-	struct seg_db *slots;
-	int *free_stack; /* indexes of free slots; the top was used most recently */
-	int nfree;
-	int size;
-	int waiting;
-	int64_t down_until_ms; /* no connect attempts before this */
-	bool down_logged;
-	char *conninfo;
-	int statement_timeout_ms;
-	int acquire_timeout_ms;
-	int connect_timeout_ms;
-};
-
 static int seg__next_slot;
 
 struct seg_pool *seg_pool_new(const struct seg_pool_config *cfg)
@@ -71,6 +60,8 @@ struct seg_pool *seg_pool_new(const struct seg_pool_config *cfg)
 	pool->acquire_timeout_ms = cfg->acquire_timeout_ms;
 	pool->connect_timeout_ms =
 		cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : SEG__CONNECT_TIMEOUT_MS;
+	if (cfg->watchdog)
+		pool->has_watchdog = seg__watchdog_start(pool);
 	return pool;
 }
 
@@ -78,6 +69,8 @@ void seg_pool_free(struct seg_pool *pool)
 {
 	if (!pool)
 		return;
+	if (pool->has_watchdog)
+		seg__watchdog_stop(pool);
 	for (int i = 0; i < pool->size; i++)
 		if (pool->slots[i].conn)
 			seg__conn_close(&pool->slots[i], "pool closed");
@@ -95,24 +88,29 @@ static enum seg_err seg__db_connect(struct seg_pool *pool, struct seg_db *db)
 	struct seg__wait w;
 	char setup[512];
 	char *why = NULL;
+	bool answered;
+	enum seg__end end;
 
 	snprintf(setup, sizeof(setup),
 		 "SET statement_timeout = %d; SET lock_timeout = %d; "
 		 "SET idle_in_transaction_session_timeout = 60000; SET TimeZone = 'UTC'; "
 		 "SET client_min_messages = warning; SET client_connection_check_interval = 2000",
 		 pool->statement_timeout_ms, pool->statement_timeout_ms);
-	seg__wait_start(&w, pool->connect_timeout_ms);
-	if (seg__conn_open(db, pool->conninfo, "segmentd", setup, &w, &why) == SEG__END_DONE) {
+	seg__wait_start(&w, db, pool->connect_timeout_ms);
+	end = seg__conn_open(db, pool->conninfo, "segmentd", setup, &w, &answered, &why);
+	if (end == SEG__END_DONE) {
 		pthread_mutex_lock(&pool->lock);
-		if (pool->down_logged)
+		/* with a watchdog, a declared outage ends with its verdict, not here */
+		if (pool->down_logged && !pool->down)
 			seg_info("database connection restored");
-		pool->down_logged = false;
+		if (!pool->down)
+			pool->down_logged = false;
 		pool->down_until_ms = 0;
 		pthread_mutex_unlock(&pool->lock);
 		return SEG_OK;
 	}
 	pthread_mutex_lock(&pool->lock);
-	if (!pool->down_logged)
+	if (!pool->down_logged && end != SEG__END_DOWN)
 		seg_error("could not connect to the database: %s", why);
 	pool->down_logged = true;
 	pool->down_until_ms = seg__now_ms() + 1000;
@@ -128,6 +126,8 @@ enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out)
 	bool down;
 
 	*out = NULL;
+	if (__atomic_load_n(&pool->down, __ATOMIC_SEQ_CST))
+		return SEG_ERR_UNAVAILABLE; /* the watchdog's verdict: fail fast */
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += pool->acquire_timeout_ms / 1000;
 	deadline.tv_nsec += (long)(pool->acquire_timeout_ms % 1000) * 1000000;
@@ -185,16 +185,44 @@ void seg_pool_stats(struct seg_pool *pool, int *size, int *in_use, int *waiting)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-void seg_pool_reap(struct seg_pool *pool, int64_t idle_ms)
+void seg_pool_health(struct seg_pool *pool, struct seg_pool_health *out)
 {
+	if (!pool->has_watchdog) {
+		*out = (struct seg_pool_health){.reachable = true, .migrated = true, .age_ms = -1};
+		return;
+	}
+	pthread_mutex_lock(&pool->lock);
+	*out = pool->health;
+	out->age_ms = pool->probed_ms ? seg__now_ms() - pool->probed_ms : -1;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void seg__pool_close_idle(struct seg_pool *pool, int64_t idle_ms, const char *why)
+{
+	struct seg_db *gone = seg_calloc((size_t)pool->size, sizeof(*gone));
+	int n = 0;
 	int64_t now = seg__now_ms();
+
+	/* moved out under the lock, so that no borrower sees them; closed after it */
 	pthread_mutex_lock(&pool->lock);
 	for (int i = 0; i < pool->nfree; i++) {
 		struct seg_db *db = &pool->slots[pool->free_stack[i]];
-		if (db->conn && now - db->idle_since_ms > idle_ms)
-			seg__conn_close(db, "idle");
+		if (db->conn && (idle_ms < 0 || now - db->idle_since_ms > idle_ms)) {
+			gone[n++] = *db;
+			db->conn = NULL;
+			db->pid = 0;
+			memset(db->prepared, 0, sizeof(db->prepared));
+		}
 	}
 	pthread_mutex_unlock(&pool->lock);
+	for (int i = 0; i < n; i++)
+		seg__conn_close(&gone[i], why);
+	free(gone);
+}
+
+void seg_pool_reap(struct seg_pool *pool, int64_t idle_ms)
+{
+	seg__pool_close_idle(pool, idle_ms, "idle");
 }
 
 /* Maps a failed result to an error; drops the connection when it is gone. */
@@ -267,13 +295,29 @@ static int seg__db_timeout(const struct seg_db *db)
 	return db->pool->statement_timeout_ms + SEG__DEADLINE_SLACK_MS;
 }
 
-/* A wait ran past its deadline: the connection is dropped, its statement lost. */
-static enum seg_err seg__db_expired(struct seg_db *db, const struct seg__wait *w, const char *what)
+/*
+ * A wait ended without an answer (end is SEG__END_EXPIRED or SEG__END_DOWN): the connection is
+ * dropped and its statement lost. When only our deadline passed the server may still be
+ * running it, so the watchdog is asked to cancel it.
+ */
+static enum seg_err seg__db_abandon(struct seg_db *db, enum seg__end end, const struct seg__wait *w,
+				    const char *what)
 {
+	int pid = db->pid;
+
+	db->sqlstate[0] = '\0';
+	if (end == SEG__END_DOWN) {
+		if (w->was_down)
+			seg_debug("not running %s: the database is down", what);
+		else
+			seg_warn("gave up waiting for %s: the database stopped answering", what);
+		seg__conn_close(db, "database down");
+		return SEG_ERR_UNAVAILABLE;
+	}
 	seg_warn("database did not answer %s within %lld ms; closing its connection", what,
 		 (long long)(seg__now_ms() - w->start_ms));
-	db->sqlstate[0] = '\0';
 	seg__conn_close(db, "deadline expired");
+	seg__watchdog_cancel(db->pool, pid);
 	return SEG_ERR_TIMEOUT;
 }
 
@@ -320,7 +364,7 @@ static enum seg_err seg__db_run(struct seg_db *db, struct seg_stmt *stmt, const 
 				return err;
 			fresh = true;
 		}
-		seg__wait_start(&w, script ? 0 : seg__db_timeout(db));
+		seg__wait_start(&w, db, script ? 0 : seg__db_timeout(db));
 		if (stmt) {
 			int slot = seg__stmt_slot(stmt);
 			snprintf(name, sizeof(name), "s%d", slot);
@@ -348,8 +392,10 @@ static enum seg_err seg__db_run(struct seg_db *db, struct seg_stmt *stmt, const 
 			return SEG_OK;
 		}
 	failed:
-		if (end == SEG__END_EXPIRED)
-			return seg__db_expired(db, &w, what);
+		if (end == SEG__END_EXPIRED || end == SEG__END_DOWN) {
+			PQclear(res);
+			return seg__db_abandon(db, end, &w, what);
+		}
 		if (end == SEG__END_LOST && !db->in_tx && !fresh && attempt == 0) {
 			/* A connection that went stale while idle: try once on a new one. */
 			PQclear(res);
@@ -392,7 +438,7 @@ enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *d
 	if (!db->conn)
 		return SEG_ERR_UNAVAILABLE;
 	/* one deadline for the whole COPY, as the server's statement_timeout covers it whole */
-	seg__wait_start(&w, seg__db_timeout(db));
+	seg__wait_start(&w, db, seg__db_timeout(db));
 	end = seg__conn_roundtrip(db, &req, &w, &res);
 	if (end == SEG__END_DONE && PQresultStatus(res) == PGRES_COPY_IN) {
 		PQclear(res);
@@ -402,8 +448,10 @@ enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *d
 		PQclear(res);
 		return SEG_OK;
 	}
-	if (end == SEG__END_EXPIRED)
-		return seg__db_expired(db, &w, "copy");
+	if (end == SEG__END_EXPIRED || end == SEG__END_DOWN) {
+		PQclear(res);
+		return seg__db_abandon(db, end, &w, "copy");
+	}
 	bool tx = db->in_tx;
 	enum seg_err err = seg__db_fail(db, res, "copy");
 	if (tx && db->conn)
@@ -482,7 +530,7 @@ void seg_db_rollback(struct seg_db *db)
 		PGresult *res = NULL;
 		struct seg__wait w;
 
-		seg__wait_start(&w, SEG__ROLLBACK_TIMEOUT_MS);
+		seg__wait_start(&w, db, SEG__ROLLBACK_TIMEOUT_MS);
 		enum seg__end end = seg__conn_roundtrip(db, &req, &w, &res);
 		PQclear(res);
 		if (end == SEG__END_EXPIRED)
@@ -490,6 +538,7 @@ void seg_db_rollback(struct seg_db *db)
 				 SEG__ROLLBACK_TIMEOUT_MS);
 		if (end != SEG__END_DONE)
 			seg__conn_close(db, end == SEG__END_EXPIRED ? "rollback deadline expired"
+					    : end == SEG__END_DOWN  ? "database down"
 								    : "connection lost");
 	}
 	db->in_tx = 0;

@@ -96,6 +96,7 @@ int seg_serve(const struct seg_config *config)
 		.size = config->db_pool,
 		.statement_timeout_ms = config->statement_timeout_ms,
 		.acquire_timeout_ms = 5000,
+		.watchdog = true,
 	};
 	int status = 1;
 
