@@ -29,6 +29,16 @@
 /* COPY data is handed to libpq in pieces of this size, each flushed before the next. */
 #define SEG__COPY_CHUNK (256 * 1024)
 
+struct seg__conn_name seg__conn_name(const struct seg_db *db)
+{
+	struct seg__conn_name n;
+	if (db->slot < 0)
+		snprintf(n.text, sizeof(n.text), "watchdog");
+	else
+		snprintf(n.text, sizeof(n.text), "slot %d", db->slot);
+	return n;
+}
+
 int64_t seg__now_ms(void)
 {
 	struct timespec ts;
@@ -313,6 +323,10 @@ enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char
 				  &res);
 	if (end == SEG__END_DONE && PQresultStatus(res) != PGRES_COMMAND_OK)
 		end = SEG__END_LOST;
+	if (end == SEG__END_DONE)
+		seg_debug("database connection opened: %s, backend pid %d, in %lld ms",
+			  seg__conn_name(db).text, db->pid,
+			  (long long)(seg__now_ms() - w->start_ms));
 out:
 	if (end != SEG__END_DONE) {
 		if (end != SEG__END_LOST)
@@ -340,7 +354,8 @@ out:
 
 void seg__conn_close(struct seg_db *db, const char *why)
 {
-	(void)why;
+	seg_debug("database connection closed: %s, backend pid %d: %s", seg__conn_name(db).text,
+		  db->pid, why);
 	PQfinish(db->conn);
 	db->conn = NULL;
 	db->pid = 0;

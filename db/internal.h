@@ -100,6 +100,11 @@ void seg__watchdog_cancel(struct seg_pool *pool, int pid);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t seg__now_ms(void);
+/* How the log names db's connection: "slot 3", or "watchdog". */
+struct seg__conn_name {
+	char text[24];
+};
+struct seg__conn_name seg__conn_name(const struct seg_db *db);
 
 /*
  * The limits of one wait: when it began, when it must end, and the pool's down generation

@@ -34,6 +34,8 @@
 
 /* How long after the server's statement_timeout we stop waiting for its answer. */
 #define SEG__DEADLINE_SLACK_MS 2000
+/* Statements that take longer than this are named in the debug log. */
+#define SEG__SLOW_MS 1000
 /* How long a rollback may take before its connection is dropped instead. */
 #define SEG__ROLLBACK_TIMEOUT_MS 2000
 /* connect_timeout_ms when the configuration says 0. */
@@ -334,6 +336,14 @@ static const char *seg__db_what(const char *sql, char buf[48])
 	return buf;
 }
 
+/* Names a statement that the server answered after more than SEG__SLOW_MS. */
+static void seg__db_slow(const struct seg__wait *w, const char *what, enum seg__end end)
+{
+	int64_t ms = seg__now_ms() - w->start_ms;
+	if (end == SEG__END_DONE && ms > SEG__SLOW_MS)
+		seg_debug("statement %s took %lld ms", what, (long long)ms);
+}
+
 /*
  * Runs stmt (prepared), or sql with parameters, or a script (several statements, the simple
  * protocol, no deadline of its own).
@@ -377,6 +387,8 @@ static enum seg_err seg__db_run(struct seg_db *db, struct seg_stmt *stmt, const 
 					goto failed;
 				PQclear(res);
 				db->prepared[slot] = 1;
+				seg_debug("prepared %s as %s on %s, backend pid %d", stmt->name,
+					  name, seg__conn_name(db).text, db->pid);
 			}
 			req.kind = SEG__REQ_PREPARED;
 			req.name = name;
@@ -384,6 +396,7 @@ static enum seg_err seg__db_run(struct seg_db *db, struct seg_stmt *stmt, const 
 			req.kind = script ? SEG__REQ_SCRIPT : SEG__REQ_QUERY;
 		}
 		end = seg__conn_roundtrip(db, &req, &w, &res);
+		seg__db_slow(&w, what, end);
 		if (end == SEG__END_DONE && seg__succeeded(res)) {
 			if (out)
 				*out = res;
@@ -444,6 +457,7 @@ enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *d
 		PQclear(res);
 		end = seg__conn_copy(db, data, len, &w, &res);
 	}
+	seg__db_slow(&w, "copy", end);
 	if (end == SEG__END_DONE && PQresultStatus(res) == PGRES_COMMAND_OK) {
 		PQclear(res);
 		return SEG_OK;
