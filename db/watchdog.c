@@ -89,13 +89,12 @@ static void seg__probe(struct seg__watch *wd, struct seg__verdict *v)
 			char *why = NULL;
 			end = seg__conn_open(db, wd->pool->conninfo, "segmentd watchdog",
 					     SEG__WATCHDOG_SETUP, &w, &answered, &why);
+			free(v->why); /* what the first attempt said, if any */
 			v->why = why;
 			if (end != SEG__END_DONE) {
 				v->reachable = answered;
 				return;
 			}
-			free(v->why);
-			v->why = NULL;
 			fresh = true;
 		}
 		end = seg__conn_roundtrip(db, &req, &w, &res);
@@ -119,7 +118,9 @@ static void seg__probe(struct seg__watch *wd, struct seg__verdict *v)
 		else
 			seg__why(v, "the pool is closing");
 		PQclear(res);
-		seg__conn_close(db, end == SEG__END_LOST ? "connection lost" : "probe expired");
+		seg__conn_close(db, end == SEG__END_LOST      ? "connection lost"
+				    : end == SEG__END_EXPIRED ? "probe expired"
+							      : "pool closed");
 		/* a connection that broke since the last probe (a restart): try a new one */
 		if (end != SEG__END_LOST || fresh)
 			return;
