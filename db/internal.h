@@ -240,8 +240,14 @@ void seg__db_page_fill(struct seg_page *page, const PGresult *res, int limit);
 
 /*
  * The versions of the embedded migrations as a PostgreSQL array literal ("{1,2}"), malloc'ed,
- * and their number in *count: what the watchdog's probe compares schema_migrations with.
+ * and their number in *count.
  */
 char *seg__db_migration_versions(int *count);
+/*
+ * How many of the versions in $1 (that literal) schema_migrations holds: every embedded
+ * migration is applied when it is their count. One round trip; seg_db_ready and the watchdog's
+ * probe both ask it (the probe takes "relation does not exist" as "not migrated").
+ */
+#define SEG__MIGRATED_SQL "SELECT count(*) FROM schema_migrations WHERE version = ANY($1::int[])"
 
 #endif

@@ -143,27 +143,23 @@ out:
 
 enum seg_err seg_db_ready(struct seg_db *db, bool *ready)
 {
-	int *done = NULL, ndone = 0;
 	PGresult *res = NULL;
+	char *versions = NULL;
+	int count;
 	enum seg_err err;
 
 	*ready = false;
 	err = seg__db_query(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL,
 			    &res);
-	if (err)
-		return err;
-	bool exists = PQgetvalue(res, 0, 0)[0] == 't';
+	if (err || PQgetvalue(res, 0, 0)[0] != 't')
+		goto out; /* no table yet: not ready */
 	PQclear(res);
-	if (!exists)
-		return SEG_OK;
-	err = seg__applied(db, &done, &ndone);
-	if (err)
-		return err;
-	*ready = true;
-	for (const struct seg_embedded *e = seg_embedded_files; e->path; e++)
-		if (seg__is_migration(e) &&
-		    !seg__contains(done, ndone, seg__migration_version(e->path)))
-			*ready = false;
-	free(done);
-	return SEG_OK;
+	versions = seg__db_migration_versions(&count);
+	err = seg__db_query(db, SEG__MIGRATED_SQL, 1, (const char *[]){versions}, &res);
+	if (!err)
+		*ready = atoi(PQgetvalue(res, 0, 0)) == count;
+out:
+	PQclear(res);
+	free(versions);
+	return err;
 }

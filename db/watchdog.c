@@ -45,8 +45,6 @@
 	"SET idle_in_transaction_session_timeout = 60000; SET client_min_messages = error; " \
 	"SET client_connection_check_interval = 2000"
 
-#define SEG__PROBE_SQL "SELECT count(*) FROM schema_migrations WHERE version = ANY($1::int[])"
-
 struct seg__verdict {
 	bool reachable;
 	bool migrated;
@@ -73,7 +71,7 @@ static void seg__probe(struct seg__watch *wd, struct seg__verdict *v)
 {
 	const char *params[] = {wd->versions};
 	struct seg__req req = {
-		.kind = SEG__REQ_QUERY, .sql = SEG__PROBE_SQL, .n = 1, .params = params};
+		.kind = SEG__REQ_QUERY, .sql = SEG__MIGRATED_SQL, .n = 1, .params = params};
 	struct seg_db *db = &wd->db;
 	struct seg__wait w;
 
