@@ -69,21 +69,31 @@ static enum seg__end seg__wait_over(const struct seg_db *db, const struct seg__w
 	return SEG__END_DONE;
 }
 
+char *seg__one_line(const char *msg)
+{
+	char *line = seg_strdup(msg), *out = line;
+
+	for (const char *p = line; *p; p++) {
+		if (*p != '\n' && *p != '\t' && *p != '\r')
+			*out++ = *p;
+		else if (out > line && out[-1] != ' ')
+			*out++ = ' ';
+	}
+	while (out > line && out[-1] == ' ')
+		out--;
+	*out = '\0';
+	return line;
+}
+
 /*
  * libpq's notice processor on every connection: server notices and warnings (and libpq's own)
  * go to our log at warn level, on one line, instead of to stderr.
  */
 static void seg__conn_notice(void *arg, const char *message)
 {
-	char *msg = seg_strdup(message);
-	size_t n = strlen(msg);
+	char *msg = seg__one_line(message);
 
 	(void)arg;
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
-	for (char *p = msg; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
 	seg_warn("database notice: %s", msg);
 	free(msg);
 }
@@ -248,14 +258,6 @@ enum seg__end seg__conn_copy(struct seg_db *db, const char *data, size_t len,
 	return end;
 }
 
-/* The first line of msg (malloc'ed). */
-static char *seg__first_line(const char *msg)
-{
-	char *line = seg_strdup(msg);
-	line[strcspn(line, "\n")] = '\0';
-	return line;
-}
-
 /*
  * Whether a connection attempt that failed in status st (PQstatus before the PQconnectPoll
  * call that failed) had been answered by the server: it had accepted the connection and
@@ -340,10 +342,9 @@ out:
 			*why = seg_strdup(db->slot < 0 ? "the pool is closing"
 						       : "the database is down");
 		} else if (res && PQresultErrorMessage(res)[0])
-			*why = seg__first_line(PQresultErrorMessage(res));
+			*why = seg__one_line(PQresultErrorMessage(res));
 		else
-			*why = seg__first_line(db->conn ? PQerrorMessage(db->conn)
-							: "out of memory");
+			*why = seg__one_line(db->conn ? PQerrorMessage(db->conn) : "out of memory");
 		PQfinish(db->conn);
 		db->conn = NULL;
 		db->pid = 0;

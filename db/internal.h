@@ -100,6 +100,11 @@ void seg__watchdog_cancel(struct seg_pool *pool, int pid);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t seg__now_ms(void);
+/*
+ * A copy of a libpq or server message on one log line (malloc'ed): its line breaks and tabs
+ * become one space, trailing blanks go.
+ */
+char *seg__one_line(const char *msg);
 /* How the log names db's connection: "slot 3", or "watchdog". */
 struct seg__conn_name {
 	char text[24];

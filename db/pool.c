@@ -234,10 +234,9 @@ enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what)
 	const char *text = res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
 			   : db->conn			       ? PQerrorMessage(db->conn)
 							       : "no connection";
-	char *msg = seg_strdup(text);
+	char *msg = seg__one_line(text);
 	enum seg_err err;
 
-	msg[strcspn(msg, "\n")] = '\0';
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
 	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK || !state) {
 		seg_warn("database connection lost during %s: %s", what, msg);

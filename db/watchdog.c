@@ -27,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
 #include "log.h"
 
 /* How often the database is probed. */
@@ -62,8 +61,7 @@ struct seg__watch {
 static void seg__why(struct seg__verdict *v, const char *text)
 {
 	free(v->why);
-	v->why = seg_strdup(text);
-	v->why[strcspn(v->why, "\n")] = '\0';
+	v->why = seg__one_line(text);
 }
 
 /* One probe within SEG__PROBE_DEADLINE_MS: connects when needed, then asks. */
