@@ -100,9 +100,13 @@ static void seg__conn_notice(void *arg, const char *message)
 
 /*
  * Waits until db's socket is ready for events (or has an error), or the wait must end.
- * SEG__END_DONE means ready.
+ * SEG__END_DONE means ready or, with each_slice, also that a slice passed: then the caller
+ * reads anyway, because libpq 15's asynchronous reads can leave decrypted bytes of a TLS record
+ * over 8 kB inside OpenSSL, where poll() cannot see them (PostgreSQL itself never sends such
+ * records; some servers and proxies speaking its protocol do).
  */
-static enum seg__end seg__conn_poll(struct seg_db *db, short events, const struct seg__wait *w)
+static enum seg__end seg__conn_poll(struct seg_db *db, short events, const struct seg__wait *w,
+				    bool each_slice)
 {
 	for (;;) {
 		int64_t now = seg__now_ms();
@@ -117,7 +121,7 @@ static enum seg__end seg__conn_poll(struct seg_db *db, short events, const struc
 		if (p.fd < 0)
 			return SEG__END_LOST;
 		int rc = poll(&p, 1, slice);
-		if (rc > 0)
+		if (rc > 0 || (rc == 0 && each_slice))
 			return SEG__END_DONE;
 		if (rc < 0 && errno != EINTR)
 			return SEG__END_LOST;
@@ -133,7 +137,7 @@ static enum seg__end seg__conn_flush(struct seg_db *db, const struct seg__wait *
 			return SEG__END_DONE;
 		if (rc < 0)
 			return SEG__END_LOST;
-		enum seg__end end = seg__conn_poll(db, POLLIN | POLLOUT, w);
+		enum seg__end end = seg__conn_poll(db, POLLIN | POLLOUT, w, false);
 		if (end != SEG__END_DONE)
 			return end;
 		if (!PQconsumeInput(db->conn))
@@ -155,7 +159,7 @@ static enum seg__end seg__conn_collect(struct seg_db *db, const struct seg__wait
 
 	for (;;) {
 		while (PQisBusy(db->conn)) {
-			end = seg__conn_poll(db, POLLIN, w);
+			end = seg__conn_poll(db, POLLIN, w, true);
 			if (end != SEG__END_DONE)
 				goto out;
 			/* PQisBusy turns false when the connection broke: PQgetResult says why */
@@ -231,7 +235,7 @@ static enum seg__end seg__conn_put(struct seg_db *db, const char *data, int len,
 		if (rc == 1)
 			return seg__conn_flush(db, w);
 		/* 0: no room in non-blocking mode; wait until the socket takes more */
-		enum seg__end end = seg__conn_poll(db, POLLIN | POLLOUT, w);
+		enum seg__end end = seg__conn_poll(db, POLLIN | POLLOUT, w, false);
 		if (end == SEG__END_DONE)
 			end = seg__conn_flush(db, w);
 		if (end != SEG__END_DONE)
@@ -307,7 +311,7 @@ enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char
 			end = SEG__END_LOST;
 			goto out;
 		}
-		end = seg__conn_poll(db, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, w);
+		end = seg__conn_poll(db, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, w, false);
 		if (end != SEG__END_DONE)
 			goto out;
 		ConnStatusType before = PQstatus(db->conn);
