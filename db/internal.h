@@ -76,6 +76,7 @@ struct seg_pool {
 	int64_t probed_ms;	       /* when the last probe finished; 0: none yet */
 	int cancels[SEG__CANCEL_MAX];  /* backend pids to pg_cancel_backend */
 	int ncancel;
+	bool reprobe; /* probe again now: what the last probe saw has changed */
 };
 
 /*
@@ -95,6 +96,11 @@ void seg__watchdog_stop(struct seg_pool *pool);
  * Any thread.
  */
 void seg__watchdog_cancel(struct seg_pool *pool, int pid);
+/*
+ * Asks the watchdog to probe again at once, because what its last probe saw has changed (the
+ * migrations were just applied). Nothing happens without a watchdog. Never waits. Any thread.
+ */
+void seg__watchdog_reprobe(struct seg_pool *pool);
 
 /* --- one connection and its waits (db/conn.c) --- */
 

@@ -138,6 +138,8 @@ out:
 	if (db->conn)
 		seg__db_query(db, "SELECT pg_advisory_unlock(" SEG_MIGRATION_LOCK ")", 0, NULL,
 			      NULL);
+	if (!err)
+		seg__watchdog_reprobe(db->pool); /* so that readiness follows at once */
 	return err;
 }
 

@@ -13,7 +13,8 @@
  * transition is logged once.
  *
  * It also runs the pg_cancel_backend requests of waits that expired (seg__watchdog_cancel), on
- * its own connection, each bounded by SEG__PROBE_DEADLINE_MS.
+ * its own connection, each bounded by SEG__PROBE_DEADLINE_MS, and probes again at once when
+ * asked to (seg__watchdog_reprobe: the migrations were just applied).
  *
  * Threads: seg__watchdog_start/stop run on the thread that creates and frees the pool;
  * seg__watchdog_cancel on any thread; everything else on the watchdog thread, which takes the
@@ -205,7 +206,7 @@ static void seg__cancels_run(struct seg__watch *wd)
 	}
 }
 
-/* Sleeps until next (CLOCK_MONOTONIC ms), or until stopping or a cancel request. */
+/* Sleeps until next (CLOCK_MONOTONIC ms), or until stopping, a cancel or a reprobe request. */
 static void seg__watchdog_sleep(struct seg_pool *pool, int64_t next)
 {
 	struct timespec ts;
@@ -221,7 +222,7 @@ static void seg__watchdog_sleep(struct seg_pool *pool, int64_t next)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&pool->lock);
-	while (!pool->stopping && !(pool->ncancel && !pool->down))
+	while (!pool->stopping && !(pool->ncancel && !pool->down) && !pool->reprobe)
 		if (pthread_cond_timedwait(&pool->wake, &pool->lock, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&pool->lock);
@@ -236,7 +237,11 @@ static void *seg__watchdog_main(void *arg)
 	wd.db.slot = -1;
 	wd.versions = seg__db_migration_versions(&wd.nversions);
 	while (!__atomic_load_n(&wd.pool->stopping, __ATOMIC_SEQ_CST)) {
-		if (seg__now_ms() >= next) {
+		pthread_mutex_lock(&wd.pool->lock);
+		bool now = wd.pool->reprobe || seg__now_ms() >= next;
+		wd.pool->reprobe = false; /* a request during this probe asks for another one */
+		pthread_mutex_unlock(&wd.pool->lock);
+		if (now) {
 			struct seg__verdict v;
 			next = seg__now_ms() + SEG__PROBE_INTERVAL_MS;
 			seg__probe(&wd, &v);
@@ -279,6 +284,16 @@ void seg__watchdog_stop(struct seg_pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 	pthread_join(pool->watchdog, NULL);
 	pthread_cond_destroy(&pool->wake);
+}
+
+void seg__watchdog_reprobe(struct seg_pool *pool)
+{
+	if (!pool->has_watchdog)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->reprobe = true;
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
 }
 
 void seg__watchdog_cancel(struct seg_pool *pool, int pid)
