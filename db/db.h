@@ -1,9 +1,14 @@
 /*
  * The database layer as the rest of segmentd sees it. Nothing outside db/ includes libpq;
  * every SQL text lives in db/. A struct seg_db is one pooled connection, borrowed by one
- * thread at a time (seg_pool_acquire ... seg_pool_release). Functions here return
- * SEG_ERR_UNAVAILABLE when PostgreSQL cannot be reached (the caller answers 503), and
- * SEG_ERR_INTERNAL for anything else unexpected (logged with the server's message).
+ * thread at a time (seg_pool_acquire ... seg_pool_release): the seg_db_* functions run on the
+ * borrower's thread and wait for PostgreSQL, but never without a bound (see db/README.md).
+ *
+ * Errors: SEG_ERR_UNAVAILABLE when PostgreSQL cannot be reached, is down or refuses
+ * connections; SEG_ERR_TIMEOUT when it did not answer in time (our deadline, or its statement
+ * or lock timeout); SEG_ERR_RETRY for a deadlock or serialization failure; SEG_ERR_BUSY when
+ * no pooled connection came free (all four are answered 503 with Retry-After); SEG_ERR_INTERNAL
+ * for anything else unexpected (logged with the server's message).
  * JSON results are text built by PostgreSQL, malloc'ed, owned by the caller.
  */
 #ifndef SEG_DB_H
@@ -23,28 +28,56 @@ struct seg_pool;
 struct seg_pool_config {
 	const char *conninfo;	  /* libpq conninfo or URI; "" or NULL: PG* variables */
 	int size;		  /* connections, >= 1 */
-	int statement_timeout_ms; /* per statement */
+	int statement_timeout_ms; /* per statement; our own deadline is 2 s later */
 	int acquire_timeout_ms;	  /* how long a request waits for a free connection */
+	int connect_timeout_ms;	  /* how long connecting may take; 0: 5000 */
+	/*
+	 * Run a watchdog thread with a connection of its own, which probes the database every
+	 * second: the daemon sets it, command-line tools do not.
+	 */
+	bool watchdog;
 };
 
-/* Creates a pool; connects lazily. Any thread. */
+/* Creates a pool, and starts its watchdog if cfg asks; connects lazily. Any thread. */
 struct seg_pool *seg_pool_new(const struct seg_pool_config *cfg);
-/* Closes every connection. No connection may be borrowed. */
+/*
+ * Stops and joins the watchdog, then closes every connection. No connection may be borrowed.
+ * The thread that created the pool, once every other user of it has stopped.
+ */
 void seg_pool_free(struct seg_pool *pool);
 /*
- * Borrows a connection, connecting (or reconnecting) it if needed. SEG_ERR_UNAVAILABLE when
- * the database cannot be reached, SEG_ERR_BUSY when no connection came free within
- * acquire_timeout_ms.
+ * Borrows a connection, connecting (or reconnecting) it if needed. SEG_ERR_UNAVAILABLE at once
+ * while the watchdog holds the database down (nothing is tried), or when connecting fails;
+ * SEG_ERR_BUSY when no connection came free within acquire_timeout_ms. Any thread; the
+ * connection is then that thread's until seg_pool_release.
  */
 enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out);
-/* Returns a connection; a connection left inside a transaction is rolled back first. */
+/*
+ * Returns a connection (NULL is ignored); a connection left inside a transaction is rolled back
+ * first (within 2 s, or the connection is closed instead). The borrower's thread.
+ */
 void seg_pool_release(struct seg_pool *pool, struct seg_db *db);
-/* Counts for /metrics. */
+/* Counts for /metrics. Any thread. */
 void seg_pool_stats(struct seg_pool *pool, int *size, int *in_use, int *waiting);
-/* Closes connections idle for longer than idle_ms. Any thread. */
+/*
+ * Closes the free connections idle for longer than idle_ms. Never waits on the network (closing
+ * only queues a Terminate message). Any thread; the server calls it from a timer.
+ */
 void seg_pool_reap(struct seg_pool *pool, int64_t idle_ms);
 
-/* Transactions on a borrowed connection. */
+struct seg_pool_health {
+	bool reachable; /* the last probe got an answer */
+	bool migrated;	/* ...and every embedded migration is applied */
+	int64_t age_ms; /* how long ago the last probe finished; -1 before the first */
+};
+/*
+ * The watchdog's last verdict; never touches the database. Without a watchdog: reachable and
+ * migrated true, age_ms -1 (nothing is known). With one, before its first probe: both false,
+ * age_ms -1. Any thread.
+ */
+void seg_pool_health(struct seg_pool *pool, struct seg_pool_health *out);
+
+/* Transactions on a borrowed connection. A rollback that takes over 2 s closes it instead. */
 enum seg_err seg_db_begin(struct seg_db *db);
 enum seg_err seg_db_commit(struct seg_db *db);
 void seg_db_rollback(struct seg_db *db);

@@ -1,12 +1,18 @@
 /*
- * What the files of db/ share: the connection struct, statements prepared on demand, and
- * the helpers that run SQL and map libpq failures to enum seg_err. Only the files of db/ include
- * this (and so libpq-fe.h).
+ * What the files of db/ share: the connection struct, statements prepared on demand, the one
+ * helper through which every round trip waits (db/conn.c), and the helpers that run SQL and map
+ * libpq failures to enum seg_err (db/pool.c). Only the files of db/ include this (and so
+ * libpq-fe.h).
+ *
+ * Threads: a struct seg_db, and everything here that takes one, is used by one thread at a time
+ * (the one that borrowed it from the pool). Nothing here blocks without a bound except the
+ * statements of a long transaction (seg__db_begin_long) and of migrations.
  */
 #ifndef SEG_DB_INTERNAL_H
 #define SEG_DB_INTERNAL_H
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "db.h"
@@ -24,29 +30,188 @@ struct seg_stmt {
 #define SEG_STMT(var, text) static struct seg_stmt var = {#var, text, 0}
 
 struct seg_db {
-	PGconn *conn;
+	PGconn *conn; /* NULL: not connected; otherwise in non-blocking mode */
+	int pid;      /* the backend's process id (PQbackendPID), 0 when not connected */
+	int slot;     /* index in the pool; -1: the watchdog's own connection */
 	int64_t idle_since_ms;
-	int in_tx;
+	int in_tx; /* 0: none; 1: open; 2: failed or its connection lost, only a rollback helps */
+	bool long_tx; /* in a seg__db_begin_long transaction: no deadline of its own */
 	unsigned char prepared[SEG_STMT_MAX + 1]; /* by slot */
 	char sqlstate[6];			  /* of the last failure, "" if none */
 	struct seg_pool *pool;
 };
 
+/* --- the pool (db/pool.c) and its watchdog (db/watchdog.c) --- */
+
+/* Slots that may wait to be cancelled by the watchdog; more requests are dropped. */
+#define SEG__CANCEL_MAX 32
+
+/*
+ * Everything below lock is under it. down and down_gen are written by the watchdog (under
+ * lock) and read without it by waits (atomics); stopping likewise by seg_pool_free.
+ */
+struct seg_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed; /* a slot came free */
+	struct seg_db *slots;
+	int *free_stack; /* indexes of free slots; the top was used most recently */
+	int nfree;
+	int size;
+	int waiting;
+	int64_t down_until_ms; /* no connect attempts before this (after a failed one) */
+	bool down_logged;      /* the current outage was logged */
+	char *conninfo;
+	int statement_timeout_ms;
+	int acquire_timeout_ms;
+	int connect_timeout_ms;
+
+	/* the watchdog (db/watchdog.c) */
+	bool has_watchdog;
+	bool down;		       /* atomic: the last probe got no answer */
+	unsigned long down_gen;	       /* atomic: +1 each time the watchdog declares it down */
+	bool stopping;		       /* atomic: seg_pool_free wants the watchdog to end */
+	pthread_t watchdog;	       /* valid when has_watchdog */
+	pthread_cond_t wake;	       /* CLOCK_MONOTONIC; stopping, or a cancel queued */
+	struct seg_pool_health health; /* the last verdict; age_ms unused here */
+	int64_t probed_ms;	       /* when the last probe finished; 0: none yet */
+	int cancels[SEG__CANCEL_MAX];  /* backend pids to pg_cancel_backend */
+	int ncancel;
+	bool reprobe; /* probe again now: what the last probe saw has changed */
+};
+
+/*
+ * Closes the connections of free slots unused for longer than idle_ms (all of them when
+ * idle_ms < 0). They are taken out under the pool lock and closed after it. Any thread.
+ */
+void seg__pool_close_idle(struct seg_pool *pool, int64_t idle_ms, const char *why);
+
+/* Starts the watchdog thread of pool (seg_pool_new); false when no thread could be made. */
+bool seg__watchdog_start(struct seg_pool *pool);
+/* Stops and joins it (seg_pool_free). */
+void seg__watchdog_stop(struct seg_pool *pool);
+/*
+ * Asks the watchdog to run pg_cancel_backend(pid) on its own connection, for a statement whose
+ * wait expired (its connection is already closed). Best effort: nothing happens without a
+ * watchdog, while the database is down, or when too many requests are queued. Never waits.
+ * Any thread.
+ */
+void seg__watchdog_cancel(struct seg_pool *pool, int pid);
+/*
+ * Asks the watchdog to probe again at once, because what its last probe saw has changed (the
+ * migrations were just applied). Nothing happens without a watchdog. Never waits. Any thread.
+ */
+void seg__watchdog_reprobe(struct seg_pool *pool);
+
+/* --- one connection and its waits (db/conn.c) --- */
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t seg__now_ms(void);
+/*
+ * A copy of a libpq or server message on one log line (malloc'ed): its line breaks and tabs
+ * become one space, trailing blanks go.
+ */
+char *seg__one_line(const char *msg);
+/* How the log names db's connection: "slot 3", or "watchdog". */
+struct seg__conn_name {
+	char text[24];
+};
+struct seg__conn_name seg__conn_name(const struct seg_db *db);
+
+/*
+ * The limits of one wait: when it began, when it must end, and the pool's down generation
+ * then. A wait on a pool connection ends as soon as the watchdog declares the database down
+ * (or when it was down already); a wait of the watchdog's own ends when the pool is closing.
+ */
+struct seg__wait {
+	int64_t start_ms;
+	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: no deadline of its own */
+	unsigned long gen;   /* pool->down_gen when the wait began */
+	bool was_down;	     /* pool->down when the wait began */
+};
+/* Starts a wait on db that ends timeout_ms from now (0 or less: no deadline of its own). */
+void seg__wait_start(struct seg__wait *w, const struct seg_db *db, int timeout_ms);
+
+/* How a round trip ended. */
+enum seg__end {
+	SEG__END_DONE,	  /* the server answered: its result, success or error, is in *out */
+	SEG__END_LOST,	  /* the connection broke; *out, when not NULL, is the error that says so */
+	SEG__END_EXPIRED, /* the deadline passed first */
+	SEG__END_DOWN,	  /* given up: the database was declared down, or the pool is closing */
+};
+
+/* One request: a statement with parameters (extended protocol), or several (simple protocol). */
+struct seg__req {
+	enum { SEG__REQ_QUERY, SEG__REQ_PREPARE, SEG__REQ_PREPARED, SEG__REQ_SCRIPT } kind;
+	const char *name; /* the prepared statement's name: PREPARE and PREPARED */
+	const char *sql;  /* QUERY, PREPARE, and SCRIPT (several statements, no parameters) */
+	int n;
+	const char *const *params;
+};
+
+/*
+ * Connects db->conn (which must be NULL) with PQconnectStartParams and PQconnectPoll within w:
+ * conninfo ("" for libpq's PG* variables) expanded as dbname, then our application_name and
+ * keepalive parameters; then runs setup (several statements) within the same wait. On success
+ * the connection is in non-blocking mode and every notice on it goes to the log. On failure
+ * db->conn stays NULL, *why receives libpq's message, on one line (malloc'ed), and *answered
+ * tells whether the server answered at all (with an error such as "too many clients", or by
+ * closing the connection it had accepted) rather than refusing or staying silent.
+ */
+enum seg__end seg__conn_open(struct seg_db *db, const char *conninfo, const char *app,
+			     const char *setup, const struct seg__wait *w, bool *answered,
+			     char **why);
+/*
+ * The one helper through which every round trip waits: sends req, flushes it (waiting for the
+ * socket to be writable), then waits for the socket to be readable and collects every result
+ * until PQgetResult returns NULL, or up to a PGRES_COPY_IN. *out is the first failed result, or
+ * else the last one; the caller PQclears it. Waits in slices of at most 100 ms until w's
+ * deadline or the watchdog's verdict (see struct seg__wait); when the database is already
+ * down nothing is sent. On SEG__END_EXPIRED and SEG__END_DOWN the connection is in an unknown
+ * state: close it.
+ */
+enum seg__end seg__conn_roundtrip(struct seg_db *db, const struct seg__req *req,
+				  const struct seg__wait *w, PGresult **out);
+/*
+ * After a PGRES_COPY_IN: sends data[0..len) (PQputCopyData, waiting for room whenever libpq
+ * cannot queue more), ends the copy and collects its result into *out, all within w.
+ */
+enum seg__end seg__conn_copy(struct seg_db *db, const char *data, size_t len,
+			     const struct seg__wait *w, PGresult **out);
+/*
+ * Closes db's connection (PQfinish: it queues a Terminate message on the non-blocking socket
+ * and never waits). A transaction it was in can only be rolled back (in_tx becomes 2); the
+ * statements prepared on it are forgotten. why goes to the debug log.
+ */
+void seg__conn_close(struct seg_db *db, const char *why);
+
+/* --- statements (db/pool.c) --- */
+
 /*
  * Runs a statement with text parameters (NULL = SQL NULL). On success *out holds the result
- * (PQclear it) when out is not NULL. Failures are logged and mapped: connection loss →
- * SEG_ERR_UNAVAILABLE (the connection is dropped; outside a transaction a statement that lost
- * its connection is retried once on a new one), unique violation → SEG_ERR_CONFLICT,
- * deadlock/serialization → SEG_ERR_RATE_LIMITED's cousin... see seg__db_map.
+ * (PQclear it) when out is not NULL. Failures are logged and mapped by seg__db_fail:
+ * connection loss → SEG_ERR_UNAVAILABLE (the connection is dropped; outside a transaction a
+ * statement that lost its connection is retried once on a new one); statement or lock timeout →
+ * SEG_ERR_TIMEOUT; deadlock or serialization failure → SEG_ERR_RETRY; unique violation →
+ * SEG_ERR_CONFLICT; a value PostgreSQL refuses → SEG_ERR_INVALID.
  */
 enum seg_err seg__db_exec(struct seg_db *db, struct seg_stmt *stmt, int n,
 			  const char *const *params, PGresult **out);
 /* The same for SQL that must not be prepared (it uses a temporary table, or runs once). */
 enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char *const *params,
 			   PGresult **out);
+/*
+ * Runs sql, several statements without parameters (a migration file), through the simple query
+ * protocol. It has no deadline of its own; what names it in the log.
+ */
+enum seg_err seg__db_script(struct seg_db *db, const char *sql, const char *what);
 /* Sends data[0..len) through "COPY ... FROM STDIN" (text format). */
 enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *data, size_t len);
-/* Maps a failed result (consumed) to an error, logging it; drops a lost connection. */
+/*
+ * Maps a failed result (consumed) to an error, logging it; drops a lost connection. SQLSTATE
+ * 23505 → SEG_ERR_CONFLICT; classes 22 and 54 → SEG_ERR_INVALID; 40P01, 40001 → SEG_ERR_RETRY;
+ * 57014, 55P03 → SEG_ERR_TIMEOUT; 53300, 57P01-03, class 08 → SEG_ERR_UNAVAILABLE; anything
+ * else → SEG_ERR_INTERNAL.
+ */
 enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what);
 /*
  * One staged batch in one transaction: creates the connection's temporary staging table if
@@ -59,8 +224,9 @@ enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char 
 			   const char *tenant, size_t *count0, size_t *count1);
 /*
  * Begins a transaction without the statement timeout, for work over every customer of a tenant
- * (recomputing metrics, checking a new attribute definition) that may take longer than a
- * request's statement. The timeout comes back with the transaction's end.
+ * (recomputing metrics, checking a new attribute definition) or a migration, that may take
+ * longer than a request's statement. Its statements have no deadline of their own either (only
+ * the watchdog ends their waits). The timeout comes back with the transaction's end.
  */
 enum seg_err seg__db_begin_long(struct seg_db *db);
 /* True when the last failure on db was a deadlock or serialization failure (worth a retry). */
@@ -80,5 +246,19 @@ const char *seg__db_int(char buf[SEG_INT_TEXT], int64_t v);
 char *seg__db_strdup(const PGresult *res, int row, int col);
 /* Fills page from a result whose rows are (json, key), fetched with LIMIT limit + 1. */
 void seg__db_page_fill(struct seg_page *page, const PGresult *res, int limit);
+
+/* --- migrations (db/migrate.c) --- */
+
+/*
+ * The versions of the embedded migrations as a PostgreSQL array literal ("{1,2}"), malloc'ed,
+ * and their number in *count.
+ */
+char *seg__db_migration_versions(int *count);
+/*
+ * How many of the versions in $1 (that literal) schema_migrations holds: every embedded
+ * migration is applied when it is their count. One round trip; seg_db_ready and the watchdog's
+ * probe both ask it (the probe takes "relation does not exist" as "not migrated").
+ */
+#define SEG__MIGRATED_SQL "SELECT count(*) FROM schema_migrations WHERE version = ANY($1::int[])"
 
 #endif

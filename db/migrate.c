@@ -2,7 +2,9 @@
  * Forward-only migrations. The files migrations/NNNN_name.sql are embedded in the binary
  * (scripts/embed.sh). seg_db_migrate takes a session-level advisory lock, so that several
  * daemons starting at once apply each migration exactly once, then applies every pending
- * file in its own transaction and records it in schema_migrations.
+ * file in its own transaction and records it in schema_migrations. Waiting for the lock and
+ * running a file may legitimately take long: neither has a timeout, on the server's side or
+ * ours (the pool's watchdog still ends the wait when the database stops answering).
  */
 #include "internal.h"
 
@@ -26,6 +28,22 @@ static int seg__migration_version(const char *path)
 static bool seg__is_migration(const struct seg_embedded *e)
 {
 	return strncmp(e->path, "migrations/", 11) == 0 && strstr(e->path, ".sql") != NULL;
+}
+
+char *seg__db_migration_versions(int *count)
+{
+	struct seg_buf b = SEG_BUF_INIT;
+
+	*count = 0;
+	seg_buf_addch(&b, '{');
+	for (const struct seg_embedded *e = seg_embedded_files; e->path; e++) {
+		if (!seg__is_migration(e))
+			continue;
+		seg_buf_addf(&b, "%s%d", *count ? "," : "", seg__migration_version(e->path));
+		(*count)++;
+	}
+	seg_buf_addch(&b, '}');
+	return seg_buf_detach(&b, NULL);
 }
 
 static enum seg_err seg__applied(struct seg_db *db, int **versions, int *count)
@@ -59,9 +77,19 @@ enum seg_err seg_db_migrate(struct seg_db *db, int *applied)
 	enum seg_err err;
 
 	*applied = 0;
-	err = seg__db_query(db, "SELECT pg_advisory_lock(" SEG_MIGRATION_LOCK ")", 0, NULL, NULL);
-	if (err)
+	/* the lock outlives this transaction, which only lifts the timeouts while it waits */
+	err = seg__db_begin_long(db);
+	if (!err)
+		err = seg__db_query(db, "SET LOCAL lock_timeout = 0", 0, NULL, NULL);
+	if (!err)
+		err = seg__db_query(db, "SELECT pg_advisory_lock(" SEG_MIGRATION_LOCK ")", 0, NULL,
+				    NULL);
+	if (!err)
+		err = seg_db_commit(db);
+	if (err) {
+		seg_db_rollback(db);
 		return err;
+	}
 	err = seg__db_query(db,
 			    "CREATE TABLE IF NOT EXISTS schema_migrations ("
 			    " version integer PRIMARY KEY, name text NOT NULL,"
@@ -81,16 +109,11 @@ enum seg_err seg_db_migrate(struct seg_db *db, int *applied)
 		if (seg__contains(done, ndone, version))
 			continue;
 		char *sql = seg_strndup(e->data, e->len);
-		err = seg_db_begin(db);
+		err = seg__db_begin_long(db);
 		if (!err) {
-			PGresult *res = PQexec(db->conn, sql);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-			    PQresultStatus(res) != PGRES_TUPLES_OK) {
+			err = seg__db_script(db, sql, e->path);
+			if (err)
 				seg_error("migration %s failed", e->path);
-				err = seg__db_fail(db, res, e->path);
-			} else {
-				PQclear(res);
-			}
 		}
 		free(sql);
 		if (!err) {
@@ -115,32 +138,30 @@ out:
 	if (db->conn)
 		seg__db_query(db, "SELECT pg_advisory_unlock(" SEG_MIGRATION_LOCK ")", 0, NULL,
 			      NULL);
+	if (!err)
+		seg__watchdog_reprobe(db->pool); /* so that readiness follows at once */
 	return err;
 }
 
 enum seg_err seg_db_ready(struct seg_db *db, bool *ready)
 {
-	int *done = NULL, ndone = 0;
 	PGresult *res = NULL;
+	char *versions = NULL;
+	int count;
 	enum seg_err err;
 
 	*ready = false;
 	err = seg__db_query(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL,
 			    &res);
-	if (err)
-		return err;
-	bool exists = PQgetvalue(res, 0, 0)[0] == 't';
+	if (err || PQgetvalue(res, 0, 0)[0] != 't')
+		goto out; /* no table yet: not ready */
 	PQclear(res);
-	if (!exists)
-		return SEG_OK;
-	err = seg__applied(db, &done, &ndone);
-	if (err)
-		return err;
-	*ready = true;
-	for (const struct seg_embedded *e = seg_embedded_files; e->path; e++)
-		if (seg__is_migration(e) &&
-		    !seg__contains(done, ndone, seg__migration_version(e->path)))
-			*ready = false;
-	free(done);
-	return SEG_OK;
+	versions = seg__db_migration_versions(&count);
+	err = seg__db_query(db, SEG__MIGRATED_SQL, 1, (const char *[]){versions}, &res);
+	if (!err)
+		*ready = atoi(PQgetvalue(res, 0, 0)) == count;
+out:
+	PQclear(res);
+	free(versions);
+	return err;
 }

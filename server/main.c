@@ -38,7 +38,12 @@ static void seg__usage(FILE *out)
 /* Borrows one connection for a command-line tool. */
 static struct seg_db *seg__connect(const struct seg_config *c, struct seg_pool **pool)
 {
-	struct seg_pool_config pc = {c->database_url, 1, c->statement_timeout_ms, 5000};
+	struct seg_pool_config pc = {
+		.conninfo = c->database_url,
+		.size = 1,
+		.statement_timeout_ms = c->statement_timeout_ms,
+		.acquire_timeout_ms = 5000,
+	};
 	struct seg_db *db = NULL;
 	*pool = seg_pool_new(&pc);
 	if (seg_pool_acquire(*pool, &db) != SEG_OK) {

@@ -102,8 +102,13 @@ static enum seg_err seg__migrate_at_start(struct seg_pool *pool)
 int seg_serve(const struct seg_config *config)
 {
 	struct seg__serve sv;
-	struct seg_pool_config pc = {config->database_url, config->db_pool,
-				     config->statement_timeout_ms, 5000};
+	struct seg_pool_config pc = {
+		.conninfo = config->database_url,
+		.size = config->db_pool,
+		.statement_timeout_ms = config->statement_timeout_ms,
+		.acquire_timeout_ms = 5000,
+		.watchdog = true,
+	};
 	int status = 1;
 
 	memset(&sv, 0, sizeof(sv));
