@@ -14,7 +14,7 @@ static const char *const seg__ndjson_csv[] = {"application/x-ndjson", "text/csv"
 
 const struct seg_route seg_routes[] = {
 	{"GET", "/healthz", seg_h_healthz, NULL, 0, NULL, SEG_ROUTE_INLINE},
-	{"GET", "/readyz", seg_h_readyz, NULL, 0, NULL, 0},
+	{"GET", "/readyz", seg_h_readyz, NULL, 0, NULL, SEG_ROUTE_INLINE},
 	{"GET", "/metrics", seg_h_metrics, NULL, 0, NULL, SEG_ROUTE_INLINE},
 	{"GET", "/openapi.yaml", seg_h_openapi, NULL, 0, NULL, SEG_ROUTE_INLINE},
 

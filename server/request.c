@@ -196,6 +196,19 @@ void seg_req_db_return(struct seg_req *r, struct seg_db *db)
 	seg_pool_release(r->server->pool, db);
 }
 
+bool seg_req_server_ready(struct seg_req *r, const char **why)
+{
+	struct seg_pool_health h;
+
+	seg_pool_health(r->server->pool, &h);
+	*why = NULL;
+	if (!h.reachable)
+		*why = "the database is unreachable";
+	else if (!h.migrated)
+		*why = "migrations are not applied yet";
+	return *why == NULL;
+}
+
 void seg_req_server_metrics(struct seg_req *r, struct seg_buf *out)
 {
 	struct seg_server *s = r->server;
