@@ -64,7 +64,8 @@ static enum seg__end seg__wait_over(const struct seg_db *db, const struct seg__w
 	if (db->slot < 0)
 		return __atomic_load_n(&pool->stopping, __ATOMIC_SEQ_CST) ? SEG__END_DOWN
 									  : SEG__END_DONE;
-	if (w->was_down || __atomic_load_n(&pool->down_gen, __ATOMIC_SEQ_CST) != w->gen)
+	if (w->was_down || __atomic_load_n(&pool->down_gen, __ATOMIC_SEQ_CST) != w->gen ||
+	    __atomic_load_n(&pool->interrupted, __ATOMIC_SEQ_CST))
 		return SEG__END_DOWN;
 	return SEG__END_DONE;
 }

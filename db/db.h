@@ -57,6 +57,13 @@ enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out);
  * first (within 2 s, or the connection is closed instead). The borrower's thread.
  */
 void seg_pool_release(struct seg_pool *pool, struct seg_db *db);
+/*
+ * Ends every wait on a pool connection with SEG_ERR_CANCELLED, now and from now on: the
+ * statements are abandoned (their connections closed, the watchdog asked to cancel them on the
+ * server), and seg_pool_acquire fails with SEG_ERR_CANCELLED. The end of a shutdown, when
+ * handlers still running must let go. Any thread; never waits.
+ */
+void seg_pool_interrupt(struct seg_pool *pool);
 /* Counts for /metrics. Any thread. */
 void seg_pool_stats(struct seg_pool *pool, int *size, int *in_use, int *waiting);
 /*

@@ -70,6 +70,7 @@ struct seg_pool {
 	bool down;		       /* atomic: the last probe got no answer */
 	unsigned long down_gen;	       /* atomic: +1 each time the watchdog declares it down */
 	bool stopping;		       /* atomic: seg_pool_free wants the watchdog to end */
+	bool interrupted;	       /* atomic: seg_pool_interrupt ends every wait on a slot */
 	pthread_t watchdog;	       /* valid when has_watchdog */
 	pthread_cond_t wake;	       /* CLOCK_MONOTONIC; stopping, or a cancel queued */
 	struct seg_pool_health health; /* the last verdict; age_ms unused here */
@@ -136,7 +137,8 @@ enum seg__end {
 	SEG__END_DONE,	  /* the server answered: its result, success or error, is in *out */
 	SEG__END_LOST,	  /* the connection broke; *out, when not NULL, is the error that says so */
 	SEG__END_EXPIRED, /* the deadline passed first */
-	SEG__END_DOWN,	  /* given up: the database was declared down, or the pool is closing */
+	SEG__END_DOWN,	  /* given up: the database was declared down, the pool is closing, or
+			     the server interrupted the pool (seg_pool_interrupt) */
 };
 
 /* One request: a statement with parameters (extended protocol), or several (simple protocol). */

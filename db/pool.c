@@ -128,6 +128,8 @@ enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out)
 	bool down;
 
 	*out = NULL;
+	if (__atomic_load_n(&pool->interrupted, __ATOMIC_SEQ_CST))
+		return SEG_ERR_CANCELLED;
 	if (__atomic_load_n(&pool->down, __ATOMIC_SEQ_CST))
 		return SEG_ERR_UNAVAILABLE; /* the watchdog's verdict: fail fast */
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -159,6 +161,11 @@ enum seg_err seg_pool_acquire(struct seg_pool *pool, struct seg_db **out)
 	}
 	*out = db;
 	return SEG_OK;
+}
+
+void seg_pool_interrupt(struct seg_pool *pool)
+{
+	__atomic_store_n(&pool->interrupted, true, __ATOMIC_SEQ_CST);
 }
 
 void seg_pool_release(struct seg_pool *pool, struct seg_db *db)
@@ -307,6 +314,12 @@ static enum seg_err seg__db_abandon(struct seg_db *db, enum seg__end end, const 
 	int pid = db->pid;
 
 	db->sqlstate[0] = '\0';
+	if (end == SEG__END_DOWN && __atomic_load_n(&db->pool->interrupted, __ATOMIC_SEQ_CST)) {
+		seg_warn("cancelled %s: the server is stopping", what);
+		seg__conn_close(db, "interrupted");
+		seg__watchdog_cancel(db->pool, pid);
+		return SEG_ERR_CANCELLED;
+	}
 	if (end == SEG__END_DOWN) {
 		if (w->was_down)
 			seg_debug("not running %s: the database is down", what);

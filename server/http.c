@@ -1069,7 +1069,12 @@ void seg_http_stop(struct seg_server *s)
 
 	if (s->conns)
 		seg_conns_close_all(s->conns);
-	/* No daemon may stop with a suspended connection: let every task resume its own. */
+	/*
+	 * No daemon may stop with a suspended connection: let every task resume its own, cutting
+	 * their waits on the database short (they answer 503 cancelled; what they stored stays).
+	 */
+	if (s->workers)
+		seg_pool_interrupt(s->pool);
 	while (s->workers) {
 		seg_workers_stats(s->workers, &queued, &running);
 		if (!queued && !running)

@@ -219,3 +219,50 @@ def test_shutdown_timeout_cuts_slow_requests(t):
     finally:
         t.stop_daemon(d)
         th.join(30)
+
+
+def test_shutdown_cancels_a_handler_waiting_on_the_database(t):
+    """A handler still waiting on the database when --shutdown-timeout ends (here: a PUT stuck
+    behind a table lock held with psql) is cancelled: its client gets 503 `cancelled` with
+    Retry-After, nothing is written, and the daemon exits 0 soon after the timeout instead of
+    waiting for the lock (the statement timeout is 60 s)."""
+    import os
+    import shutil
+    psql = shutil.which("psql")
+    if not psql:
+        raise t.Skip("psql not found: cannot hold a lock")
+    d = t.start_daemon(["--shutdown-timeout", "1", "--statement-timeout", "60000"], "cancel")
+    cid = t.uid("cancel")
+    t.expect(t.req("GET", "/healthz", key=None, daemon=d), 200)
+    locker = subprocess.Popen([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                               # the server notices psql's end at once and lets go of the lock
+                               "SET client_connection_check_interval = 100; BEGIN; "
+                               "LOCK TABLE customers IN ACCESS EXCLUSIVE MODE; "
+                               "SELECT pg_sleep(15); COMMIT;"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    box = {}
+
+    def client():
+        try:
+            box["r"] = t.req("PUT", cpath(cid), {"attributes": {"a": 1}}, daemon=d, timeout=30,
+                             expect_503=True)
+        except Exception as e:  # noqa: BLE001 - reported below
+            box["error"] = repr(e)
+    th = threading.Thread(target=client)
+    try:
+        time.sleep(1.0)  # psql takes the lock
+        th.start()
+        time.sleep(1.0)  # the PUT waits behind it
+        rc, took = d.sigterm(timeout=1 + MARGIN)
+        th.join(10)
+        t.check(rc is not None, "the daemon still ran %d s after SIGTERM with a handler stuck "
+                "behind a lock" % (1 + MARGIN))
+        t.eq(rc, 0, "exit status after SIGTERM (exit took %.1f s)" % took)
+        t.check("r" in box, "the stuck PUT got no answer: %s" % box.get("error"))
+        r = box["r"]
+        t.problem(r, 503)
+        t.eq(r.json.get("type"), "urn:segmentd:problem:cancelled", "problem type", r)
+    finally:
+        locker.kill()
+        locker.wait()
+    t.problem(t.req("GET", cpath(cid)), 404)
