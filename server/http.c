@@ -81,6 +81,7 @@ struct seg__http_req {
 	enum seg_err err;      /* decided failure */
 	bool answered;	       /* a response is queued */
 	bool authed;	       /* key, scope and rate limit passed (or not needed) */
+	bool content_checked;  /* Content-Type and Content-Length passed (or not needed) */
 	bool close;	       /* answer with Connection: close */
 	bool streaming;	       /* the route streams and its begin succeeded */
 	/* from the request line (the URI callback) */
@@ -469,6 +470,42 @@ static enum seg_err seg__authorize(struct seg__http_req *h, bool may_wait, bool 
 	return SEG_OK;
 }
 
+/*
+ * What a body's headers must say, checked after the key (401/403/429 come first): the
+ * Content-Type (415) and the Content-Length (413). On the HTTP thread, or in the begin task
+ * when the key was not in the cache: libmicrohttpd leaves a suspended connection alone, so a
+ * task may read its headers (handlers read their query parameters the same way).
+ */
+static enum seg_err seg__check_content(struct seg__http_req *h)
+{
+	struct seg_req *r = &h->r;
+	const char *v;
+
+	h->content_checked = true;
+	if (!r->route->content_types)
+		return SEG_OK;
+	bool ok = false;
+	v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	r->content_type = seg__media_type(v);
+	for (const char *const *t = r->route->content_types; *t && r->content_type && !ok; t++)
+		ok = strcmp(*t, r->content_type) == 0;
+	if (!ok) {
+		struct seg_buf list = SEG_BUF_INIT;
+		for (const char *const *t = r->route->content_types; *t; t++)
+			seg_buf_addf(&list, "%s%s", t == r->route->content_types ? "" : ", ", *t);
+		seg_req_fail(r, SEG_ERR_UNSUPPORTED_MEDIA,
+			     "Content-Type \"%s\" is not accepted here; use %s", v ? v : "",
+			     list.data);
+		seg_buf_release(&list);
+		return SEG_ERR_UNSUPPORTED_MEDIA;
+	}
+	v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (!r->route->stream && v && strtoull(v, NULL, 10) > r->server->config->max_body)
+		return seg_req_fail(r, SEG_ERR_TOO_LARGE, "the body is %s bytes; the limit is %zu",
+				    v, r->server->config->max_body);
+	return SEG_OK;
+}
+
 /* ---- tasks ---------------------------------------------------------------------------- */
 
 /*
@@ -541,6 +578,8 @@ static void seg__task_main(struct seg_task *task, enum seg_worker_run how)
 		err = seg__authorize(h, true, &miss);
 	switch (h->kind) {
 	case SEG__TASK_BEGIN:
+		if (!err && !h->content_checked)
+			err = seg__check_content(h);
 		if (!err && rt->stream) {
 			err = rt->stream->begin(r);
 			h->streaming = !err;
@@ -632,7 +671,7 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url, const c
 {
 	struct seg_req *r = &h->r;
 	struct seg_server *s = r->server;
-	const char *v, *why;
+	const char *why;
 	enum seg_err err;
 	bool miss;
 
@@ -680,32 +719,8 @@ static enum seg_err seg__begin(struct seg__http_req *h, const char *url, const c
 	if (err)
 		return err;
 
-	if (r->route->content_types) {
-		bool ok = false;
-		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-						MHD_HTTP_HEADER_CONTENT_TYPE);
-		r->content_type = seg__media_type(v);
-		for (const char *const *t = r->route->content_types; *t && r->content_type && !ok;
-		     t++)
-			ok = strcmp(*t, r->content_type) == 0;
-		if (!ok) {
-			struct seg_buf list = SEG_BUF_INIT;
-			for (const char *const *t = r->route->content_types; *t; t++)
-				seg_buf_addf(&list, "%s%s",
-					     t == r->route->content_types ? "" : ", ", *t);
-			seg_req_fail(r, SEG_ERR_UNSUPPORTED_MEDIA,
-				     "Content-Type \"%s\" is not accepted here; use %s", v ? v : "",
-				     list.data);
-			seg_buf_release(&list);
-			return SEG_ERR_UNSUPPORTED_MEDIA;
-		}
-		v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-						MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (!r->route->stream && v && strtoull(v, NULL, 10) > s->config->max_body)
-			return seg_req_fail(r, SEG_ERR_TOO_LARGE,
-					    "the body is %s bytes; the limit is %zu", v,
-					    s->config->max_body);
-	}
+	if (!miss && (err = seg__check_content(h)) != SEG_OK)
+		return err;
 
 	if (r->route->content_types && (miss || r->route->stream)) {
 		h->phase = SEG__BEGIN; /* the key, or a stream's begin, before the body */

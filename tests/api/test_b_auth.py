@@ -123,3 +123,20 @@ def test_admin_only_key(t):
     t.expect(t.req("GET", "/v1/settings", key=key), 200)
     t.problem(t.req("GET", "/v1/customers?limit=1", key=key), 403)
     t.problem(t.req("PUT", "/v1/customers/" + t.uid(), {"attributes": {}}, key=key), 403)
+
+
+def test_401_before_415_and_413_even_for_a_key_not_in_the_cache(t):
+    """The order of checks holds when the key must be looked up in the database (a key never
+    seen, so not in the cache): an unknown key with a wrong Content-Type, or with a body over
+    the limit, is 401, not 415 or 413; a known key that was not used for a while gets the 415."""
+    good = t.keys["A"]
+    unknown = "sgd_" + "Y" * 12 + "_" + good.split("_")[2]
+    r = t.req("POST", "/v1/events", raw_body=b"{}", ctype="text/plain", key=unknown)
+    t.problem(r, 401)
+    r = t.raw("PUT /v1/customers/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+              "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % (t.uid(), unknown, 1 << 30))
+    t.eq(r.status, 401, "an unknown key with a body over the limit", r)
+    r = t.req("POST", "/v1/customers:import", raw_body=b"{}", ctype="text/plain", key=unknown)
+    t.problem(r, 401)
+    t.problem(t.req("POST", "/v1/events", raw_body=b"{}", ctype="text/plain"), 415)
