@@ -568,6 +568,8 @@ static void seg__task_main(struct seg_task *task, enum seg_worker_run how)
 		return;
 	}
 	seg_log_set_request(r->request_id);
+	if (how == SEG_WORKER_EXPIRED && h->streaming)
+		how = SEG_WORKER_RUN; /* a stream under way goes on: the wait was the queue's */
 	if (how == SEG_WORKER_CANCELLED)
 		err = SEG_ERR_CANCELLED;
 	else if (how == SEG_WORKER_EXPIRED)
