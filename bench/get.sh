@@ -9,6 +9,11 @@
 #   BENCH_SETTINGS      daemon settings to try, "THREADS:POOL:WORKERS ..." (--http-threads,
 #                       --db-pool, --request-workers; default below); the best
 #                       by requests/s and the best by p99 in the sweep (error-free) get full-length runs
+#   BENCH_COMPARE       path of another segmentd binary (e.g. one built from an earlier commit)
+#                       to measure in the same run, on the same data: two rounds, each running it
+#                       and then ours (the best setting) for BENCH_DURATION, alternately
+#   BENCH_COMPARE_FLAGS its serve flags (default "--http-threads 4 --db-pool 8"); it must
+#                       accept them (an older binary knows no --request-workers)
 #
 # wrk: -t2 -cC -dDs --latency, a Lua script that asks for random existing ids c-1..c-N with the
 # Authorization header and reports non-2xx/3xx responses and socket errors, which must be 0.
@@ -137,6 +142,34 @@ for s in $MEASURED; do
 	RESULT_LINES+="$s $(field "$line" rps) $(field "$line" p50_us) $(field "$line" p99_us)"$'\n'
 done
 
+COMPARE_LINES=
+if [ -n "${BENCH_COMPARE:-}" ]; then
+	[ -x "$BENCH_COMPARE" ] || die "BENCH_COMPARE=$BENCH_COMPARE is not an executable"
+	cp "$BENCH_COMPARE" "$BENCH_TMP/segmentd.compare"
+	OURS=$SEGMENTD
+	read -r -a CFLAGS <<<"${BENCH_COMPARE_FLAGS:---http-threads 4 --db-pool 8}"
+	for round in 1 2; do
+		for who in compare ours; do
+			if [ "$who" = compare ]; then
+				SEGMENTD=$BENCH_TMP/segmentd.compare
+				# shellcheck disable=SC2206 # the flags are words
+				fl=("${CFLAGS[@]}")
+			else
+				SEGMENTD=$OURS
+				# shellcheck disable=SC2207 # the flags are words
+				fl=($(flags "$best"))
+			fi
+			say "comparison round $round: $who ${fl[*]}, ${DURATION}s"
+			start_daemon "${fl[@]}"
+			run_wrk 2 >/dev/null
+			line=$(run_wrk "$DURATION")
+			stop_daemon
+			COMPARE_LINES+="$who $round $(field "$line" rps) $(field "$line" p99_us) ${fl[*]}"$'\n'
+		done
+	done
+	SEGMENTD=$OURS
+fi
+
 say "baseline: pgbench -n -c$CONNS -j2 -T$DURATION -M prepared"
 pgbench -n -c"$CONNS" -j2 -T2 -M prepared -f "$BENCH_TMP/lookup.sql" >/dev/null 2>&1 || true
 pgbench -n -c"$CONNS" -j2 -T"$DURATION" -M prepared -f "$BENCH_TMP/lookup.sql" >"$BENCH_TMP/pgbench.out" 2>&1 ||
@@ -160,4 +193,11 @@ printf '%s' "$RESULT_LINES" | while read -r s rps p50 p99; do
 		"$rps" "$(flags "$s")" "$(awk -v u="$p50" 'BEGIN { print u / 1000 }')" \
 		"$(awk -v u="$p99" 'BEGIN { print u / 1000 }')" "$(ratio "$rps" "$PG_TPS")"
 done
+if [ -n "$COMPARE_LINES" ]; then
+	echo "comparison in the same run (BENCH_COMPARE=$BENCH_COMPARE), ${DURATION}s each:"
+	printf '%s' "$COMPARE_LINES" | while read -r who round rps p99 rest; do
+		printf '  round %s  %-7s %8.0f req/s  p99 %6.2f ms  ratio %s  (%s)\n' "$round" "$who" \
+			"$rps" "$(awk -v u="$p99" 'BEGIN { print u / 1000 }')" "$(ratio "$rps" "$PG_TPS")" "$rest"
+	done
+fi
 echo "targets: ratio >= 0.7, p99 < 10 ms"
