@@ -710,6 +710,38 @@ class Ctx:
             self.check_invariants(r, expect_503)
         return r
 
+    def slow_import(self, d, prefix, lines, pause, box):
+        """Streams a chunked NDJSON customers import of `lines` lines to daemon d, one every
+        `pause` seconds, with http.client; box gets "status", "doc" (the JSON answer) or
+        "outcome" ("answer", "clean close" when the server closed without a byte of an answer,
+        "truncated (...)" for part of an answer, "error: ..."), and "at" (when it ended)."""
+        def gen():
+            for i in range(lines):
+                yield (json.dumps({"id": "%s-%d" % (prefix, i)}) + "\n").encode()
+                time.sleep(pause)
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+        try:
+            c.request("POST", "/v1/customers:import", body=gen(), encode_chunked=True,
+                      headers={"Authorization": "Bearer " + self.keys["A"],
+                               "Content-Type": "application/x-ndjson"})
+            r = c.getresponse()
+            data = r.read()
+            box["status"] = r.status
+            try:
+                box["doc"] = json.loads(data)
+            except ValueError:
+                box["doc"] = None
+            box["outcome"] = "answer"
+        except http.client.IncompleteRead as e:
+            box["outcome"] = "truncated (%r)" % e
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            box["outcome"] = "clean close"
+        except (OSError, http.client.HTTPException) as e:
+            box["outcome"] = "error: %r" % e
+        finally:
+            box["at"] = time.time()
+            c.close()
+
     # ----- the pg_virtualenv cluster and logs ----------------------------------------
     pg_cluster = staticmethod(pg_cluster)
     pg_cluster_pids = staticmethod(pg_cluster_pids)

@@ -17,37 +17,6 @@ def cpath(cid):
     return "/v1/customers/" + urllib.parse.quote(cid, safe="")
 
 
-def slow_import(t, d, prefix, lines, pause, box):
-    """Streams a chunked NDJSON import of `lines` lines, one every `pause` seconds, with
-    http.client; box gets "status", "doc" (the JSON answer) or "outcome" ("clean close" when
-    the server closed without a byte of an answer, "truncated" for part of an answer)."""
-    def gen():
-        for i in range(lines):
-            yield (json.dumps({"id": "%s-%d" % (prefix, i)}) + "\n").encode()
-            time.sleep(pause)
-    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-    try:
-        c.request("POST", "/v1/customers:import", body=gen(), encode_chunked=True,
-                  headers={"Authorization": "Bearer " + t.keys["A"],
-                           "Content-Type": "application/x-ndjson"})
-        r = c.getresponse()
-        data = r.read()
-        box["status"] = r.status
-        try:
-            box["doc"] = json.loads(data)
-        except ValueError:
-            box["doc"] = None
-        box["outcome"] = "answer"
-    except http.client.IncompleteRead as e:
-        box["outcome"] = "truncated (%r)" % e
-    except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-        box["outcome"] = "clean close"
-    except (OSError, http.client.HTTPException) as e:
-        box["outcome"] = "error: %r" % e
-    finally:
-        c.close()
-
-
 def check_import(t, box, n, allow_clean_close):
     out = box.get("outcome")
     if out == "clean close" and allow_clean_close:
@@ -114,7 +83,7 @@ def test_sigterm_under_keepalive_load(t):
             conn.close()
 
     box = {}
-    importer = threading.Thread(target=slow_import, args=(t, d, t.uid("ka-imp"), 20, 0.1, box))
+    importer = threading.Thread(target=t.slow_import, args=(d, t.uid("ka-imp"), 20, 0.1, box))
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
     try:
         for th in threads:
@@ -178,8 +147,8 @@ def test_sigterm_closes_idle_keepalive_connections_at_once(t):
         r = t.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", daemon=d, sock=s, close_wait=0)
         t.check(r.status == 200 and not r.closes(), "GET /healthz on a keep-alive connection",
                 r)
-        importer = threading.Thread(target=slow_import,
-                                    args=(t, d, t.uid("idle-imp"), 20, 0.2, box))
+        importer = threading.Thread(target=t.slow_import,
+                                    args=(d, t.uid("idle-imp"), 20, 0.2, box))
         importer.start()
         time.sleep(0.6)
         t0 = time.time()

@@ -1,7 +1,5 @@
 """The HTTP settings: from the environment as well as flags, refused when invalid, the global
 connection cap, a single request worker, and --shutdown-timeout; each on a daemon of its own."""
-import http.client
-import json
 import selectors
 import subprocess
 import threading
@@ -175,29 +173,7 @@ def test_shutdown_timeout_cuts_slow_requests(t):
     problem or a close) and the daemon exits 0 within 2 s + margin."""
     d = t.start_daemon(["--shutdown-timeout", "2"], "shutdown-timeout")
     box = {}
-    prefix = t.uid("cut")
-
-    def gen():
-        for i in range(100):  # 20 s at this pace
-            yield (json.dumps({"id": "%s-%d" % (prefix, i)}) + "\n").encode()
-            time.sleep(0.2)
-
-    def client():
-        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-        try:
-            c.request("POST", "/v1/customers:import", body=gen(), encode_chunked=True,
-                      headers={"Authorization": "Bearer " + t.keys["A"],
-                               "Content-Type": "application/x-ndjson"})
-            r = c.getresponse()
-            box["answer"] = (r.status, r.read()[:300])
-        except http.client.IncompleteRead as e:
-            box["truncated"] = repr(e)
-        except (OSError, http.client.HTTPException) as e:
-            box["closed"] = repr(e)
-        finally:
-            box["at"] = time.time()
-            c.close()
-    th = threading.Thread(target=client)
+    th = threading.Thread(target=t.slow_import, args=(d, t.uid("cut"), 100, 0.2, box))
     try:
         th.start()
         time.sleep(0.6)
@@ -209,11 +185,11 @@ def test_shutdown_timeout_cuts_slow_requests(t):
         t.eq(rc, 0, "exit status after SIGTERM (exit took %.1f s)" % took)
         t.check(took >= 1.5, "the daemon exited %.1f s after SIGTERM: it must wait for the "
                 "request in flight up to --shutdown-timeout 2" % took)
-        t.check("truncated" not in box, "the import cut by the shutdown timeout got a truncated "
-                "answer: %s" % box.get("truncated"))
-        if "answer" in box:
-            t.check(box["answer"][0] == 503, "the import cut by the shutdown timeout was "
-                    "answered %r (expected a 503 problem or a close)" % (box["answer"],))
+        t.check(not box.get("outcome", "").startswith("truncated"), "the import cut by the "
+                "shutdown timeout got a truncated answer: %s" % box.get("outcome"))
+        if box.get("outcome") == "answer":
+            t.check(box["status"] == 503, "the import cut by the shutdown timeout was "
+                    "answered %r (expected a 503 problem or a close)" % (box.get("doc"),))
         t.check("at" in box and box["at"] - t0 <= 2 + MARGIN, "the import client was not "
                 "released within %d s of SIGTERM" % (2 + MARGIN))
     finally:

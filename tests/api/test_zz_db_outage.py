@@ -5,23 +5,6 @@ import time
 import urllib.parse
 
 
-def find_cluster():
-    """(version, name) of the cluster pg_virtualenv started, found by its port."""
-    port = os.environ.get("PGPORT")
-    if not port:
-        return None
-    try:
-        out = subprocess.run(["pg_lsclusters", "-h"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, timeout=30).stdout.decode()
-    except OSError:
-        return None
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) >= 3 and f[2] == port:
-            return f[0], f[1]
-    return None
-
-
 def ctl(action, ver, name):
     p = subprocess.run(["pg_ctlcluster", "-m", "fast", ver, name, action] if action == "stop"
                        else ["pg_ctlcluster", ver, name, action],
@@ -30,10 +13,10 @@ def ctl(action, ver, name):
 
 
 def test_database_away_503_then_recovers(t):
-    cl = find_cluster()
+    cl = t.pg_cluster()
     if not cl:
         raise t.Skip("no pg_virtualenv cluster found (PGPORT=%r)" % os.environ.get("PGPORT"))
-    ver, name = cl
+    ver, name = cl["version"], cl["name"]
     cid = t.uid()
     t.expect(t.req("PUT", "/v1/customers/" + urllib.parse.quote(cid), {"attributes": {"a": 1}}), 201)
     rc, out = ctl("stop", ver, name)
