@@ -250,6 +250,17 @@ void seg_conn_body_progress(struct seg_conns *c, struct seg_conn *conn, size_t n
 	}
 }
 
+bool seg_conn_cut(struct seg_conns *c, const struct seg_conn *conn)
+{
+	bool cut;
+	if (!conn)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	cut = conn->shut;
+	pthread_mutex_unlock(&c->lock);
+	return cut;
+}
+
 const char *seg_conn_address(const struct seg_conn *conn)
 {
 	return conn ? conn->text : "unknown";

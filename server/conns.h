@@ -60,6 +60,8 @@ void seg_conns_close(struct seg_conns *c, struct seg_conn *conn);
 void seg_conn_phase(struct seg_conns *c, struct seg_conn *conn, enum seg_conn_phase phase);
 /* n more body bytes arrived. */
 void seg_conn_body_progress(struct seg_conns *c, struct seg_conn *conn, size_t n);
+/* Whether the reaper cut conn (it missed a deadline, or the server is stopping). */
+bool seg_conn_cut(struct seg_conns *c, const struct seg_conn *conn);
 /* The client address as text ("127.0.0.1", "::1"); borrowed, lives as long as conn. */
 const char *seg_conn_address(const struct seg_conn *conn);
 

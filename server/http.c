@@ -864,12 +864,18 @@ static void seg__on_completed(void *cls, struct MHD_Connection *conn, void **con
 	const char *route = r->route ? r->route->pattern : seg__unmatched;
 	int st = h->answered ? r->status : 499; /* the client went away first */
 	if (h->phase == SEG__NEW) {
-		/* refused by libmicrohttpd itself (a malformed or oversized request head) */
+		/*
+		 * Never reached the handler: refused by libmicrohttpd itself (a malformed or
+		 * oversized request head: its status), cut for missing the header deadline (408,
+		 * though nothing was sent), or abandoned by the client (499).
+		 */
 		const union MHD_ConnectionInfo *i =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
-		st = i ? (int)i->http_status : 400;
+		st = i ? (int)i->http_status : seg_conn_cut(s->conns, h->conn) ? 408 : 499;
 		r->method = "-";
 		route = seg__unmatched;
+	} else if (!h->answered && seg_conn_cut(s->conns, h->conn)) {
+		st = 408; /* cut for missing the body deadline, or by the shutdown */
 	}
 	seg_metrics_observe(s->metrics, r->method, route, st, ms / 1000);
 	enum seg_log_level level =
@@ -927,7 +933,11 @@ static void seg__mhd_log(void *cls, const char *fmt, va_list ap)
 	seg_buf_vaddf(&b, fmt, ap);
 	while (b.len && b.data[b.len - 1] == '\n')
 		seg_buf_truncate(&b, b.len - 1);
-	seg_warn("http: %s", b.data);
+	/*
+	 * libmicrohttpd reports what clients do wrong (closed sockets, malformed heads): the
+	 * access log and /metrics tell those already, and at warn an attack would flood the log.
+	 */
+	seg_debug("http: %s", b.data);
 	seg_buf_release(&b);
 }
 
