@@ -101,8 +101,6 @@ void seg_page_release(struct seg_page *p);
 /* --- migrations (db/migrate.c) --- */
 /* Applies pending embedded migrations under an advisory lock. *applied counts them. */
 enum seg_err seg_db_migrate(struct seg_db *db, int *applied);
-/* True when every embedded migration is applied. */
-enum seg_err seg_db_ready(struct seg_db *db, bool *ready);
 
 /* --- tenants and keys (db/keys.c) --- */
 #define SEG_KEY_HASH_LEN 32

@@ -258,8 +258,8 @@ void seg__db_page_fill(struct seg_page *page, const PGresult *res, int limit);
 char *seg__db_migration_versions(int *count);
 /*
  * How many of the versions in $1 (that literal) schema_migrations holds: every embedded
- * migration is applied when it is their count. One round trip; seg_db_ready and the watchdog's
- * probe both ask it (the probe takes "relation does not exist" as "not migrated").
+ * migration is applied when it is their count. The watchdog's probe asks it, and takes
+ * "relation does not exist" as "not migrated" (readiness is its verdict: seg_pool_health).
  */
 #define SEG__MIGRATED_SQL "SELECT count(*) FROM schema_migrations WHERE version = ANY($1::int[])"
 

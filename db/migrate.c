@@ -142,26 +142,3 @@ out:
 		seg__watchdog_reprobe(db->pool); /* so that readiness follows at once */
 	return err;
 }
-
-enum seg_err seg_db_ready(struct seg_db *db, bool *ready)
-{
-	PGresult *res = NULL;
-	char *versions = NULL;
-	int count;
-	enum seg_err err;
-
-	*ready = false;
-	err = seg__db_query(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL,
-			    &res);
-	if (err || PQgetvalue(res, 0, 0)[0] != 't')
-		goto out; /* no table yet: not ready */
-	PQclear(res);
-	versions = seg__db_migration_versions(&count);
-	err = seg__db_query(db, SEG__MIGRATED_SQL, 1, (const char *[]){versions}, &res);
-	if (!err)
-		*ready = atoi(PQgetvalue(res, 0, 0)) == count;
-out:
-	PQclear(res);
-	free(versions);
-	return err;
-}

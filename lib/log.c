@@ -44,11 +44,6 @@ void seg_log_set_request(const char *request_id)
 	seg__request_id = request_id;
 }
 
-const char *seg_log_request(void)
-{
-	return seg__request_id;
-}
-
 /* A number as JSON allows it: integers without a fraction, others with up to 15 digits. */
 static void seg__add_number(struct seg_buf *b, double v)
 {

@@ -23,8 +23,6 @@ bool seg_log_enabled(enum seg_log_level level);
 
 /* The request id that this thread's lines carry (NULL: none). The string is borrowed. */
 void seg_log_set_request(const char *request_id);
-/* The request id this thread's lines carry now, or NULL. */
-const char *seg_log_request(void);
 
 void seg_log(enum seg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -34,9 +34,7 @@ struct seg_conn {
 	int64_t deadline_ms; /* 0: none; atomic */
 	int64_t since_ms;    /* when the phase began; atomic */
 	bool shut;	     /* shut down by the reaper (under the lock) */
-	/* the body window: owned by the connection's HTTP thread */
-	int64_t window_start_ms;
-	size_t window_bytes;
+	size_t window_bytes; /* body bytes since the deadline last moved; its HTTP thread's */
 };
 
 struct seg_conns {
@@ -46,7 +44,7 @@ struct seg_conns {
 	struct seg_conn *head;
 	int open;
 	/* counters for /metrics (under the lock) */
-	uint64_t refused_total, refused_address, timed_out[4], closed_stopping;
+	uint64_t refused_total, refused_address, timed_out[4];
 };
 
 static int64_t seg__now_ms(void)
@@ -229,10 +227,8 @@ void seg_conn_phase(struct seg_conns *c, struct seg_conn *conn, enum seg_conn_ph
 	int64_t now = seg__now_ms();
 	if (!conn)
 		return;
-	if (phase == SEG_CONN_BODY) {
-		conn->window_start_ms = now;
+	if (phase == SEG_CONN_BODY)
 		conn->window_bytes = 0;
-	}
 	seg__set_deadline(c, conn, (int)phase, now);
 }
 
@@ -243,7 +239,6 @@ void seg_conn_body_progress(struct seg_conns *c, struct seg_conn *conn, size_t n
 	conn->window_bytes += n;
 	if (conn->window_bytes >= SEG_CONN_BODY_QUANTUM) {
 		int64_t now = seg__now_ms();
-		conn->window_start_ms = now;
 		conn->window_bytes = 0;
 		__atomic_store_n(&conn->deadline_ms, now + c->cfg.body_timeout_ms,
 				 __ATOMIC_RELEASE);
@@ -289,8 +284,6 @@ int seg_conns_reap(struct seg_conns *c, int idle_ms)
 			if (phase != SEG_CONN_WAIT)
 				seg_debug("closed a connection from %s: it missed its %s deadline",
 					  conn->text, seg__phase_names[phase]);
-		} else {
-			c->closed_stopping++;
 		}
 	}
 	open = c->open;
@@ -306,7 +299,6 @@ void seg_conns_close_all(struct seg_conns *c)
 			continue;
 		conn->shut = true;
 		shutdown(conn->fd, SHUT_RDWR);
-		c->closed_stopping++;
 	}
 	pthread_mutex_unlock(&c->lock);
 }
