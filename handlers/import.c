@@ -177,7 +177,7 @@ static void seg__write(struct seg_import *im, struct seg_batch *b)
 		if (b->err == SEG_ERR_INVALID) /* a value the database refused: the slow way */
 			b->err = SEG_ERR_CONFLICT;
 	}
-	if (im->events || !b->try_new || b->err)
+	if (im->events || !b->try_new || b->err == SEG_ERR_CONFLICT)
 		b->err = seg__store(im, db, &b->rows, &b->a, &b->b);
 	if (b->err == SEG_ERR_INVALID)
 		b->err = seg__store_rows(im, db, b);
