@@ -217,4 +217,95 @@ enum seg_err seg_db_attr_put(struct seg_db *db, int64_t tenant, const char *name
 			     char **offenders);
 enum seg_err seg_db_attr_delete(struct seg_db *db, int64_t tenant, const char *name);
 
+/* --- jobs (db/jobs.c; the model: db/README.md "Jobs") --- */
+/*
+ * A job as the worker that claimed it sees it. attempt is the fencing token of this claim:
+ * every write the worker makes to the job row is conditional on it, so a worker whose lease
+ * ran out (and whose job another daemon took over) can change nothing.
+ */
+struct seg_job_claim {
+	int64_t id;
+	int64_t tenant;
+	char *kind;   /* malloc'ed */
+	int64_t target; /* 0: none */
+	char *params; /* JSON text, malloc'ed */
+	int attempt;
+	int max_attempts;
+};
+void seg_job_claim_release(struct seg_job_claim *job);
+
+/*
+ * What a running job may ask of its worker, without touching the database: whether it was
+ * asked to stop (the heartbeat saw cancel_requested, or the daemon is shutting down and hands
+ * the job back), and how far it has come (0..1; the heartbeat stores it). Both are safe to call
+ * from the job's own thread at any time.
+ */
+struct seg_job_hooks {
+	bool (*stopping)(void *ctx);
+	void (*progress)(void *ctx, double fraction);
+	void *ctx;
+};
+
+/*
+ * Queues a job of kind for target (0: none) with params (JSON text, NULL: {}), runnable now,
+ * in the caller's transaction if one is open. When a job of the same kind and target is
+ * already queued (not yet running) for the tenant, that one is returned instead (*joined
+ * true). Wakes the workers of every daemon (NOTIFY segmentd_jobs, delivered at commit).
+ */
+enum seg_err seg_db_job_enqueue(struct seg_db *db, int64_t tenant, const char *kind,
+				int64_t target, const char *params, int64_t *id, bool *joined);
+/* The job as the API shows it. SEG_ERR_NOT_FOUND when the tenant has no such job. */
+enum seg_err seg_db_job_get(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+/* Its status alone ("queued", ...; static string), for waiting on it. */
+enum seg_err seg_db_job_status(struct seg_db *db, int64_t tenant, int64_t id,
+			       const char **status);
+/* Jobs newest first, optionally of one status and kind (NULL: any). */
+enum seg_err seg_db_job_list(struct seg_db *db, int64_t tenant, const char *status,
+			     const char *kind, const char *after_key, int limit,
+			     struct seg_page *page);
+/*
+ * Cancels: a queued job at once; a running one is asked to stop (cancel_requested) and stops at
+ * its next check point. Finished jobs are left as they are. *json receives the job.
+ */
+enum seg_err seg_db_job_cancel(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+
+/*
+ * Inside a job's own transaction: locks its row (FOR UPDATE) and checks that this claim still
+ * holds it (status running, same attempt). SEG_ERR_CONFLICT when it does not: roll back and
+ * drop the job, another worker has it. A job takes this lock first, so that its result and its
+ * completion commit together (seg_db_job_succeed) and no rescue can intervene.
+ */
+enum seg_err seg_db_job_lock(struct seg_db *db, const struct seg_job_claim *job);
+/* Inside that transaction: marks the job succeeded with result (JSON text, NULL: none). */
+enum seg_err seg_db_job_succeed(struct seg_db *db, const struct seg_job_claim *job,
+				const char *result);
+
+/* --- segments (db/segments.c) --- */
+/*
+ * Segment documents are JSON built by PostgreSQL: {"id", "name", "description", "type",
+ * "rule", "source", "profile", "size", "refreshed_at", "created_at", "updated_at"}; id is a
+ * string of digits.
+ */
+struct seg_segment_input {
+	const char *name;
+	const char *description; /* NULL: "" (create) or unchanged (patch) */
+	const char *type;	 /* "static" or "dynamic" (create only) */
+	const char *rule;	 /* JSON text of a validated rule; NULL: none (or unchanged) */
+	const char *profile;	 /* JSON object text; NULL: {} or unchanged */
+	const char *source;	 /* NULL: "manual" for static, "rule" for dynamic */
+	unsigned deps;		 /* SEG_RULE_DEP_* of the rule */
+};
+
+/* --- membership and the change feed (db/members.c, db/changes.c) --- */
+/*
+ * Runs a full refresh of a dynamic segment as the job `job` (kind "segment.refresh", target
+ * the segment), in one transaction with the job's completion: computes the members from one
+ * snapshot, applies only the differences to the stored membership (skipping customers written
+ * since that snapshot, which their own write evaluated), records them in the change feed, adds
+ * a history point and the new size, and marks the job succeeded with {"size", "entered",
+ * "exited"}. SEG_ERR_CONFLICT: the claim was lost (nothing applied).
+ */
+enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_claim *job,
+				    const struct seg_job_hooks *hooks);
+
 #endif

@@ -263,4 +263,36 @@ char *seg__db_migration_versions(int *count);
  */
 #define SEG__MIGRATED_SQL "SELECT count(*) FROM schema_migrations WHERE version = ANY($1::int[])"
 
+/* --- membership (db/members.c; the model: db/README.md "Memberships") --- */
+
+/* Where the customers that changed are: the source of a membership step. */
+enum seg__changed {
+	SEG__CHANGED_IDS,	      /* the text[] literal `ids` */
+	SEG__CHANGED_STAGE_EVENTS,    /* the customer_id column of seg_stage_events */
+	SEG__CHANGED_STAGE_CUSTOMERS, /* the id column of seg_stage_customers */
+	SEG__CHANGED_ALL,	      /* every customer of the tenant */
+};
+
+/*
+ * The one membership step, which every write path ends with, inside its own transaction and
+ * after its writes (and after their row locks are taken): re-evaluates, for the changed
+ * customers, every dynamic segment whose rule depends on `what` changed (SEG_RULE_DEP_* bits;
+ * customers created by this transaction are evaluated against every segment), stores the
+ * differences with the membership, and records them in the change feed. A changed customer
+ * that no longer exists leaves every segment it was in, static ones included. One statement
+ * for all segments, compiled once per version of the tenant's definitions and prepared on
+ * each connection. Takes the tenant's definitions lock in shared mode (held to the end of the
+ * transaction). *entered and *exited, when not NULL, receive the counts.
+ */
+enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__changed src,
+			       const char *ids, unsigned what, size_t *entered, size_t *exited);
+
+/*
+ * Inside the caller's transaction, before it changes the tenant's segment definitions or its
+ * attribute catalogue (which compiled rules depend on): takes the definitions lock exclusively
+ * (so every write of the tenant still in flight has committed, and later ones see the change)
+ * and bumps tenants.segments_version.
+ */
+enum seg_err seg__members_definitions_changed(struct seg_db *db, int64_t tenant);
+
 #endif
