@@ -274,15 +274,23 @@ enum seg__changed {
 };
 
 /*
- * The one membership step, which every write path ends with, inside its own transaction and
- * after its writes (and after their row locks are taken): re-evaluates, for the changed
+ * The first statement of every transaction that writes customers, before any of its row locks:
+ * takes the tenant's definitions lock in shared mode (held to the end of the transaction, so
+ * no definition changes under it) and reads tenants.segments_version, which the step then
+ * uses. Taking it first keeps the lock order (definitions lock, then customer rows) the same
+ * everywhere, so writers and definition changes never deadlock.
+ */
+enum seg_err seg__members_lock(struct seg_db *db, int64_t tenant);
+
+/*
+ * The one membership step, which every write path ends with, inside its own transaction (that
+ * began with seg__members_lock) and after its writes: re-evaluates, for the changed
  * customers, every dynamic segment whose rule depends on `what` changed (SEG_RULE_DEP_* bits;
  * customers created by this transaction are evaluated against every segment), stores the
  * differences with the membership, and records them in the change feed. A changed customer
  * that no longer exists leaves every segment it was in, static ones included. One statement
  * for all segments, compiled once per version of the tenant's definitions and prepared on
- * each connection. Takes the tenant's definitions lock in shared mode (held to the end of the
- * transaction). *entered and *exited, when not NULL, receive the counts.
+ * each connection. *entered and *exited, when not NULL, receive the counts.
  */
 enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__changed src,
 			       const char *ids, unsigned what, size_t *entered, size_t *exited);
