@@ -37,5 +37,7 @@ const struct seg_route seg_routes[] = {
 	{"GET", "/v1/settings", seg_h_settings_get, NULL, A, NULL, 0},
 	{"PATCH", "/v1/settings", seg_h_settings_patch, NULL, A, seg__patch, 0},
 
+	{"POST", "/v1/segments:preview", seg_h_segments_preview, NULL, W, seg__json, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };
