@@ -226,9 +226,9 @@ enum seg_err seg_db_attr_delete(struct seg_db *db, int64_t tenant, const char *n
 struct seg_job_claim {
 	int64_t id;
 	int64_t tenant;
-	char *kind;   /* malloc'ed */
+	char *kind;	/* malloc'ed */
 	int64_t target; /* 0: none */
-	char *params; /* JSON text, malloc'ed */
+	char *params;	/* JSON text, malloc'ed */
 	int attempt;
 	int max_attempts;
 };
@@ -252,13 +252,12 @@ struct seg_job_hooks {
  * already queued (not yet running) for the tenant, that one is returned instead (*joined
  * true). Wakes the workers of every daemon (NOTIFY segmentd_jobs, delivered at commit).
  */
-enum seg_err seg_db_job_enqueue(struct seg_db *db, int64_t tenant, const char *kind,
-				int64_t target, const char *params, int64_t *id, bool *joined);
+enum seg_err seg_db_job_enqueue(struct seg_db *db, int64_t tenant, const char *kind, int64_t target,
+				const char *params, int64_t *id, bool *joined);
 /* The job as the API shows it. SEG_ERR_NOT_FOUND when the tenant has no such job. */
 enum seg_err seg_db_job_get(struct seg_db *db, int64_t tenant, int64_t id, char **json);
 /* Its status alone ("queued", ...; static string), for waiting on it. */
-enum seg_err seg_db_job_status(struct seg_db *db, int64_t tenant, int64_t id,
-			       const char **status);
+enum seg_err seg_db_job_status(struct seg_db *db, int64_t tenant, int64_t id, const char **status);
 /* Jobs newest first, optionally of one status and kind (NULL: any). */
 enum seg_err seg_db_job_list(struct seg_db *db, int64_t tenant, const char *status,
 			     const char *kind, const char *after_key, int limit,
