@@ -248,6 +248,8 @@ static const char *seg__accept_text(unsigned accept)
 
 static const char *seg__json_type_text(const json_t *v)
 {
+	if (!v)
+		return "nothing";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
 	case JSON_ARRAY: return "an array";
@@ -721,6 +723,10 @@ static bool seg__leaf_count(struct seg__parser *ps)
 static const char *seg__name(struct seg__parser *ps, const json_t *v, const char *key,
 			     const char *what, size_t *len)
 {
+	if (!v) {
+		seg__fail(ps, key, -1, "missing \"%s\"", key);
+		return NULL;
+	}
 	if (!json_is_string(v)) {
 		seg__fail(ps, key, -1, "expected %s (a string), got %s", what,
 			  seg__json_type_text(v));
