@@ -660,7 +660,9 @@ static void seg__leaf_compare(struct seg__parser *ps, const json_t *obj, struct 
 				? (long)i
 				: -1;
 		if (want == SEG_RULE_V_INSTANT) {
-			if (seg__value_to_instant(v))
+			char instant[SEG_RFC3339_MAX];
+			if (v->type == SEG_RULE_V_STRING &&
+			    seg__instant_parse(v->text, v->len, instant))
 				continue;
 			seg__conflict(
 				ps, n, sub, "value", index,
@@ -679,6 +681,10 @@ static void seg__leaf_compare(struct seg__parser *ps, const json_t *obj, struct 
 			break;
 		}
 	}
+	/* Every value is an instant, or none is converted (the leaf keeps one type of value). */
+	for (size_t i = 0; want == SEG_RULE_V_INSTANT && !n->conflict && i < n->nvalues; i++)
+		if (!seg__value_to_instant(&n->values[i]))
+			break;
 	goto out;
 bad:
 	seg__values_free(n->values, n->nvalues);

@@ -697,6 +697,13 @@ static void test_stored(void **state)
 	assert_true(r->root->conflict);
 	assert_int_equal(r->root->values[0].type, SEG_RULE_V_STRING);
 	seg_rule_free(r);
+	/* one bad value of several: none is converted, so the values keep one type */
+	r = ok_mode("{'attr':'seen','op':'between','value':['2026-01-01','soon']}", true);
+	assert_true(r->root->conflict);
+	assert_int_equal(r->root->values[0].type, SEG_RULE_V_STRING);
+	assert_string_equal(r->root->values[0].text, "2026-01-01");
+	assert_int_equal(r->root->values[1].type, SEG_RULE_V_STRING);
+	seg_rule_free(r);
 	r = ok_mode("{'attr':'name','op':'before','value':'-2d'}", true);
 	assert_true(r->root->conflict);
 	assert_int_equal(r->root->values[0].type, SEG_RULE_V_OFFSET);
