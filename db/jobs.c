@@ -204,9 +204,7 @@ enum seg_err seg_db_job_enqueue(struct seg_db *db, int64_t tenant, const char *k
 			return SEG_OK;
 		}
 		PQclear(res);
-		err = SEG_ERR_RETRY;
-		if (db->in_tx)
-			break; /* a transaction's snapshot may not change (repeatable read) */
+		err = SEG_ERR_RETRY; /* the next statement's snapshot sees the winner */
 	}
 	seg_warn("could not queue a %s job: its queued twin kept changing", kind);
 	return err;
