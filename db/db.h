@@ -329,7 +329,8 @@ enum seg_err seg_db_job_hand_back(struct seg_db *db, const struct seg_job_claim 
 /*
  * Takes over running jobs whose lease ran out (up to 100 per call): queued after the backoff,
  * or failed when that was the last attempt (the attempt that died counts), or cancelled when
- * asked. Safe to run from several daemons at once.
+ * asked. Safe to run from several daemons at once. Also drops the cancel requests of jobs that
+ * have ended.
  */
 enum seg_err seg_db_job_rescue(struct seg_db *db, const struct seg_job_policy *policy,
 			       int *requeued, int *ended);
