@@ -32,8 +32,13 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
+# Database-level tests: db/ linked alone, run by tests/api against the harness's PostgreSQL.
+DBTEST_SRC := $(wildcard tests/db/*.c)
+DBTEST_BIN := $(DBTEST_SRC:tests/db/%.c=$(BUILD)/tests/db_%)
+DB_OBJ     := $(filter $(BUILD)/obj/db/%,$(DAEMON_OBJ)) $(BUILD)/obj/gen/embedded.o
+
 .PHONY: all deps run test asan unit clean format check-format fuzz fuzz-build FORCE
-all: $(BUILD)/segmentd $(UNIT_BIN)
+all: $(BUILD)/segmentd $(UNIT_BIN) $(DBTEST_BIN)
 
 $(BUILD)/segmentd: $(DAEMON_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -59,6 +64,10 @@ $(BUILD)/obj/gen/embedded.o: $(GEN_SRC)
 $(GEN_SRC): scripts/embed.sh $(MIGRATIONS) openapi.yaml
 	@mkdir -p $(dir $@)
 	sh scripts/embed.sh $(MIGRATIONS) openapi.yaml > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/db_%: tests/db/%.c $(DB_OBJ) $(RULES_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(RULES_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -101,10 +110,10 @@ asan: deps
 	SEGMENTD_SANITIZED=1 FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/run.sh build/asan
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
 
 check-format:
-	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
 
 clean:
 	rm -rf build

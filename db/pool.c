@@ -96,7 +96,8 @@ static enum seg_err seg__db_connect(struct seg_pool *pool, struct seg_db *db)
 	snprintf(setup, sizeof(setup),
 		 "SET statement_timeout = %d; SET lock_timeout = %d; "
 		 "SET idle_in_transaction_session_timeout = 60000; SET TimeZone = 'UTC'; "
-		 "SET client_min_messages = warning; SET client_connection_check_interval = 2000",
+		 "SET client_min_messages = warning; SET client_connection_check_interval = 2000; "
+		 "SET jit = off",
 		 pool->statement_timeout_ms, pool->statement_timeout_ms);
 	seg__wait_start(&w, db, pool->connect_timeout_ms);
 	end = seg__conn_open(db, pool->conninfo, "segmentd", setup, &w, &answered, &why);

@@ -611,6 +611,29 @@ static enum seg_err seg__segment(struct seg__cc *cc, const struct seg_rule_node 
 	return err;
 }
 
+/*
+ * A rough cost of evaluating node for one customer, so that all/any evaluate their cheap
+ * children first (AND and OR stop at the first false or true child): a leaf on the row costs
+ * 1, a segment reference 20 (an index probe, or a rule whose cost is not known here), an event
+ * condition 100 (a subquery). Order does not change the result: no leaf has side effects or
+ * can fail, and none is ever NULL.
+ */
+static unsigned seg__cost(const struct seg_rule_node *n)
+{
+	unsigned c = 0;
+	switch (n->kind) {
+	case SEG_RULE_ALL:
+	case SEG_RULE_ANY:
+	case SEG_RULE_NOT:
+		for (size_t i = 0; i < n->nchildren; i++)
+			c += seg__cost(n->children[i]);
+		return c;
+	case SEG_RULE_SEGMENT: return 20;
+	case SEG_RULE_EVENT: return 100 + (unsigned)n->nchildren;
+	default: return 1;
+	}
+}
+
 static enum seg_err seg__node(struct seg__cc *cc, const struct seg_rule_node *n)
 {
 	struct seg_buf expr = SEG_BUF_INIT;
@@ -626,13 +649,30 @@ static enum seg_err seg__node(struct seg__cc *cc, const struct seg_rule_node *n)
 			seg__add(cc, n->kind == SEG_RULE_ALL ? "true" : "false");
 			return SEG_OK;
 		}
-		seg__add(cc, "(");
-		for (size_t i = 0; i < n->nchildren && !err; i++) {
-			if (i)
-				seg__add(cc, n->kind == SEG_RULE_ALL ? " AND " : " OR ");
-			err = seg__node(cc, n->children[i]);
+		{
+			/* the children by cost, cheapest first (a stable insertion sort) */
+			const struct seg_rule_node **kids = seg_calloc(n->nchildren, sizeof(*kids));
+			unsigned *cost = seg_calloc(n->nchildren, sizeof(*cost));
+			for (size_t i = 0; i < n->nchildren; i++) {
+				size_t j = i;
+				unsigned c = seg__cost(n->children[i]);
+				for (; j > 0 && cost[j - 1] > c; j--) {
+					kids[j] = kids[j - 1];
+					cost[j] = cost[j - 1];
+				}
+				kids[j] = n->children[i];
+				cost[j] = c;
+			}
+			seg__add(cc, "(");
+			for (size_t i = 0; i < n->nchildren && !err; i++) {
+				if (i)
+					seg__add(cc, n->kind == SEG_RULE_ALL ? " AND " : " OR ");
+				err = seg__node(cc, kids[i]);
+			}
+			seg__add(cc, ")");
+			free(kids);
+			free(cost);
 		}
-		seg__add(cc, ")");
 		return err;
 	case SEG_RULE_NOT:
 		if (n->nchildren != 1)
