@@ -533,7 +533,10 @@ static enum seg_err seg__event(struct seg__cc *cc, const struct seg_rule_node *n
 	struct seg_buf expr = SEG_BUF_INIT, val = SEG_BUF_INIT, *outer = cc->sql;
 	struct seg__subj s = {SEG__S_NUM, NULL, false};
 	enum seg_err err = SEG_OK;
-	size_t k;
+	size_t k, agg_end;
+
+	/* between reads its subject twice: the aggregate is then computed once, as seg_a.v */
+	bool twice = n->op == SEG_RULE_OP_BETWEEN;
 
 	cc->sql = &expr;
 	seg__add(cc, "(SELECT ");
@@ -552,6 +555,7 @@ static enum seg_err seg__event(struct seg__cc *cc, const struct seg_rule_node *n
 		seg_buf_addf(&expr, "%s(%s)", seg_rule_agg_name(n->agg), val.data);
 		break;
 	}
+	agg_end = expr.len;
 	k = seg__sqlparams_addstr(cc->params, n->name);
 	seg_buf_addf(&expr,
 		     " FROM events e WHERE e.tenant_id = %s.tenant_id AND e.customer_id = %s.id"
@@ -570,7 +574,15 @@ static enum seg_err seg__event(struct seg__cc *cc, const struct seg_rule_node *n
 	}
 	seg__add(cc, ")");
 	cc->sql = outer;
-	if (!err) {
+	if (!err && twice) {
+		/* (SELECT <leaf on seg_a.v> FROM (SELECT agg AS v FROM events ...) seg_a): one row
+		 */
+		seg__add(cc, "(SELECT ");
+		s.expr = "seg_a.v";
+		seg__leaf(cc, &s, n);
+		seg_buf_addf(cc->sql, " FROM %.*s AS v %s seg_a)", (int)agg_end, expr.data,
+			     expr.data + agg_end);
+	} else if (!err) {
 		s.expr = expr.data;
 		seg__leaf(cc, &s, n);
 	}

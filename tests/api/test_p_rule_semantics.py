@@ -387,6 +387,19 @@ def test_events_windows_filters_and_aggregates(t):
     expect_set(t, key, ex(within_days=90, agg="min", op="eq", value=10), {"e-three"}, everyone)
     expect_set(t, key, ex(within_days=90, agg="max", op="eq", value=30.5), {"e-three"}, everyone)
     expect_set(t, key, ex(agg="max", op="gt", value=50), {"e-old"}, everyone)
+    expect_set(t, key, ex(within_days=90, agg="count", op="between", value=[2, 3]),
+               {"e-three"}, everyone)
+    expect_set(t, key, ex(within_days=90, agg="count", op="between", value=[0, 0]),
+               {"e-old", "e-none", "e-future"}, everyone)
+    expect_set(t, key, ex(within_days=90, agg="sum", op="between", value=[60, 61]),
+               {"e-three"}, everyone)
+    expect_set(t, key, ex(within_days=90, agg="avg", op="between", value=[0, 1000]),
+               {"e-three"}, everyone)
+    expect_set(t, key, ex(within_days=90, agg="count", op="in", value=[1, 3]),
+               {"e-three", "e-props"}, everyone)
+    expect_set(t, key, ex(within_days=90, agg="count", op="not_in", value=[0]),
+               {"e-three", "e-props"}, everyone)
+    expect_set(t, key, ex(within_days=90, agg="min", op="ne", value=10), set(), everyone)
     # aggregates of a property use the events whose property is a number
     expect_set(t, key, ex(agg="sum", prop="score", op="eq", value=5), {"e-three"}, everyone)
     expect_set(t, key, ex(agg="avg", prop="score", op="gt", value=6), {"e-props"}, everyone)
@@ -461,3 +474,23 @@ def test_bad_rules_422_with_pointers(t):
     p = t.problem(t.req("POST", PREVIEW, {"rule": {"attr": "age", "op": "eq", "value": "30"}},
                         key=key), 422)
     t.check("/rule/value" in t.pointers(p), "pointer of a type conflict")
+
+
+def test_values_and_paths_are_parameters(t):
+    """Quotes, braces, commas and backslashes in values and keys reach SQL as parameters."""
+    _, key = t.new_tenant()
+    evil = "x'); DROP TABLE customers; --"
+    odd = "we'ird \"k\\ey"
+    nested = {"b,c}": {"{d\"}": "deep"}}
+    put(t, key, "i1", {odd: evil, "a": nested, "$1": "dollar"})
+    put(t, key, "i2", {odd: "other", "a": {"b": {"c": "deep"}}})
+    everyone = {"i1", "i2"}
+    expect_set(t, key, {"attr": odd, "op": "eq", "value": evil}, {"i1"}, everyone)
+    expect_set(t, key, {"attr": odd, "op": "in", "value": [evil, "{\"x\",y}"]}, {"i1"}, everyone)
+    expect_set(t, key, {"attr": odd, "op": "contains", "value": "'); DROP"}, {"i1"}, everyone)
+    expect_set(t, key, {"attr": "a.b,c}.{d\"}", "op": "eq", "value": "deep"}, {"i1"}, everyone)
+    expect_set(t, key, {"attr": "a.b.c", "op": "eq", "value": "deep"}, {"i2"}, everyone)
+    expect_set(t, key, {"attr": "$1", "op": "eq", "value": "dollar"}, {"i1"}, everyone)
+    expect_set(t, key, {"event": "'; --", "where": [{"prop": "\\\"", "op": "exists"}]}, set(),
+               everyone)
+    t.eq(preview(t, key, {"all": []}).get("count"), 2, "the customers are still there")
