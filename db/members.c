@@ -657,13 +657,13 @@ static const char seg__refresh_stage_sql[] =
 
 /*
  * After the predicate: every customer of the tenant with whether it matches and whether it is
- * a member (one pass, a join that is never quadratic), the differences kept; the stored size
- * from the same snapshot.
+ * a member, the differences kept; the stored size from the same snapshot. One pass over the
+ * customers: "was" is a hashed subplan over the segment's members, or, when they would not fit
+ * in work_mem, a probe of the memberships primary key per customer (never quadratic).
  */
 static const char seg__refresh_diff_sql[] =
-	" AS ok, m.customer_id IS NOT NULL AS was FROM customers c LEFT JOIN memberships m "
-	"ON m.tenant_id = $1 AND m.segment_id = $2 AND m.customer_id = c.id "
-	"WHERE c.tenant_id = $1), "
+	" AS ok, EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2 "
+	"AND m.customer_id = c.id) AS was FROM customers c WHERE c.tenant_id = $1), "
 	"d AS (INSERT INTO seg_refresh_diff (customer_id, rev, enter) "
 	"SELECT s.id, s.rev, s.ok FROM s WHERE s.ok <> s.was RETURNING enter) "
 	"SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1 AND segment_id = $2), "
