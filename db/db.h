@@ -168,7 +168,8 @@ void seg_customer_new_rows_add(struct seg_buf *rows, int64_t tenant, const char 
  * an import into an empty or disjoint id space. When any id exists nothing is stored and
  * SEG_ERR_CONFLICT is returned (the caller then upserts the batch).
  */
-enum seg_err seg_db_customers_insert_new(struct seg_db *db, const struct seg_buf *rows);
+enum seg_err seg_db_customers_insert_new(struct seg_db *db, int64_t tenant,
+					 const struct seg_buf *rows);
 /*
  * Upserts the staged rows in one transaction (merge: attributes patched; replace: replaced).
  * Ids must be distinct within one call. Retries on deadlock.
@@ -226,9 +227,9 @@ enum seg_err seg_db_attr_delete(struct seg_db *db, int64_t tenant, const char *n
 struct seg_job_claim {
 	int64_t id;
 	int64_t tenant;
-	char *kind;   /* malloc'ed */
+	char *kind;	/* malloc'ed */
 	int64_t target; /* 0: none */
-	char *params; /* JSON text, malloc'ed */
+	char *params;	/* JSON text, malloc'ed */
 	int attempt;
 	int max_attempts;
 };
@@ -252,13 +253,12 @@ struct seg_job_hooks {
  * already queued (not yet running) for the tenant, that one is returned instead (*joined
  * true). Wakes the workers of every daemon (NOTIFY segmentd_jobs, delivered at commit).
  */
-enum seg_err seg_db_job_enqueue(struct seg_db *db, int64_t tenant, const char *kind,
-				int64_t target, const char *params, int64_t *id, bool *joined);
+enum seg_err seg_db_job_enqueue(struct seg_db *db, int64_t tenant, const char *kind, int64_t target,
+				const char *params, int64_t *id, bool *joined);
 /* The job as the API shows it. SEG_ERR_NOT_FOUND when the tenant has no such job. */
 enum seg_err seg_db_job_get(struct seg_db *db, int64_t tenant, int64_t id, char **json);
 /* Its status alone ("queued", ...; static string), for waiting on it. */
-enum seg_err seg_db_job_status(struct seg_db *db, int64_t tenant, int64_t id,
-			       const char **status);
+enum seg_err seg_db_job_status(struct seg_db *db, int64_t tenant, int64_t id, const char **status);
 /* Jobs newest first, optionally of one status and kind (NULL: any). */
 enum seg_err seg_db_job_list(struct seg_db *db, int64_t tenant, const char *status,
 			     const char *kind, const char *after_key, int limit,
