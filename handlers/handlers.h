@@ -38,4 +38,12 @@ enum seg_err seg_h_attr_delete(struct seg_req *r);
 enum seg_err seg_h_settings_get(struct seg_req *r);
 enum seg_err seg_h_settings_patch(struct seg_req *r);
 
+/* jobs.c */
+enum seg_err seg_h_job_list(struct seg_req *r);
+enum seg_err seg_h_job_get(struct seg_req *r);
+enum seg_err seg_h_job_cancel(struct seg_req *r);
+
+/* preview.c */
+enum seg_err seg_h_segments_preview(struct seg_req *r);
+
 #endif

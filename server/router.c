@@ -33,13 +33,30 @@ static bool seg__split(const char *path, struct seg__segments *out)
 	return *path == '\0';
 }
 
+/*
+ * The length of the literal suffix of a parameter segment: 7 for "{id}:cancel" (":cancel"),
+ * 0 for "{id}".
+ */
+static size_t seg__suffix_len(const char *seg, size_t len)
+{
+	const char *close = memchr(seg, '}', len);
+	return close ? len - (size_t)(close + 1 - seg) : 0;
+}
+
 static bool seg__matches(const struct seg__segments *pat, const struct seg__segments *path)
 {
 	if (pat->n != path->n)
 		return false;
 	for (int i = 0; i < pat->n; i++) {
-		if (pat->start[i][0] == '{')
+		if (pat->start[i][0] == '{') {
+			/* "{id}:cancel": a non-empty value, then the literal suffix */
+			size_t sl = seg__suffix_len(pat->start[i], pat->len[i]);
+			if (sl &&
+			    (path->len[i] <= sl || memcmp(path->start[i] + path->len[i] - sl,
+							  pat->start[i] + pat->len[i] - sl, sl)))
+				return false;
 			continue;
+		}
 		if (pat->len[i] != path->len[i] ||
 		    memcmp(pat->start[i], path->start[i], pat->len[i]))
 			return false;
@@ -80,7 +97,8 @@ enum seg_route_result seg_route_match(struct seg_req *r, const char *method, con
 		struct seg_buf v = SEG_BUF_INIT;
 		if (pat.start[i][0] != '{')
 			continue;
-		if (!seg_percent_decode(segs.start[i], segs.len[i], &v)) {
+		size_t sl = seg__suffix_len(pat.start[i], pat.len[i]);
+		if (!seg_percent_decode(segs.start[i], segs.len[i] - sl, &v)) {
 			seg_buf_release(&v);
 			return SEG_ROUTE_BAD_PATH;
 		}
