@@ -10,7 +10,7 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing
 PKGS     = libmicrohttpd jansson libuv libpq libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS += -D_GNU_SOURCE -Ilib -Iserver -Idb -Ihandlers -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -Ilib -Iserver -Idb -Ihandlers -Irules -I$(BUILD)/gen
 CFLAGS   += $(OPT) $(WARN) $(PKG_CFLAGS) $(SAN)
 LDFLAGS  += $(SAN)
 LDLIBS   += $(PKG_LIBS) -lcsv -lpthread -lm

@@ -37,5 +37,19 @@ const struct seg_route seg_routes[] = {
 	{"GET", "/v1/settings", seg_h_settings_get, NULL, A, NULL, 0},
 	{"PATCH", "/v1/settings", seg_h_settings_patch, NULL, A, seg__patch, 0},
 
+	{"GET", "/v1/segments", seg_h_segment_list, NULL, R, NULL, 0},
+	{"POST", "/v1/segments", seg_h_segment_create, NULL, W, seg__json, 0},
+	{"GET", "/v1/segments/{id}", seg_h_segment_get, NULL, R, NULL, 0},
+	{"PATCH", "/v1/segments/{id}", seg_h_segment_patch, NULL, W, seg__patch, 0},
+	{"DELETE", "/v1/segments/{id}", seg_h_segment_delete, NULL, W, NULL, 0},
+	{"POST", "/v1/segments/{id}:refresh", seg_h_segment_refresh, NULL, W, NULL, 0},
+	{"GET", "/v1/segments/{id}/members", seg_h_segment_members, NULL, R, NULL, 0},
+	{"POST", "/v1/segments/{id}/members", seg_h_segment_members_add, NULL, W, seg__json, 0},
+	{"DELETE", "/v1/segments/{id}/members/{customer_id}", seg_h_segment_member_remove, NULL, W,
+	 NULL, 0},
+	{"GET", "/v1/segments/{id}/history", seg_h_segment_history, NULL, R, NULL, 0},
+	{"GET", "/v1/customers/{id}/segments", seg_h_customer_segments, NULL, R, NULL, 0},
+	{"GET", "/v1/changes", seg_h_changes, NULL, R, NULL, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };

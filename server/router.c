@@ -33,13 +33,30 @@ static bool seg__split(const char *path, struct seg__segments *out)
 	return *path == '\0';
 }
 
+/*
+ * The literal that follows a parameter in its segment: ":refresh" in "{id}:refresh", "" in
+ * "{id}". *len receives its length.
+ */
+static const char *seg__param_suffix(const char *seg, size_t seg_len, size_t *len)
+{
+	const char *close = memchr(seg, '}', seg_len);
+	*len = close ? seg_len - (size_t)(close + 1 - seg) : 0;
+	return close ? close + 1 : seg + seg_len;
+}
+
 static bool seg__matches(const struct seg__segments *pat, const struct seg__segments *path)
 {
 	if (pat->n != path->n)
 		return false;
 	for (int i = 0; i < pat->n; i++) {
-		if (pat->start[i][0] == '{')
+		if (pat->start[i][0] == '{') {
+			size_t n;
+			const char *suffix = seg__param_suffix(pat->start[i], pat->len[i], &n);
+			if (path->len[i] <= n ||
+			    memcmp(path->start[i] + path->len[i] - n, suffix, n) != 0)
+				return false;
 			continue;
+		}
 		if (pat->len[i] != path->len[i] ||
 		    memcmp(pat->start[i], path->start[i], pat->len[i]))
 			return false;
@@ -78,9 +95,11 @@ enum seg_route_result seg_route_match(struct seg_req *r, const char *method, con
 	r->nparams = 0;
 	for (int i = 0; i < pat.n && r->nparams < SEG_MAX_PARAMS; i++) {
 		struct seg_buf v = SEG_BUF_INIT;
+		size_t suffix;
 		if (pat.start[i][0] != '{')
 			continue;
-		if (!seg_percent_decode(segs.start[i], segs.len[i], &v)) {
+		seg__param_suffix(pat.start[i], pat.len[i], &suffix);
+		if (!seg_percent_decode(segs.start[i], segs.len[i] - suffix, &v)) {
 			seg_buf_release(&v);
 			return SEG_ROUTE_BAD_PATH;
 		}
