@@ -10,7 +10,7 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing
 PKGS     = libmicrohttpd jansson libuv libpq libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS += -D_GNU_SOURCE -Ilib -Iserver -Idb -Ihandlers -Irules -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -Ilib -Irules -Iserver -Idb -Ihandlers -I$(BUILD)/gen
 CFLAGS   += $(OPT) $(WARN) $(PKG_CFLAGS) $(SAN)
 LDFLAGS  += $(SAN)
 LDLIBS   += $(PKG_LIBS) -lcsv -lpthread -lm
@@ -18,9 +18,11 @@ LDLIBS   += $(PKG_LIBS) -lcsv -lpthread -lm
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 LIB_SRC    := $(wildcard lib/*.c)
+RULES_SRC  := $(wildcard rules/*.c)
 DAEMON_SRC := $(wildcard server/*.c handlers/*.c db/*.c)
 GEN_SRC    := $(BUILD)/gen/embedded.c
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+RULES_OBJ  := $(RULES_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/embedded.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -33,10 +35,10 @@ FUZZ_SECONDS ?= 60
 .PHONY: all deps run test asan unit clean format check-format fuzz fuzz-build FORCE
 all: $(BUILD)/segmentd $(UNIT_BIN)
 
-$(BUILD)/segmentd: $(DAEMON_OBJ) $(LIB_OBJ)
+$(BUILD)/segmentd: $(DAEMON_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h server/*.h db/*.h handlers/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h rules/*.h server/*.h db/*.h handlers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -58,16 +60,16 @@ $(GEN_SRC): scripts/embed.sh $(MIGRATIONS) openapi.yaml
 	@mkdir -p $(dir $@)
 	sh scripts/embed.sh $(MIGRATIONS) openapi.yaml > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(RULES_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
 # libFuzzer drivers of the parsers (clang). `make fuzz` explores for FUZZ_SECONDS each, keeping
 # new inputs under build/fuzz/; `make test` replays the committed corpus in tests/fuzz/corpus/.
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(RULES_SRC) $(wildcard lib/*.h rules/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -Ilib -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) -ljansson -lm
+	clang -std=c11 -D_GNU_SOURCE -Ilib -Irules -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(RULES_SRC) -ljansson -lm
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -96,10 +98,10 @@ asan: deps
 	SEGMENTD_SANITIZED=1 sh tests/run.sh build/asan
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
 
 check-format:
-	clang-format --dry-run --Werror $(wildcard lib/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
 
 clean:
 	rm -rf build

@@ -22,6 +22,12 @@
 /* Limits of SPEC §3. */
 #define SEG_RULE_MAX_DEPTH  32	 /* nesting of all/any/not; a leaf at the top is depth 1 */
 #define SEG_RULE_MAX_LEAVES 1000 /* leaves, where filters included */
+/*
+ * The longest time span a rule may name: within_days, and the offsets and durations of
+ * before/after and within_last/older_than (1000 years, so that now minus it stays a timestamp
+ * PostgreSQL can hold).
+ */
+#define SEG_RULE_MAX_DAYS 365250
 
 enum seg_rule_kind {
 	SEG_RULE_ALL,	  /* children: AND; none: true */
@@ -35,23 +41,23 @@ enum seg_rule_kind {
 	SEG_RULE_PROP,	  /* a `where` filter of an event node: a property of the event */
 };
 
-#define SEG_RULE_OP_MAP(XX)             \
-	XX(EQ, "eq")                    \
-	XX(NE, "ne")                    \
-	XX(LT, "lt")                    \
-	XX(LTE, "lte")                  \
-	XX(GT, "gt")                    \
-	XX(GTE, "gte")                  \
-	XX(BETWEEN, "between")          \
-	XX(IN, "in")                    \
-	XX(NOT_IN, "not_in")            \
-	XX(CONTAINS, "contains")        \
-	XX(STARTS_WITH, "starts_with")  \
-	XX(EXISTS, "exists")            \
-	XX(NOT_EXISTS, "not_exists")    \
-	XX(BEFORE, "before")            \
-	XX(AFTER, "after")              \
-	XX(WITHIN_LAST, "within_last")  \
+#define SEG_RULE_OP_MAP(XX)            \
+	XX(EQ, "eq")                   \
+	XX(NE, "ne")                   \
+	XX(LT, "lt")                   \
+	XX(LTE, "lte")                 \
+	XX(GT, "gt")                   \
+	XX(GTE, "gte")                 \
+	XX(BETWEEN, "between")         \
+	XX(IN, "in")                   \
+	XX(NOT_IN, "not_in")           \
+	XX(CONTAINS, "contains")       \
+	XX(STARTS_WITH, "starts_with") \
+	XX(EXISTS, "exists")           \
+	XX(NOT_EXISTS, "not_exists")   \
+	XX(BEFORE, "before")           \
+	XX(AFTER, "after")             \
+	XX(WITHIN_LAST, "within_last") \
 	XX(OLDER_THAN, "older_than")
 
 enum seg_rule_op {
@@ -64,10 +70,17 @@ const char *seg_rule_op_name(enum seg_rule_op op);
 
 /* The kind of one comparison value. */
 enum seg_rule_vtype {
-	SEG_RULE_V_NUMBER,   /* text: the JSON number exactly as written */
-	SEG_RULE_V_STRING,   /* text: the string, UTF-8, unescaped */
-	SEG_RULE_V_BOOLEAN,  /* text: "true" or "false" */
-	SEG_RULE_V_INSTANT,  /* before/after: text is an RFC 3339 timestamp or date as written */
+	SEG_RULE_V_NUMBER,  /* text: the JSON number exactly as written */
+	SEG_RULE_V_STRING,  /* text: the string, UTF-8, unescaped */
+	SEG_RULE_V_BOOLEAN, /* text: "true" or "false" */
+	/*
+	 * An instant: a value of before/after, or a value compared with a subject that is a
+	 * timestamp by its type (a timestamp field or metric, an attribute registered as date or
+	 * timestamp). text is the instant in UTC as seg_rfc3339_format writes it, whatever the
+	 * client wrote: "2026-01-01" (a date is its midnight UTC) gives "2026-01-01T00:00:00Z",
+	 * "2026-01-01T01:00:00+01:00" gives "2026-01-01T00:00:00Z". Never zone-dependent.
+	 */
+	SEG_RULE_V_INSTANT,
 	SEG_RULE_V_OFFSET,   /* before/after "-30d": seconds from now (negative: past) */
 	SEG_RULE_V_DURATION, /* within_last/older_than "2w": seconds, > 0 */
 };
@@ -115,8 +128,11 @@ struct seg_rule_node {
 	 * FIELD, METRIC: name, and subject its type.
 	 * EVENT: name is the event type; agg; prop the property aggregated (sum/avg/min/max;
 	 * "amount" by default, NULL for count); within_days 0 for no window; where: PROP
-	 * children in children[0..nchildren).
-	 * PROP: name is the property ("amount" is the event's amount).
+	 * children in children[0..nchildren). Its op and values compare the aggregate (numbers
+	 * only); a rule that gives neither (with agg count) gets op gte and the value 1: "at
+	 * least one such event".
+	 * PROP: name is the property ("amount" is the event's amount; subject is then
+	 * SEG_RULE_S_NUMBER).
 	 * SEGMENT: segment is the referenced segment's id.
 	 */
 	char *name;
@@ -136,6 +152,14 @@ struct seg_rule_node {
 	enum seg_rule_op op;
 	struct seg_rule_value *values;
 	size_t nvalues;
+
+	/*
+	 * Stored mode only (seg_rule_env.stored): the leaf conflicts with the attribute
+	 * catalogue (the attribute was registered with another type after the rule was saved).
+	 * Such a leaf is false for every customer (so its `not` is true); values are kept as
+	 * written (a string compared with a timestamp attribute stays SEG_RULE_V_STRING).
+	 */
+	bool conflict;
 };
 
 /* What a rule may depend on, for deciding which segments a change can affect. */
@@ -169,7 +193,9 @@ struct seg_rule_env {
 	/*
 	 * Lenient: a stored rule, parsed again to compile it. Type conflicts with the catalogue
 	 * (an attribute registered after the rule was saved) are not errors: such a leaf is
-	 * simply false at run time, as SPEC §3 says for a value of the wrong type.
+	 * simply false at run time, as SPEC §3 says for a value of the wrong type (the node's
+	 * `conflict` says so). Neither is a reference to a segment that no longer exists (deleted
+	 * with ?force=true): nobody is a member of it. Everything else is checked as strictly.
 	 */
 	bool stored;
 };
