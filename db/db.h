@@ -279,6 +279,81 @@ enum seg_err seg_db_job_lock(struct seg_db *db, const struct seg_job_claim *job)
 enum seg_err seg_db_job_succeed(struct seg_db *db, const struct seg_job_claim *job,
 				const char *result);
 
+/* --- job workers (db/jobs.c; the model: server/README.md "Jobs") --- */
+/* How the workers of a daemon treat jobs (SEGMENTD_JOB_LEASE, SEGMENTD_JOB_BACKOFF). */
+struct seg_job_policy {
+	int lease_s;	      /* a claim or heartbeat holds a job this long */
+	double backoff_s;     /* a failed attempt n is retried after backoff_s * 4^(n-1)... */
+	double backoff_cap_s; /* ...but never later than this */
+};
+/*
+ * Claims the oldest runnable queued job of one of kinds (NULL-terminated): status running,
+ * attempts + 1 (out->attempt, the claim's fencing token), lease now + lease_s, worker named.
+ * *found false when there is none. FOR UPDATE SKIP LOCKED: workers of several daemons never
+ * wait for each other nor take the same job.
+ */
+enum seg_err seg_db_job_claim(struct seg_db *db, const struct seg_job_policy *policy,
+			      const char *worker, const char *const *kinds,
+			      struct seg_job_claim *out, bool *found);
+/* One running job in a heartbeat: the worker fills id, attempt and progress. */
+struct seg_job_beat {
+	int64_t id;
+	int attempt;
+	double progress;
+	bool held;   /* out: the claim still holds (false: rescued or ended elsewhere) */
+	bool cancel; /* out: a cancel was requested */
+};
+/*
+ * One statement for every job a daemon runs: renews the leases (but never waits for a job's
+ * row that the job's own transaction holds: that job needs no lease meanwhile), stores the
+ * progress, and reports cancel requests and lost claims.
+ */
+enum seg_err seg_db_job_heartbeat(struct seg_db *db, const struct seg_job_policy *policy,
+				  struct seg_job_beat *beats, size_t n);
+/*
+ * Ends a failed attempt (fenced): back to queued after the backoff while attempts remain, else
+ * failed; cancelled when a cancel was requested. error becomes a problem object saying why.
+ * *status: the new status. SEG_ERR_CONFLICT when the claim was lost.
+ */
+enum seg_err seg_db_job_fail(struct seg_db *db, const struct seg_job_policy *policy,
+			     const struct seg_job_claim *job, enum seg_err why,
+			     const char **status);
+/* Ends a job that stopped on a cancel request: cancelled (fenced; SEG_ERR_CONFLICT if lost). */
+enum seg_err seg_db_job_cancelled(struct seg_db *db, const struct seg_job_claim *job);
+/*
+ * Hands a job back at shutdown, after its run returned: queued, runnable now, the attempt not
+ * counted; cancelled instead when a cancel was requested. Fenced. *status: the new status.
+ */
+enum seg_err seg_db_job_hand_back(struct seg_db *db, const struct seg_job_claim *job,
+				  const char **status);
+/*
+ * Takes over running jobs whose lease ran out (up to 100 per call): queued after the backoff,
+ * or failed when that was the last attempt (the attempt that died counts), or cancelled when
+ * asked. Safe to run from several daemons at once.
+ */
+enum seg_err seg_db_job_rescue(struct seg_db *db, const struct seg_job_policy *policy,
+			       int *requeued, int *ended);
+/*
+ * Queues "segment.refresh" for every clock-dependent dynamic segment of every tenant not
+ * refreshed within interval_s and with no refresh queued or running; one statement, safe from
+ * several daemons at once. *queued counts the new jobs.
+ */
+enum seg_err seg_db_job_schedule_refresh(struct seg_db *db, int interval_s, int *queued);
+/* The queue's depth over all tenants, for /metrics. */
+struct seg_job_depth {
+	int64_t ready;	 /* queued and runnable now */
+	int64_t delayed; /* queued, waiting for run_after (a retry's backoff) */
+	int64_t running;
+};
+enum seg_err seg_db_job_depth(struct seg_db *db, struct seg_job_depth *out);
+/*
+ * The listener's wait on its own connection (held for good): LISTENs on segmentd_jobs whenever
+ * the connection is new (*listening holds the backend it LISTENed on; start with 0), then waits
+ * up to timeout_ms for a notification. *woken is true on a notification, and after a (re)LISTEN,
+ * since notifications sent meanwhile were lost. SEG_ERR_UNAVAILABLE when the connection broke.
+ */
+enum seg_err seg_db_job_listen_wait(struct seg_db *db, int *listening, int timeout_ms, bool *woken);
+
 /* --- segments (db/segments.c) --- */
 /*
  * Segment documents are JSON built by PostgreSQL: {"id", "name", "description", "type",
