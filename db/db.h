@@ -389,7 +389,8 @@ enum seg_err seg_db_segment_type(struct seg_db *db, int64_t tenant, int64_t id, 
 enum seg_err seg_db_segment_list(struct seg_db *db, int64_t tenant, const char *after_key,
 				 int limit, struct seg_page *page);
 /*
- * Changes name, description, profile and rule (NULL: unchanged; type is not changed). A rule
+ * Changes name, description, profile and rule (NULL: unchanged; type is not changed). The
+ * profile is applied as a JSON merge patch (RFC 7396; "null" empties it). A rule
  * that differs from the stored one (of a dynamic segment) takes the definitions lock first,
  * bumps rule_version, sets clock from in->deps, and queues a refresh of the segment (*job) and
  * of every dynamic segment that refers to it directly or through others. *job is 0 when the

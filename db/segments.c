@@ -47,7 +47,9 @@ SEG_STMT(segment_type, "SELECT s.type, s.rule IS DISTINCT FROM coalesce($3::json
 		       "FROM segments s WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE");
 SEG_STMT(segment_update,
 	 "UPDATE segments s SET name = coalesce($3, s.name), "
-	 "description = coalesce($4, s.description), profile = coalesce($5::jsonb, s.profile), "
+	 "description = coalesce($4, s.description), profile = CASE WHEN $5::jsonb IS NULL "
+	 "THEN s.profile WHEN jsonb_typeof($5::jsonb) = 'null' THEN '{}' "
+	 "ELSE seg_merge_patch(s.profile, $5::jsonb) END, "
 	 "rule = coalesce($6::jsonb, s.rule), "
 	 "rule_version = s.rule_version + (s.rule IS DISTINCT FROM coalesce($6::jsonb, "
 	 "s.rule))::int, "
@@ -74,13 +76,9 @@ SEG_STMT(segment_empty,
 	 "SELECT $1, $2, customer_id, 'exited' FROM gone ORDER BY customer_id");
 SEG_STMT(segment_delete_history,
 	 "DELETE FROM segment_history WHERE tenant_id = $1 AND segment_id = $2");
-/* Its jobs: queued ones are cancelled at once, running ones asked to stop. */
-SEG_STMT(segment_cancel_jobs,
-	 "UPDATE jobs SET cancel_requested = true, "
-	 "status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, "
-	 "finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END, "
-	 "updated_at = now() WHERE tenant_id = $1 AND target = $2 AND kind LIKE 'segment.%' "
-	 "AND status IN ('queued', 'running')");
+/* Its jobs still to run or running (seg_db_job_cancel stops each without waiting on its row). */
+SEG_STMT(segment_jobs, "SELECT id FROM jobs WHERE tenant_id = $1 AND target = $2 "
+		       "AND kind LIKE 'segment.%' AND status IN ('queued', 'running')");
 SEG_STMT(segment_delete, "DELETE FROM segments WHERE tenant_id = $1 AND id = $2");
 /* Every segment of the tenant, with the segment ids its rule refers to (one row per pair). */
 SEG_STMT(segment_graph,
@@ -347,13 +345,22 @@ enum seg_err seg_db_segment_delete(struct seg_db *db, int64_t tenant, int64_t id
 			*dependents = seg__db_strdup(res, 0, 0);
 			err = SEG_ERR_CONFLICT;
 		}
+		PQclear(res);
+		res = NULL;
 	}
 	if (!err)
 		err = seg__db_exec(db, &segment_empty, 2, params, NULL);
 	if (!err)
 		err = seg__db_exec(db, &segment_delete_history, 2, params, NULL);
 	if (!err)
-		err = seg__db_exec(db, &segment_cancel_jobs, 2, params, NULL);
+		err = seg__db_exec(db, &segment_jobs, 2, params, &res);
+	for (int i = 0; !err && i < PQntuples(res); i++) {
+		char *job = NULL;
+		err = seg_db_job_cancel(db, tenant, strtoll(PQgetvalue(res, i, 0), NULL, 10), &job);
+		if (err == SEG_ERR_NOT_FOUND)
+			err = SEG_OK;
+		free(job);
+	}
 	if (!err)
 		err = seg__db_exec(db, &segment_delete, 2, params, NULL);
 	if (!err)

@@ -256,7 +256,7 @@ static void seg__check_common(struct seg_req *r, const json_t *body, bool create
 	if (v && !json_is_object(v) && !(json_is_null(v) && !create))
 		seg_req_invalid(r, "/profile", "profile must be a JSON object");
 	else if (json_is_null(v))
-		*profile = seg_strdup("{}");
+		*profile = seg_strdup("null"); /* a merge patch's null: the profile is emptied */
 	else if (v && seg__span(r, "profile", &start, &len))
 		*profile = seg_strndup(start, len);
 	in->profile = *profile;

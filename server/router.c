@@ -34,14 +34,13 @@ static bool seg__split(const char *path, struct seg__segments *out)
 }
 
 /*
- * The literal that follows a parameter in its segment: ":refresh" in "{id}:refresh", "" in
- * "{id}". *len receives its length.
+ * The length of the literal suffix of a parameter segment: 7 for "{id}:cancel" (":cancel"),
+ * 0 for "{id}".
  */
-static const char *seg__param_suffix(const char *seg, size_t seg_len, size_t *len)
+static size_t seg__suffix_len(const char *seg, size_t len)
 {
-	const char *close = memchr(seg, '}', seg_len);
-	*len = close ? seg_len - (size_t)(close + 1 - seg) : 0;
-	return close ? close + 1 : seg + seg_len;
+	const char *close = memchr(seg, '}', len);
+	return close ? len - (size_t)(close + 1 - seg) : 0;
 }
 
 static bool seg__matches(const struct seg__segments *pat, const struct seg__segments *path)
@@ -50,10 +49,11 @@ static bool seg__matches(const struct seg__segments *pat, const struct seg__segm
 		return false;
 	for (int i = 0; i < pat->n; i++) {
 		if (pat->start[i][0] == '{') {
-			size_t n;
-			const char *suffix = seg__param_suffix(pat->start[i], pat->len[i], &n);
-			if (path->len[i] <= n ||
-			    memcmp(path->start[i] + path->len[i] - n, suffix, n) != 0)
+			/* "{id}:cancel": a non-empty value, then the literal suffix */
+			size_t sl = seg__suffix_len(pat->start[i], pat->len[i]);
+			if (sl &&
+			    (path->len[i] <= sl || memcmp(path->start[i] + path->len[i] - sl,
+							  pat->start[i] + pat->len[i] - sl, sl)))
 				return false;
 			continue;
 		}
@@ -95,11 +95,10 @@ enum seg_route_result seg_route_match(struct seg_req *r, const char *method, con
 	r->nparams = 0;
 	for (int i = 0; i < pat.n && r->nparams < SEG_MAX_PARAMS; i++) {
 		struct seg_buf v = SEG_BUF_INIT;
-		size_t suffix;
 		if (pat.start[i][0] != '{')
 			continue;
-		seg__param_suffix(pat.start[i], pat.len[i], &suffix);
-		if (!seg_percent_decode(segs.start[i], segs.len[i] - suffix, &v)) {
+		size_t sl = seg__suffix_len(pat.start[i], pat.len[i]);
+		if (!seg_percent_decode(segs.start[i], segs.len[i] - sl, &v)) {
 			seg_buf_release(&v);
 			return SEG_ROUTE_BAD_PATH;
 		}

@@ -1,7 +1,7 @@
 /*
  * The route table and its matcher. A pattern is a path of segments: literals ("v1",
- * "customers:import") and parameters ("{id}", or "{id}:refresh": a parameter followed by a
- * literal suffix, which the value does not include), matched segment by segment after the raw path
+ * "customers:import"), parameters ("{id}") and parameters with a literal suffix ("{id}:cancel":
+ * a non-empty value followed by ":cancel"), matched segment by segment after the raw path
  * is split at "/"; each parameter is then percent-decoded, so "%2F" inside an id stays part of
  * the id. Read-only after start; any thread.
  */
