@@ -4,6 +4,9 @@ the change feed, and isolation between tenants. Dynamic segments: test_s_dynamic
 import csv
 import io
 import json
+import random
+import threading
+import time
 import urllib.parse
 
 
@@ -405,3 +408,70 @@ def test_scopes(t):
     t.expect_json(t.req("GET", "/v1/changes", key="Ar"), 200)
     t.problem(t.req("GET", spath(sid), key="Aw"), 403)
     t.expect(t.req("DELETE", spath(sid), key="A"), 204)
+
+
+def test_feed_mirror_static_concurrently(t):
+    """A client follows the feed while static members are added and removed and a segment is
+    deleted, all at once; its mirror ends equal to the membership, every change seen once."""
+    key = tenant(t)
+    ids = ["c%03d" % i for i in range(120)]
+    put_customers(t, key, ids)
+    segs = [make_static(t, key)["id"] for _ in range(3)]
+    doomed = make_static(t, key)["id"]
+    add(t, key, doomed, ids[:40])
+    mirror, errors = {}, []
+    stop, finish = threading.Event(), threading.Event()
+
+    def apply(items):
+        for c in items:
+            m = mirror.setdefault(c["segment_id"], set())
+            if c["change"] == "entered":
+                if c["customer_id"] in m:
+                    errors.append("entered twice: %s" % c)
+                m.add(c["customer_id"])
+            else:
+                if c["customer_id"] not in m:
+                    errors.append("exited while not in: %s" % c)
+                m.discard(c["customer_id"])
+
+    def reader():
+        try:
+            cursor = None
+            while True:
+                final = finish.is_set()
+                items, cursor = feed(t, key, since=cursor)
+                apply(items)
+                if final:
+                    return
+        except Exception as e:
+            errors.append("reader: %r" % e)
+
+    def changer(seed):
+        rnd = random.Random(seed)
+        try:
+            while not stop.is_set():
+                s = rnd.choice(segs)
+                t.req("POST", spath(s, "/members"), {"customer_ids": rnd.sample(ids, 8)},
+                      key=key)
+                for c in rnd.sample(ids, 3):
+                    t.req("DELETE", spath(s, "/members/" + c), key=key)
+        except Exception as e:
+            errors.append("changer: %r" % e)
+
+    threads = [threading.Thread(target=reader)]
+    threads += [threading.Thread(target=changer, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    time.sleep(1.5)
+    t.expect(t.req("DELETE", spath(doomed), key=key), 204)
+    time.sleep(1.5)
+    stop.set()
+    for th in threads[1:]:
+        th.join()
+    finish.set()
+    threads[0].join()
+    t.check(not errors, "feed consistency: %s" % errors[:5], None)
+    t.check(any(mirror.get(s) for s in segs), "the feed carried changes", None)
+    for s in segs:
+        t.eq(sorted(mirror.get(s, set())), members(t, key, s), "mirror of %s" % s)
+    t.eq(mirror.get(doomed), set(), "a deleted segment's members all exited")
