@@ -56,4 +56,9 @@ enum seg_err seg_h_customer_list_segment(struct seg_req *r, const char *segment)
 /* changes.c */
 enum seg_err seg_h_changes(struct seg_req *r);
 
+/* jobs.c */
+enum seg_err seg_h_job_list(struct seg_req *r);
+enum seg_err seg_h_job_get(struct seg_req *r);
+enum seg_err seg_h_job_cancel(struct seg_req *r);
+
 #endif

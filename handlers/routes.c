@@ -51,5 +51,9 @@ const struct seg_route seg_routes[] = {
 	{"GET", "/v1/customers/{id}/segments", seg_h_customer_segments, NULL, R, NULL, 0},
 	{"GET", "/v1/changes", seg_h_changes, NULL, R, NULL, 0},
 
+	{"GET", "/v1/jobs", seg_h_job_list, NULL, R, NULL, 0},
+	{"GET", "/v1/jobs/{id}", seg_h_job_get, NULL, R, NULL, 0},
+	{"POST", "/v1/jobs/{id}:cancel", seg_h_job_cancel, NULL, W, NULL, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -80,6 +80,18 @@ static const struct seg__option {
 	{"SEGMENTD_STATEMENT_TIMEOUT", "--statement-timeout", "30000",
 	 "milliseconds a database statement may run", SEG_INT,
 	 offsetof(struct seg_config, statement_timeout_ms), 100, 3600000},
+	{"SEGMENTD_JOB_LEASE", "--job-lease", "30",
+	 "seconds a job's claim lasts without a heartbeat; then another daemon may take it over",
+	 SEG_INT, offsetof(struct seg_config, job_lease), 2, 3600},
+	{"SEGMENTD_JOB_HEARTBEAT", "--job-heartbeat", "5",
+	 "seconds between heartbeats of running jobs (less than the lease)", SEG_INT,
+	 offsetof(struct seg_config, job_heartbeat), 1, 600},
+	{"SEGMENTD_JOB_POLL", "--job-poll", "5",
+	 "seconds between looks at the queue when no notification arrives", SEG_INT,
+	 offsetof(struct seg_config, job_poll), 1, 600},
+	{"SEGMENTD_JOB_BACKOFF", "--job-backoff", "5",
+	 "seconds before a failed job's first retry (x4 per attempt, at most 120 times this)",
+	 SEG_NUM, offsetof(struct seg_config, job_backoff), 0, 3600},
 };
 
 #define SEG__NOPTIONS (sizeof(seg__options) / sizeof(seg__options[0]))

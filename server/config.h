@@ -38,6 +38,11 @@ struct seg_config {
 	int body_timeout;     /* seconds */
 	int shutdown_timeout; /* seconds */
 	enum seg_access_log access_log;
+	/* the job queue (server/jobs.h) */
+	int job_lease;	    /* seconds a claim or heartbeat holds a job */
+	int job_heartbeat;  /* seconds between heartbeats (and rescue passes) */
+	int job_poll;	    /* seconds between claims when no notification arrives */
+	double job_backoff; /* seconds before the first retry (x4 each time, capped x120) */
 };
 
 void seg_config_init(struct seg_config *c);

@@ -235,6 +235,7 @@ void seg_req_server_metrics(struct seg_req *r, struct seg_buf *out)
 		     "segmentd_request_tasks{state=\"running\"} %d\n",
 		     s->config->request_workers, queued, running);
 	seg_conns_metrics(s->conns, out);
+	seg_jobs_metrics(s->jobs, out);
 }
 
 void seg_req_reply_json_take(struct seg_req *r, int status, char *json)

@@ -7,8 +7,11 @@
  * Shutdown (SIGTERM/SIGINT): stop accepting; every later response says Connection: close and
  * idle keep-alive connections are closed at once; wait until the open connections are gone or
  * SEGMENTD_SHUTDOWN_TIMEOUT passed; then close what is left (a handler that is running
- * finishes first), stop the request workers, close the pool, exit 0. The background job
- * workers, when they exist, hand their claimed jobs back to the queue at this point.
+ * finishes first), stop the request workers, close the pool, exit 0. The job engine
+ * (server/jobs.h) stops claiming at the signal and asks its running jobs to stop; each hands
+ * its job back to the queue when its run returns. The drain waits for them too, within the
+ * same timeout; jobs still running then have their database waits cut short, and their claims
+ * run out and are taken over by another daemon (or this one, restarted).
  */
 #include "server.h"
 #include "version.h"
@@ -19,6 +22,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "jobs.h"
 #include "log.h"
 
 struct seg__serve {
@@ -43,9 +47,10 @@ static void seg__on_drain(uv_timer_t *t)
 {
 	struct seg__serve *sv = t->data;
 	int open = seg_http_reap(&sv->server);
+	int jobs = seg_jobs_running(sv->server.jobs);
 	uint64_t waited = uv_now(&sv->loop) - sv->drain_started;
 	uint64_t limit = (uint64_t)sv->server.config->shutdown_timeout * 1000;
-	if (open > 0 && waited < limit)
+	if ((open > 0 || jobs > 0) && waited < limit)
 		return;
 	if (open > 0)
 		seg_warn("stopping with %d connections still open after %llu ms", open,
@@ -63,6 +68,7 @@ static void seg__on_signal(uv_signal_t *sig, int signum)
 	seg_info("received %s: no new connections; finishing %d requests in flight",
 		 signum == SIGTERM ? "SIGTERM" : "SIGINT", seg_http_active(&sv->server));
 	seg_http_quiesce(&sv->server);
+	seg_jobs_quiesce(sv->server.jobs);
 	sv->drain_started = uv_now(&sv->loop);
 	uv_timer_start(&sv->drain, seg__on_drain, 0, 20);
 }
@@ -128,6 +134,9 @@ int seg_serve(const struct seg_config *config)
 		goto out;
 	seg_info("segmentd %s listening on %s:%d", SEG_VERSION, config->listen_host,
 		 config->listen_port);
+	sv.server.jobs = seg_jobs_start(config);
+	if (!sv.server.jobs)
+		goto out;
 
 	uv_loop_init(&sv.loop);
 	uv_signal_init(&sv.loop, &sv.sigterm);
@@ -144,10 +153,13 @@ int seg_serve(const struct seg_config *config)
 	uv_run(&sv.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&sv.loop);
 
+	seg_jobs_stop(sv.server.jobs);
+	sv.server.jobs = NULL;
 	seg_http_stop(&sv.server);
 	seg_info("stopped");
 	status = 0;
 out:
+	seg_jobs_stop(sv.server.jobs);
 	seg_http_stop(&sv.server);
 	seg_ratelimit_free(sv.server.ratelimit);
 	seg_metrics_free(sv.server.metrics);

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "config.h"
 #include "conns.h"
+#include "jobs.h"
 #include "db.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -25,7 +26,8 @@ struct seg_server {
 	struct seg_ratelimit *ratelimit;
 	struct seg_workers *workers;
 	struct seg_conns *conns;
-	void **mhd; /* struct MHD_Daemon, one per HTTP thread */
+	struct seg_jobs *jobs; /* the job engine (jobs.h) */
+	void **mhd;	       /* struct MHD_Daemon, one per HTTP thread */
 	int nmhd;
 	int active;   /* requests in flight (atomic) */
 	int stopping; /* SIGTERM received: answer with Connection: close (atomic) */

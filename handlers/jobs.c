@@ -1,0 +1,102 @@
+/*
+ * Jobs (SPEC §5.6): list a tenant's jobs, get one, and cancel one (a queued job at once, a
+ * running one at its next check point). The queue itself is db/jobs.c and server/jobs.c.
+ */
+#include "handlers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const seg__statuses[] = {"queued", "running",   "succeeded",
+					    "failed", "cancelled", NULL};
+
+/* The job id of the path: 1 to 18 digits. */
+static enum seg_err seg__job_id(struct seg_req *r, int64_t *id)
+{
+	const char *s = seg_req_param(r, 0);
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 18 || strspn(s, "0123456789") != n)
+		return seg_req_bad_param(r, "id", "a job id is a string of 1 to 18 digits");
+	*id = strtoll(s, NULL, 10);
+	return SEG_OK;
+}
+
+enum seg_err seg_h_job_list(struct seg_req *r)
+{
+	static const char *const params[] = {"status", "kind", "limit", "cursor", NULL};
+	struct seg_page page;
+	struct seg_db *db;
+	const char *after = NULL, *status, *kind;
+	int limit = 100;
+	enum seg_err err = seg_req_check_query(r, params);
+
+	seg_page_init(&page);
+	status = seg_req_query(r, "status", &err);
+	kind = seg_req_query(r, "kind", &err);
+	if (!err && status) {
+		bool known = false;
+		for (size_t i = 0; seg__statuses[i]; i++)
+			known = known || strcmp(status, seg__statuses[i]) == 0;
+		if (!known)
+			err = seg_req_bad_param(r, "status",
+						"status is one of queued, running, succeeded, "
+						"failed, cancelled");
+	}
+	if (!err && kind && (strlen(kind) < 1 || strlen(kind) > 64))
+		err = seg_req_bad_param(r, "kind", "a job kind is 1 to 64 bytes");
+	if (!err)
+		err = seg_req_page_params(r, &limit, &after);
+	if (!err)
+		err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_db_job_list(db, r->tenant, status, kind, after, limit, &page);
+	if (err == SEG_ERR_MALFORMED && !r->problem.count)
+		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "cursor", 0,
+				"cursor is not one that this service handed out");
+	if (!err)
+		seg_req_reply_page(r, &page);
+	seg_page_release(&page);
+	return err;
+}
+
+enum seg_err seg_h_job_get(struct seg_req *r)
+{
+	static const char *const params[] = {NULL};
+	struct seg_db *db;
+	char *out = NULL;
+	int64_t id = 0;
+	enum seg_err err = seg_req_check_query(r, params);
+	if (!err)
+		err = seg__job_id(r, &id);
+	if (!err)
+		err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_db_job_get(db, r->tenant, id, &out);
+	if (err == SEG_ERR_NOT_FOUND)
+		return seg_req_fail(r, err, "no job with id \"%lld\"", (long long)id);
+	if (!err)
+		seg_req_reply_json_take(r, 200, out);
+	return err;
+}
+
+enum seg_err seg_h_job_cancel(struct seg_req *r)
+{
+	static const char *const params[] = {NULL};
+	struct seg_db *db;
+	char *out = NULL;
+	int64_t id = 0;
+	enum seg_err err = seg_req_check_query(r, params);
+	if (!err)
+		err = seg__job_id(r, &id);
+	if (!err)
+		err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_db_job_cancel(db, r->tenant, id, &out);
+	if (err == SEG_ERR_NOT_FOUND)
+		return seg_req_fail(r, err, "no job with id \"%lld\"", (long long)id);
+	if (!err) {
+		seg_req_set_location(r, "/v1/jobs/%lld", (long long)id);
+		seg_req_reply_json_take(r, 202, out);
+	}
+	return err;
+}
