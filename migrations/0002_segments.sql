@@ -144,7 +144,8 @@ $$;
 -- Whole days from t to now, rounded down, never negative; NULL for NULL.
 CREATE FUNCTION seg_days_since(t timestamptz) RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-	SELECT greatest(0, floor(extract(epoch FROM now() - t) / 86400))::bigint
+	SELECT CASE WHEN t IS NOT NULL
+		THEN greatest(0, floor(extract(epoch FROM now() - t) / 86400))::bigint END
 $$;
 
 -- tenure_days counts from the first event, or from the customer's creation if earlier.
