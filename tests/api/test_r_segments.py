@@ -296,6 +296,22 @@ def test_members_csv_many_batches(t):
     t.eq([row[0] for row in rows[1:]], ids, "in id order")
     t.check(all(row[0] == row[2] for row in rows[1:]), "attribute column of every row", None)
     t.eq(t.expect_json(t.req("GET", spath(sid), key=key), 200)["size"], len(ids), "size")
+    # clients that go away in the middle of an export, or before it starts
+    for read in (65536, 0):
+        sock = t.connect(t.daemon.port)
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/csv\r\n"
+                      "Authorization: Bearer %s\r\n\r\n"
+                      % (spath(sid, "/members?attributes=v"), key)).encode())
+        got = 0
+        while got < read:
+            b = sock.recv(65536)
+            if not b:
+                break
+            got += len(b)
+        sock.close()
+    time.sleep(0.3)
+    r = t.req("GET", spath(sid, "/members"), key=key, headers={"Accept": "text/csv"})
+    t.eq(r.body.count(b"\r\n"), len(ids) + 1, "a later export is whole")
 
 
 def test_customer_segments_and_customers_by_segment(t):
