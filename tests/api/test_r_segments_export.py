@@ -2,7 +2,11 @@
 a slow client raises the daemon's peak memory by a small fraction of its size."""
 import http.client
 import json
+import os
 import time
+
+# AddressSanitizer keeps freed memory in quarantine: peak memory says nothing there
+SANITIZED = os.environ.get("SEGMENTD_SANITIZED") == "1"
 
 
 def vm_hwm_kb(pid):
@@ -56,6 +60,8 @@ def test_members_csv_memory_stays_flat(t):
         first, more = (h1 - h0) / 1024.0, (h2 - h1) / 1024.0
         print("# export: %.0f MB then %.0f MB; peak memory +%.1f MB, then +%.1f MB"
               % (total1 / 1048576.0, total / 1048576.0, first, more))
+        if SANITIZED:
+            return
         t.check(first < 40, "peak memory grew by %.1f MB for a %.0f MB export"
                 % (first, total1 / 1048576.0), None)
         t.check(more < 8, "an export five times larger raised the peak by %.1f MB more (%.0f MB)"
