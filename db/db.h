@@ -168,7 +168,8 @@ void seg_customer_new_rows_add(struct seg_buf *rows, int64_t tenant, const char 
  * an import into an empty or disjoint id space. When any id exists nothing is stored and
  * SEG_ERR_CONFLICT is returned (the caller then upserts the batch).
  */
-enum seg_err seg_db_customers_insert_new(struct seg_db *db, const struct seg_buf *rows);
+enum seg_err seg_db_customers_insert_new(struct seg_db *db, int64_t tenant,
+					 const struct seg_buf *rows);
 /*
  * Upserts the staged rows in one transaction (merge: attributes patched; replace: replaced).
  * Ids must be distinct within one call. Retries on deadlock.
@@ -370,6 +371,104 @@ struct seg_segment_input {
 	const char *source;	 /* NULL: "manual" for static, "rule" for dynamic */
 	unsigned deps;		 /* SEG_RULE_DEP_* of the rule */
 };
+
+struct seg_rule_graph_entry; /* rules/rule.h */
+
+/*
+ * Creates a segment in one transaction: the definitions change (seg__members_definitions_changed),
+ * the row, and for a dynamic segment its first refresh job (*job; 0 for a static one), for a
+ * static one the history point of its creation (size 0). *json is the new segment, *id its
+ * id. SEG_ERR_CONFLICT when the tenant has a segment of that name.
+ */
+enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
+				   const struct seg_segment_input *in, char **json, int64_t *id,
+				   int64_t *job);
+/* SEG_ERR_NOT_FOUND when the tenant has no such segment. */
+enum seg_err seg_db_segment_get(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+/* Whether it is dynamic; SEG_ERR_NOT_FOUND when the tenant has no such segment. */
+enum seg_err seg_db_segment_type(struct seg_db *db, int64_t tenant, int64_t id, bool *dynamic);
+/* Segments ordered by id. SEG_ERR_MALFORMED when after_key is not a key this made. */
+enum seg_err seg_db_segment_list(struct seg_db *db, int64_t tenant, const char *after_key,
+				 int limit, struct seg_page *page);
+/*
+ * Changes name, description, profile and rule (NULL: unchanged; type is not changed). The
+ * profile is applied as a JSON merge patch (RFC 7396; "null" empties it). A rule
+ * that differs from the stored one (of a dynamic segment) takes the definitions lock first,
+ * bumps rule_version, sets clock from in->deps, and queues a refresh of the segment (*job) and
+ * of every dynamic segment that refers to it directly or through others. *job is 0 when the
+ * rule did not change. SEG_ERR_NOT_FOUND; SEG_ERR_CONFLICT for a name taken.
+ */
+enum seg_err seg_db_segment_patch(struct seg_db *db, int64_t tenant, int64_t id,
+				  const struct seg_segment_input *in, char **json, int64_t *job);
+/*
+ * Deletes a segment in one transaction with the definitions lock: its members leave it (each
+ * recorded as exited in the feed), its history goes, its jobs are cancelled. Unless force,
+ * SEG_ERR_CONFLICT when dynamic segments refer to it: *dependents receives them as a JSON
+ * array of {"id", "name"}. SEG_ERR_NOT_FOUND.
+ */
+enum seg_err seg_db_segment_delete(struct seg_db *db, int64_t tenant, int64_t id, bool force,
+				   char **dependents);
+/*
+ * Every segment of the tenant, ordered by id, with the ids its rule refers to (none for a
+ * static one), for seg_rule_cycle and for checking that a referenced segment exists. Free
+ * with seg_segment_graph_free.
+ */
+enum seg_err seg_db_segment_graph(struct seg_db *db, int64_t tenant,
+				  struct seg_rule_graph_entry **graph, size_t *n);
+void seg_segment_graph_free(struct seg_rule_graph_entry *graph);
+/* Members {"customer_id", "since"} ordered by customer id. SEG_ERR_NOT_FOUND: no segment. */
+enum seg_err seg_db_segment_members(struct seg_db *db, int64_t tenant, int64_t id,
+				    const char *after_key, int limit, struct seg_page *page);
+/*
+ * One batch of the CSV export: appends up to limit lines "customer_id,since[,attr...]\r\n"
+ * (RFC 4180 quoting) of the members after after_key (NULL: from the start) to out. paths is a
+ * JSON array of dotted attribute paths (NULL: none); a string value is written as itself, an
+ * absent or null one as an empty field, anything else as its JSON text. *last receives the
+ * last customer id written (NULL when none; malloc'ed), *rows the number of lines. One
+ * statement per batch (keyset pagination), so memory stays flat whatever the size.
+ */
+enum seg_err seg_db_segment_members_csv(struct seg_db *db, int64_t tenant, int64_t id,
+					const char *after_key, const char *paths, int limit,
+					struct seg_buf *out, char **last, size_t *rows);
+struct seg_members_added {
+	size_t added, already, missing;
+	char *missing_ids; /* JSON array of up to 100 ids that are no customer; malloc'ed */
+};
+/*
+ * Adds customers (ids_json: a JSON array of distinct-or-not id strings) to a static segment
+ * in one transaction: memberships and "entered" changes, then the membership step for them
+ * (the segments that refer to this one follow). SEG_ERR_NOT_FOUND: no segment;
+ * SEG_ERR_CONFLICT: the segment is dynamic.
+ */
+enum seg_err seg_db_segment_members_add(struct seg_db *db, int64_t tenant, int64_t id,
+					const char *ids_json, struct seg_members_added *out);
+/*
+ * Removes one customer from a static segment ("exited", then the membership step).
+ * SEG_ERR_NOT_FOUND with *segment_found false: no segment; with it true: not a member.
+ * SEG_ERR_CONFLICT: the segment is dynamic.
+ */
+enum seg_err seg_db_segment_member_remove(struct seg_db *db, int64_t tenant, int64_t id,
+					  const char *customer_id, bool *segment_found);
+/* {"items": [{"segment_id", "name", "since"}]}. SEG_ERR_NOT_FOUND: no such customer. */
+enum seg_err seg_db_customer_segments(struct seg_db *db, int64_t tenant, const char *customer_id,
+				      char **json);
+/* The members' customer documents, ordered by id. SEG_ERR_NOT_FOUND: no such segment. */
+enum seg_err seg_db_customer_list_segment(struct seg_db *db, int64_t tenant, int64_t segment,
+					  const char *after_key, int limit, struct seg_page *page);
+/* History points {"at", "size", "entered", "exited"}, oldest first. SEG_ERR_NOT_FOUND. */
+enum seg_err seg_db_segment_history(struct seg_db *db, int64_t tenant, int64_t id,
+				    const char *after_key, int limit, struct seg_page *page);
+
+/* --- the change feed (db/changes.c) --- */
+/* Parses a feed cursor: a decimal number (no leading zeros but "0"). Pure; any thread. */
+bool seg_change_cursor_parse(const char *text, int64_t *cursor);
+/*
+ * Up to limit changes after cursor (0: from the start), of one segment (0: all), in feed
+ * order. page->next_key is the last item's cursor, NULL when there is none (the caller then
+ * repeats its own).
+ */
+enum seg_err seg_db_changes(struct seg_db *db, int64_t tenant, int64_t cursor, int64_t segment,
+			    int limit, struct seg_page *page);
 
 /* --- membership and the change feed (db/members.c, db/changes.c) --- */
 /*

@@ -247,15 +247,6 @@ enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *d
  */
 enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what);
 /*
- * One staged batch in one transaction: creates the connection's temporary staging table if
- * needed (stage_sql), COPYs rows into it (copy_sql), then runs each of sqls with params (one
- * parameter: the tenant). The last statement's two first columns are returned as counts.
- * On a deadlock or serialization failure the whole batch is tried again (up to 5 times).
- */
-enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char *copy_sql,
-			   const struct seg_buf *rows, const char *const *sqls, int nsqls,
-			   const char *tenant, size_t *count0, size_t *count1);
-/*
  * Begins a transaction without the statement timeout, for work over every customer of a tenant
  * (recomputing metrics, checking a new attribute definition) or a migration, that may take
  * longer than a request's statement. Its statements have no deadline of their own either (only
@@ -271,6 +262,11 @@ int seg__db_retryable(const struct seg_db *db);
  */
 enum seg_err seg__db_json_row(struct seg_db *db, struct seg_stmt *stmt, int n,
 			      const char *const *params, char **json);
+/*
+ * Adds s as an element to the text[] literal in arr (an empty buffer is the empty array), so
+ * arr always holds a complete literal: {"a","b"}.
+ */
+void seg__db_array_add(struct seg_buf *arr, const char *s);
 /* Formats a bigint parameter. */
 #define SEG_INT_TEXT 24
 const char *seg__db_int(char buf[SEG_INT_TEXT], int64_t v);
@@ -327,11 +323,59 @@ enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__chan
 			       const char *ids, unsigned what, size_t *entered, size_t *exited);
 
 /*
+ * Records the membership changes of the relation d (columns segment_id, customer_id, change;
+ * a CTE name or a parenthesised query with an alias-free select list) in the change feed: as
+ * CTEs "ctr" and "chg" of a WITH (append to the list; chg RETURNING change), with $1 the tenant.
+ * The cursors come from the tenant's change_counters row, whose lock is held to the commit, so
+ * cursors are handed out in commit order and the committed ones are always a prefix. Use it as
+ * late as the transaction allows, after the other row locks it takes (from here to its commit,
+ * it holds up every other writer of the tenant's feed). Every writer of the feed uses this, so
+ * the order has one definition.
+ */
+#define SEG__CHANGES_RECORD(d)                                                                 \
+	"ctr AS (INSERT INTO change_counters AS k (tenant_id, last) SELECT $1, c.n FROM "      \
+	"(SELECT count(*) AS n FROM " d ") c WHERE c.n > 0 ON CONFLICT (tenant_id) DO UPDATE " \
+	"SET last = k.last + EXCLUDED.last RETURNING k.last - (SELECT count(*) FROM " d        \
+	") AS base), "                                                                         \
+	"chg AS (INSERT INTO changes (tenant_id, cursor, segment_id, customer_id, change) "    \
+	"SELECT $1, ctr.base + row_number() OVER (ORDER BY x.customer_id, x.segment_id), "     \
+	"x.segment_id, x.customer_id, x.change FROM " d " x, ctr RETURNING change) "
+
+/*
  * Inside the caller's transaction, before it changes the tenant's segment definitions or its
  * attribute catalogue (which compiled rules depend on): takes the definitions lock exclusively
  * (so every write of the tenant still in flight has committed, and later ones see the change)
  * and bumps tenants.segments_version.
  */
 enum seg_err seg__members_definitions_changed(struct seg_db *db, int64_t tenant);
+
+/*
+ * A staged batch (imports, events): its staging table, how rows reach it, the one statement
+ * that applies it, and what the membership step re-evaluates afterwards.
+ */
+struct seg__batch {
+	const char *stage_sql;	   /* creates the connection's temporary staging table if needed */
+	const char *copy_sql;	   /* "COPY <staging table> FROM STDIN" */
+	const char *sql;	   /* applies the batch; $1 is the tenant; its first two columns are
+				      returned as counts */
+	enum seg__changed changed; /* where the changed customers are, for the step */
+	unsigned what;		   /* SEG_RULE_DEP_* bits of what changed */
+};
+/*
+ * One staged batch in one transaction, the shape every batched write takes: seg__members_lock,
+ * creates the staging table if needed, COPYs rows into it, runs spec->sql, then the membership
+ * step. On a deadlock or serialization failure the whole batch is tried again (up to 5 times).
+ */
+enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int64_t tenant,
+			   const struct seg_buf *rows, size_t *count0, size_t *count1);
+
+/* --- events (db/events.c) --- */
+/*
+ * Inside the caller's transaction, which holds the definitions lock (the revenue event types
+ * changed): recomputes every metric of the tenant's customers from their events with the
+ * ingest's own formulas, then runs the membership step over every customer for the segments
+ * that depend on metrics.
+ */
+enum seg_err seg__events_recompute_metrics(struct seg_db *db, int64_t tenant);
 
 #endif

@@ -7,7 +7,7 @@
 #include "validate.h"
 
 static const char *const seg__no_params[] = {NULL};
-static const char *const seg__page_params[] = {"limit", "cursor", NULL};
+static const char *const seg__page_params[] = {"limit", "cursor", "segment", NULL};
 
 /* The {id} path parameter, checked: a bad one is invalid (422). */
 static enum seg_err seg__customer_id(struct seg_req *r, const char **id)
@@ -134,7 +134,10 @@ enum seg_err seg_h_customer_list(struct seg_req *r)
 	const char *after;
 	int limit;
 	enum seg_err err = seg_req_check_query(r, seg__page_params);
+	const char *segment = err ? NULL : seg_req_query(r, "segment", &err);
 
+	if (!err && segment) /* the members of one segment (handlers/segments.c) */
+		return seg_h_customer_list_segment(r, segment);
 	seg_page_init(&page);
 	if (!err)
 		err = seg_req_page_params(r, &limit, &after);

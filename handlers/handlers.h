@@ -38,6 +38,24 @@ enum seg_err seg_h_attr_delete(struct seg_req *r);
 enum seg_err seg_h_settings_get(struct seg_req *r);
 enum seg_err seg_h_settings_patch(struct seg_req *r);
 
+/* segments.c */
+enum seg_err seg_h_segment_create(struct seg_req *r);
+enum seg_err seg_h_segment_list(struct seg_req *r);
+enum seg_err seg_h_segment_get(struct seg_req *r);
+enum seg_err seg_h_segment_patch(struct seg_req *r);
+enum seg_err seg_h_segment_delete(struct seg_req *r);
+enum seg_err seg_h_segment_refresh(struct seg_req *r);
+enum seg_err seg_h_segment_members(struct seg_req *r);
+enum seg_err seg_h_segment_members_add(struct seg_req *r);
+enum seg_err seg_h_segment_member_remove(struct seg_req *r);
+enum seg_err seg_h_segment_history(struct seg_req *r);
+enum seg_err seg_h_customer_segments(struct seg_req *r);
+/* GET /v1/customers?segment=: the members' customer documents (customers.c calls it). */
+enum seg_err seg_h_customer_list_segment(struct seg_req *r, const char *segment);
+
+/* changes.c */
+enum seg_err seg_h_changes(struct seg_req *r);
+
 /* jobs.c */
 enum seg_err seg_h_job_list(struct seg_req *r);
 enum seg_err seg_h_job_get(struct seg_req *r);

@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -341,6 +342,178 @@ static const char *seg__check_framing(struct MHD_Connection *conn)
 	return why;
 }
 
+/* ---- streamed replies (seg_req_reply_stream) ------------------------------------------ */
+
+/*
+ * A streamed reply. Shared by the response's content reader (HTTP thread) and the task that
+ * makes the next batch (a request worker), under lock; freed by whichever lets go last: the
+ * response (its free callback, once libmicrohttpd is done with it) or a task still running.
+ * The connection is suspended only while the reader found nothing to send and a batch is
+ * being made; that task resumes it, and while it is suspended it cannot end, so the task's
+ * resume always finds it.
+ */
+struct seg__out {
+	pthread_mutex_t lock;
+	struct seg_task task;
+	struct seg_server *server;
+	struct MHD_Connection *conn;
+	seg_stream_produce_fn produce;
+	void *ctx;
+	void (*ctx_free)(void *ctx);
+	const char *content_type;
+	char *disposition;
+	int status;
+	char request_id[129];
+	struct seg_buf ready; /* made, not yet sent: ready.data[off..len) */
+	size_t off;
+	bool producing;	  /* a task is making a batch */
+	bool done;	  /* the last batch is made (or making failed) */
+	bool failed;	  /* making failed: the body is cut short */
+	bool suspended;	  /* the reader suspended the connection to wait for a batch */
+	bool reader_gone; /* libmicrohttpd freed the response */
+};
+
+static void seg__out_free(struct seg__out *o)
+{
+	if (!o)
+		return;
+	if (o->ctx_free)
+		o->ctx_free(o->ctx);
+	seg_buf_release(&o->ready);
+	free(o->disposition);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+}
+
+/* Starts making the next batch when little is left to send. Under o->lock. */
+static void seg__out_more(struct seg__out *o)
+{
+	if (o->producing || o->done || o->reader_gone ||
+	    o->ready.len - o->off >= SEG_STREAM_LOW_WATER)
+		return;
+	o->producing = true;
+	seg_workers_submit(o->server->workers, &o->task);
+}
+
+/* A request worker makes one batch. */
+static void seg__out_task(struct seg_task *task, enum seg_worker_run how)
+{
+	struct seg__out *o = (struct seg__out *)((char *)task - offsetof(struct seg__out, task));
+	struct seg_buf batch = SEG_BUF_INIT;
+	struct seg_db *db = NULL;
+	enum seg_err err = how == SEG_WORKER_CANCELLED ? SEG_ERR_CANCELLED : SEG_OK;
+	bool done = false, gone, wake;
+
+	/* a queue wait (SEG_WORKER_EXPIRED) does not stop a reply under way */
+	seg_log_set_request(o->request_id);
+	pthread_mutex_lock(&o->lock);
+	gone = o->reader_gone;
+	pthread_mutex_unlock(&o->lock);
+	if (!err && !gone)
+		err = seg_pool_acquire(o->server->pool, &db);
+	if (!err && !gone)
+		err = o->produce(o->ctx, db, &batch, &done);
+	seg_pool_release(o->server->pool, db);
+	if (err && !gone)
+		seg_warn("a streamed reply was cut short: %s", seg_err_detail(err));
+
+	pthread_mutex_lock(&o->lock);
+	if (err) {
+		o->failed = o->done = true;
+	} else if (!gone) {
+		/* keep what is unsent at the front, so the buffer never grows past one batch */
+		if (o->off) {
+			memmove(o->ready.data, o->ready.data + o->off, o->ready.len - o->off);
+			seg_buf_truncate(&o->ready, o->ready.len - o->off);
+			o->off = 0;
+		}
+		seg_buf_add(&o->ready, batch.data, batch.len);
+		o->done = done;
+	}
+	o->producing = false;
+	if (!o->done && !batch.len && !o->reader_gone) /* nothing yet: ask again */
+		seg__out_more(o);
+	wake = o->suspended && !o->producing;
+	if (wake)
+		o->suspended = false;
+	gone = o->reader_gone && !o->producing;
+	pthread_mutex_unlock(&o->lock);
+	seg_buf_release(&batch);
+	seg_log_set_request(NULL);
+	if (wake)
+		MHD_resume_connection(o->conn); /* suspended: it cannot have ended */
+	if (gone)
+		seg__out_free(o);
+}
+
+/* libmicrohttpd's content reader (HTTP thread): copies out what is ready, never waits. */
+static ssize_t seg__out_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct seg__out *o = cls;
+	ssize_t n;
+	(void)pos;
+
+	pthread_mutex_lock(&o->lock);
+	if (o->off < o->ready.len) {
+		size_t k = o->ready.len - o->off < max ? o->ready.len - o->off : max;
+		memcpy(buf, o->ready.data + o->off, k);
+		o->off += k;
+		if (o->off == o->ready.len) {
+			seg_buf_reset(&o->ready);
+			o->off = 0;
+		}
+		seg__out_more(o);
+		n = (ssize_t)k;
+	} else if (o->done) {
+		n = o->failed ? MHD_CONTENT_READER_END_WITH_ERROR
+			      : MHD_CONTENT_READER_END_OF_STREAM;
+	} else {
+		seg__out_more(o);
+		o->suspended = true;
+		MHD_suspend_connection(o->conn); /* the batch's task resumes it */
+		n = 0;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+/* libmicrohttpd is done with the response (HTTP thread). */
+static void seg__out_reader_gone(void *cls)
+{
+	struct seg__out *o = cls;
+	bool free_now;
+	pthread_mutex_lock(&o->lock);
+	o->reader_gone = true;
+	free_now = !o->producing;
+	pthread_mutex_unlock(&o->lock);
+	if (free_now)
+		seg__out_free(o);
+}
+
+void seg_req_reply_stream(struct seg_req *r, int status, const char *content_type,
+			  const char *disposition, seg_stream_produce_fn produce, void *ctx,
+			  void (*ctx_free)(void *ctx))
+{
+	struct seg__out *o = seg_calloc(1, sizeof(*o));
+	pthread_mutex_init(&o->lock, NULL);
+	o->task.run = seg__out_task;
+	o->server = r->server;
+	o->conn = r->conn;
+	o->produce = produce;
+	o->ctx = ctx;
+	o->ctx_free = ctx_free;
+	o->content_type = content_type;
+	o->disposition = disposition ? seg_strdup(disposition) : NULL;
+	o->status = status;
+	snprintf(o->request_id, sizeof(o->request_id), "%s", r->request_id);
+	seg_buf_init(&o->ready);
+	seg__out_free(r->reply_stream);
+	r->reply_stream = o;
+	seg_buf_reset(&r->reply);
+	r->status = status;
+	r->reply_type = content_type;
+}
+
 /* ---- responses ------------------------------------------------------------------------ */
 
 static enum MHD_Result seg__queue(struct seg__http_req *h)
@@ -375,11 +548,28 @@ static enum MHD_Result seg__queue(struct seg__http_req *h)
 		    !r->retry_after)
 			r->retry_after = 2;
 	}
-	char *data = seg_buf_detach(&r->reply, &len);
-	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(data);
-		return MHD_NO;
+	struct seg__out *out = r->reply_stream;
+	r->reply_stream = NULL;
+	if (out && h->err) {
+		seg__out_free(out);
+		out = NULL;
+	}
+	if (out) {
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, seg__out_read,
+							 out, seg__out_reader_gone);
+		if (!resp) {
+			seg__out_free(out);
+			return MHD_NO;
+		}
+		if (out->disposition)
+			MHD_add_response_header(resp, "Content-Disposition", out->disposition);
+	} else {
+		char *data = seg_buf_detach(&r->reply, &len);
+		resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+		if (!resp) {
+			free(data);
+			return MHD_NO;
+		}
 	}
 	if (r->reply_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->reply_type);
@@ -525,6 +715,7 @@ static void seg__http_req_free(struct seg__http_req *h)
 	struct seg_req *r = &h->r;
 	if (r->stream && r->stream_free)
 		r->stream_free(r->stream);
+	seg__out_free(r->reply_stream); /* set, but never sent */
 	seg_pool_release(r->server->pool, r->db);
 	for (int i = 0; i < r->nparams; i++)
 		free(r->params[i]);

@@ -196,6 +196,16 @@ void seg_req_db_return(struct seg_req *r, struct seg_db *db)
 	seg_pool_release(r->server->pool, db);
 }
 
+int seg_req_sync_timeout_ms(const struct seg_req *r)
+{
+	return r->server->config->sync_timeout * 1000;
+}
+
+const char *seg_req_header(struct seg_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 bool seg_req_server_ready(struct seg_req *r, const char **why)
 {
 	struct seg_pool_health h;

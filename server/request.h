@@ -56,8 +56,9 @@ struct seg_req {
 	char *location;
 	int retry_after;
 
-	struct seg_db *db; /* borrowed on first seg_req_db, returned at the end */
-	void *stream;	   /* a streaming handler's state */
+	struct seg_db *db;  /* borrowed on first seg_req_db, returned at the end */
+	void *reply_stream; /* a streamed reply (seg_req_reply_stream), until http.c sends it */
+	void *stream;	    /* a streaming handler's state */
 	void (*stream_free)(void *stream);
 	char **query_values; /* decoded query values and cursor keys, freed at the end */
 	size_t nquery_values;
@@ -124,6 +125,41 @@ void seg_req_reply_json_take(struct seg_req *r, int status, char *json);
 void seg_req_reply_empty(struct seg_req *r, int status);
 void seg_req_set_location(struct seg_req *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Streamed replies (a CSV export of a million rows): the body is made in batches by produce,
+ * which the server runs on request workers, one batch per call, each call with a database
+ * connection borrowed for that call alone. A batch goes to the client as it comes (chunked
+ * transfer encoding); the next one is made while the previous one is being sent, and at most
+ * about one batch beyond SEG_STREAM_LOW_WATER bytes is held, so memory stays flat whatever the
+ * size. The HTTP thread only copies bytes out and never waits on the database: when no bytes
+ * are ready it suspends the connection, and the worker that finishes the batch resumes it.
+ *
+ * produce appends its batch to out and sets *done after the last one (a batch may be empty
+ * only when it is the last). An error after the first batch cannot change the status any
+ * more: the response is cut short (the client sees an incomplete chunked body) and the error
+ * logged. ctx belongs to the stream from this call on; ctx_free (NULL: none) is called once,
+ * on any thread, after the last call of produce. HEAD gets the headers only.
+ */
+typedef enum seg_err (*seg_stream_produce_fn)(void *ctx, struct seg_db *db, struct seg_buf *out,
+					      bool *done);
+#define SEG_STREAM_LOW_WATER (512 * 1024)
+/*
+ * Sets a streamed reply of status and content_type (a static string) with extra response
+ * header disposition (Content-Disposition; NULL: none; copied). Request workers (a handler).
+ */
+void seg_req_reply_stream(struct seg_req *r, int status, const char *content_type,
+			  const char *disposition, seg_stream_produce_fn produce, void *ctx,
+			  void (*ctx_free)(void *ctx));
+
+/*
+ * How long a request may wait for a background evaluation before it answers 202 with the job
+ * instead (SEGMENTD_SYNC_TIMEOUT), in milliseconds; 0: never wait.
+ */
+int seg_req_sync_timeout_ms(const struct seg_req *r);
+
+/* The value of the request header name (the first one, when repeated), or NULL. */
+const char *seg_req_header(struct seg_req *r, const char *name);
 
 /* Adds a problem item at a JSON Pointer and returns SEG_ERR_INVALID (422). */
 enum seg_err seg_req_invalid(struct seg_req *r, const char *pointer, const char *fmt, ...)
