@@ -212,9 +212,10 @@ static void seg__step_free(struct seg__step *st)
 	free(st);
 }
 
-static unsigned seg__step_key(enum seg__changed src, unsigned what)
+/* many: the ids of an ids source are too many for the prepared statement (a variant). */
+static unsigned seg__step_key(enum seg__changed src, unsigned what, bool many)
 {
-	return (unsigned)src << 8 | (what & 0xff);
+	return (many ? 1u << 16 : 0) | (unsigned)src << 8 | (what & 0xff);
 }
 
 /* Takes a reference to the cached step of the key, or NULL. */
@@ -293,16 +294,20 @@ static void seg__cache_release(struct seg__step *st)
 /*
  * The changed customers of a source, as the CTE x(id); "" for every customer of the tenant.
  */
-static const char *seg__source_cte(enum seg__changed src)
+static const char *seg__source_cte(enum seg__changed src, bool many)
 {
 	switch (src) {
 	case SEG__CHANGED_IDS:
-		return "x AS (SELECT DISTINCT t.id COLLATE \"C\" AS id FROM unnest($2::text[]) AS "
-		       "t(id))";
+		/* a few ids: seg_ids hides their number, so that the generic plan is kept */
+		return many ? "x AS MATERIALIZED (SELECT DISTINCT t.id COLLATE \"C\" AS id "
+			      "FROM unnest($2::text[]) AS t(id))"
+			    : "x AS MATERIALIZED (SELECT t.id COLLATE \"C\" AS id "
+			      "FROM seg_ids($2::text[]) AS t(id))";
 	case SEG__CHANGED_STAGE_EVENTS:
-		return "x AS (SELECT DISTINCT s.customer_id AS id FROM seg_stage_events s)";
+		return "x AS MATERIALIZED (SELECT DISTINCT s.customer_id AS id FROM "
+		       "seg_stage_events s)";
 	case SEG__CHANGED_STAGE_CUSTOMERS:
-		return "x AS (SELECT DISTINCT s.id FROM seg_stage_customers s)";
+		return "x AS MATERIALIZED (SELECT DISTINCT s.id FROM seg_stage_customers s)";
 	default: return "";
 	}
 }
@@ -331,17 +336,28 @@ static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams 
  * "Rule compilation" for the statement's shape).
  */
 static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, unsigned what,
-				    struct seg__step *st)
+				    bool many, struct seg__step *st)
 {
 	struct seg__def **hit = seg_calloc(d->n + 1, sizeof(*hit));
 	struct seg__def **rest = seg_calloc(d->n + 1, sizeof(*rest));
 	struct seg_buf sql = SEG_BUF_INIT, segs = SEG_BUF_INIT;
 	size_t nhit = 0, nrest = 0, kx = 0;
-	/* = ANY(an array): an index condition, however the planner sizes x */
-	const char *in_x =
-		src == SEG__CHANGED_ALL ? "" : " AND c.id = ANY(ARRAY(SELECT id FROM x))";
-	const char *mx =
-		src == SEG__CHANGED_ALL ? "" : " AND m.customer_id = ANY(ARRAY(SELECT id FROM x))";
+	/*
+	 * The changed customers x drive every lookup, each a subquery fenced by OFFSET 0 and
+	 * correlated on x.id: its only sensible plan is one probe of a primary key or index per
+	 * changed customer, whatever the planner believes of the tenant's size (statistics go stale
+	 * after an import), so no plan can scan the tenant once per changed customer.
+	 */
+	bool all = src == SEG__CHANGED_ALL;
+	const char *from_c =
+		all ? "customers c"
+		    : "x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 "
+		      "AND c.id = x.id OFFSET 0) c";
+	const char *where_c = all ? " WHERE c.tenant_id = $1" : " WHERE true";
+	const char *from_m =
+		all ? "memberships m WHERE m.tenant_id = $1 AND "
+		    : "x CROSS JOIN LATERAL (SELECT m.segment_id, m.customer_id FROM memberships m "
+		      "WHERE m.tenant_id = $1 AND m.customer_id = x.id OFFSET 0) m WHERE ";
 	enum seg_err err = SEG_OK;
 	char id[SEG_INT_TEXT];
 
@@ -361,8 +377,8 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		goto out; /* nothing can change: only a deleted customer leaves static segments */
 
 	seg_buf_addstr(&sql, "WITH ");
-	if (src != SEG__CHANGED_ALL) {
-		seg_buf_addstr(&sql, seg__source_cte(src));
+	if (!all) {
+		seg_buf_addstr(&sql, seg__source_cte(src, many));
 		seg_buf_addstr(&sql, ", ");
 	}
 	if (nhit || nrest) {
@@ -375,44 +391,51 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		/* every (customer, segment) to evaluate, and whether it is a member */
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
 		if (nhit) {
-			seg_buf_addstr(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM customers c");
+			seg_buf_addf(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM %s", from_c);
 			err = seg__step_values(&sql, &st->params, d, hit, nhit);
-			seg_buf_addf(&sql, " WHERE c.tenant_id = $1%s", in_x);
+			seg_buf_addstr(&sql, where_c);
 		}
 		if (nrest && !err) {
 			/* the customers this transaction created are evaluated for every segment */
-			seg_buf_addf(&sql, "%sSELECT c.id AS cid, s.sid, s.ok FROM customers c",
-				     nhit ? " UNION ALL " : "");
+			seg_buf_addf(&sql, "%sSELECT c.id AS cid, s.sid, s.ok FROM %s",
+				     nhit ? " UNION ALL " : "", from_c);
 			err = seg__step_values(&sql, &st->params, d, rest, nrest);
-			seg_buf_addf(&sql, " WHERE c.tenant_id = $1%s AND c.created_at = now()",
-				     in_x);
+			seg_buf_addf(&sql, "%s AND c.created_at = now()", where_c);
 		}
 		if (err)
 			goto out;
+		/*
+		 * cur: the current memberships of the changed customers in these segments; ins
+		 * relies on ON CONFLICT (one probe of the key per member) rather than a join; del
+		 * removes the pairs both current and no longer matching.
+		 */
 		seg_buf_addf(
 			&sql,
-			"), cur AS MATERIALIZED (SELECT m.segment_id, m.customer_id FROM "
-			"memberships m WHERE m.tenant_id = $1 AND m.segment_id = "
-			"ANY($%zu::bigint[])"
-			"%s), "
+			"), cur AS MATERIALIZED (SELECT m.segment_id, m.customer_id FROM %s"
+			"m.segment_id = ANY($%zu::bigint[])), "
 			"ins AS (INSERT INTO memberships AS m (tenant_id, segment_id, customer_id) "
-			"SELECT $1, ev.sid, ev.cid FROM ev WHERE ev.ok AND NOT EXISTS (SELECT 1 "
-			"FROM cur WHERE cur.segment_id = ev.sid AND cur.customer_id = ev.cid) "
+			"SELECT $1, ev.sid, ev.cid FROM ev WHERE ev.ok "
 			"ORDER BY ev.cid, ev.sid ON CONFLICT DO NOTHING "
 			"RETURNING m.segment_id, m.customer_id), "
-			"del AS (DELETE FROM memberships m USING ev, cur WHERE NOT ev.ok "
-			"AND cur.segment_id = ev.sid AND cur.customer_id = ev.cid "
-			"AND m.tenant_id = $1 AND m.segment_id = ev.sid AND m.customer_id = ev.cid "
+			"dd AS MATERIALIZED (SELECT ev.sid, ev.cid FROM ev JOIN cur "
+			"ON cur.segment_id = ev.sid AND cur.customer_id = ev.cid WHERE NOT ev.ok), "
+			"del AS (DELETE FROM memberships m USING dd WHERE m.tenant_id = $1 "
+			"AND m.segment_id = dd.sid AND m.customer_id = dd.cid "
 			"RETURNING m.segment_id, m.customer_id), ",
-			kx, mx);
+			from_m, kx);
 	}
 	if (src == SEG__CHANGED_IDS)
 		/* a changed customer that no longer exists leaves every segment, static too */
 		seg_buf_addstr(
-			&sql, "gone AS (DELETE FROM memberships m WHERE m.tenant_id = $1 "
-			      "AND m.customer_id = ANY(ARRAY(SELECT id FROM x)) AND NOT EXISTS "
-			      "(SELECT 1 FROM customers c WHERE c.tenant_id = $1 "
-			      "AND c.id = m.customer_id) RETURNING m.segment_id, m.customer_id), ");
+			&sql,
+			"gx AS MATERIALIZED (SELECT x.id FROM x WHERE NOT EXISTS (SELECT 1 "
+			"FROM customers c WHERE c.tenant_id = $1 AND c.id = x.id OFFSET 0)), "
+			"gm AS MATERIALIZED (SELECT m.segment_id, m.customer_id FROM gx CROSS "
+			"JOIN LATERAL (SELECT m.segment_id, m.customer_id FROM memberships m "
+			"WHERE m.tenant_id = $1 AND m.customer_id = gx.id OFFSET 0) m), "
+			"gone AS (DELETE FROM memberships m USING gm WHERE m.tenant_id = $1 "
+			"AND m.segment_id = gm.segment_id AND m.customer_id = gm.customer_id "
+			"RETURNING m.segment_id, m.customer_id), ");
 	seg_buf_addstr(&sql, "chd AS (");
 	if (nhit || nrest)
 		seg_buf_addstr(&sql, "SELECT segment_id, customer_id, 'entered' AS change FROM ins "
@@ -434,9 +457,9 @@ out:
 
 /* The cached step for the transaction's version of the tenant's definitions, compiled if new. */
 static enum seg_err seg__step_get(struct seg_db *db, int64_t tenant, enum seg__changed src,
-				  unsigned what, struct seg__step **out)
+				  unsigned what, bool many, struct seg__step **out)
 {
-	unsigned key = seg__step_key(src, what);
+	unsigned key = seg__step_key(src, what, many);
 	struct seg__defs d;
 	struct seg__step *st;
 	enum seg_err err;
@@ -451,7 +474,7 @@ static enum seg_err seg__step_get(struct seg_db *db, int64_t tenant, enum seg__c
 	st->key = key;
 	seg__sqlparams_init(&st->params);
 	if (!err)
-		err = seg__step_build(&d, src, what, st);
+		err = seg__step_build(&d, src, what, many, st);
 	seg__defs_release(&d);
 	if (err) {
 		seg__step_free(st);
@@ -505,6 +528,20 @@ static int seg__step_slot(struct seg_db *db, const struct seg__step *st)
 	return db->nsteps;
 }
 
+/* At most this many ids run the prepared step (generic plan); more run unprepared. */
+#define SEG__STEP_PREPARED_IDS 32
+
+/* Elements of a PostgreSQL array literal, at least (commas + 1; 0 for "{}" or NULL). */
+static size_t seg__array_count(const char *lit)
+{
+	size_t n = 1;
+	if (!lit || strcmp(lit, "{}") == 0)
+		return 0;
+	for (const char *p = lit; *p; p++)
+		n += *p == ',';
+	return n;
+}
+
 enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__changed src,
 			       const char *ids, unsigned what, size_t *entered, size_t *exited)
 {
@@ -528,7 +565,8 @@ enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__chan
 	}
 	if (!db->members_segments)
 		return SEG_OK; /* no segment at all: nothing to keep */
-	err = seg__step_get(db, tenant, src, what, &st);
+	bool many = src == SEG__CHANGED_IDS && seg__array_count(ids) > SEG__STEP_PREPARED_IDS;
+	err = seg__step_get(db, tenant, src, what, many, &st);
 	if (err || !st->sql)
 		goto out;
 	params = seg_calloc(st->params.n, sizeof(*params));
@@ -537,6 +575,17 @@ enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__chan
 	params[0] = seg__db_int(tid, tenant);
 	if (src == SEG__CHANGED_IDS)
 		params[1] = ids ? ids : "{}";
+	/*
+	 * A prepared statement settles on a generic plan, which knows neither how many customers
+	 * changed nor, if it was made while the tables were small, how large they are now: right
+	 * for one customer's write, a risk for a batch. So a batch (staged rows, every customer, or
+	 * more than a few ids) runs unprepared, planned with its real parameters each time; its
+	 * planning is small beside the batch.
+	 */
+	if (src != SEG__CHANGED_IDS || many) {
+		err = seg__db_query(db, st->sql, (int)st->params.n, params, &res);
+		goto counted;
+	}
 	int slot = seg__step_slot(db, st);
 	bool prepared = false;
 	err = seg__db_exec_named(db, st->name, slot >= 0 ? st->sql : NULL, (int)st->params.n,
@@ -548,6 +597,7 @@ enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__chan
 		p->key = st->key;
 		p->used = __atomic_add_fetch(&seg__step_uses, 1, __ATOMIC_RELAXED);
 	}
+counted:
 	if (err)
 		goto out;
 	if (entered)

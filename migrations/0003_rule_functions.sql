@@ -79,3 +79,15 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT CASE WHEN t IS NOT NULL
 		THEN greatest(0, floor(extract(epoch FROM now() - t) / 86400))::bigint END
 $$;
+
+-- The distinct ids of an array, for the membership step of a few customers (db/members.c). A
+-- PL/pgSQL function is never inlined, so the planner always estimates ROWS 10, whatever the
+-- array: the prepared step's custom plans then cost what its generic plan costs, and
+-- PostgreSQL settles on the generic plan (planned once per connection) instead of planning
+-- every write again, as it does when it can see that the array holds one id.
+CREATE FUNCTION seg_ids(ids text[]) RETURNS SETOF text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE ROWS 10 AS $$
+BEGIN
+	RETURN QUERY SELECT DISTINCT t.id FROM unnest(ids) AS t(id);
+END
+$$;

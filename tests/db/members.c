@@ -254,6 +254,55 @@ static void semantics(void)
 		seg_db_rollback(db);
 	ok(!err && in == 6, "a staged batch: 6 of 10 customers enter (%zu)", in);
 
+	/* more ids than the prepared step takes: the unprepared variant, with an erased one */
+	{
+		char ids[1024] = "{";
+		for (int i = 1; i <= 40; i++)
+			snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%sb%d",
+				 i > 1 ? "," : "", i);
+		strcat(ids, "}");
+		const char *p2[] = {tid, ids};
+		err = seg_db_begin(db);
+		if (!err)
+			err = seg__members_lock(db, tenant);
+		if (!err)
+			err = seg__db_query(
+				db,
+				"INSERT INTO customers (tenant_id, id, attributes) SELECT $1, "
+				"x, '{\"age\": 31}' FROM unnest($2::text[]) x",
+				2, p2, NULL);
+		if (!err)
+			err = seg__members_step(db, tenant, SEG__CHANGED_IDS, ids,
+						SEG_RULE_DEP_ATTRS, &in, &out);
+		if (!err)
+			err = seg_db_commit(db);
+		if (err)
+			seg_db_rollback(db);
+		ok(!err && in == 40 && member(s_age, "b40"), "40 ids in one step: 40 enter (%zu)",
+		   in);
+		err = seg_db_begin(db);
+		if (!err)
+			err = seg__members_lock(db, tenant);
+		if (!err)
+			err = seg__db_query(db,
+					    "DELETE FROM customers WHERE tenant_id = $1 AND id = "
+					    "ANY($2::text[]) "
+					    "AND id <> 'b40'",
+					    2, p2, NULL);
+		if (!err)
+			err = seg__members_step(db, tenant, SEG__CHANGED_IDS, ids,
+						SEG_RULE_DEP_ATTRS, &in, &out);
+		if (!err)
+			err = seg_db_commit(db);
+		if (err)
+			seg_db_rollback(db);
+		ok(!err && out == 39 && member(s_age, "b40") && !member(s_age, "b1"),
+		   "39 of them erased: 39 exit (%zu)", out);
+		txwrite("DELETE FROM customers WHERE tenant_id = $1 AND id = $2", "b40",
+			SEG_RULE_DEP_ATTRS, &in, &out);
+		ok(out == 1 && !member(s_age, "b40"), "the last one erased alone: it exits");
+	}
+
 	/* the full refresh agrees and changes nothing; after a silent change it repairs */
 	char result[256];
 	err = refresh(s_age, result, sizeof(result));
@@ -364,8 +413,6 @@ static void refresh_timing(int n)
 	  "day', "
 	  "10 FROM generate_series(1, $2::int * 5) i",
 	  count, NULL);
-	q("ANALYZE customers", NULL, NULL);
-	q("ANALYZE events", NULL, NULL);
 	static const char mixed[] =
 		"{\"all\": [{\"attr\": \"age\", \"op\": \"gte\", \"value\": 30}, {\"event\": "
 		"\"purchase\", \"within_days\": 90, \"op\": \"gte\", \"value\": 2}, {\"metric\": "
