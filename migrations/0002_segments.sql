@@ -1,5 +1,5 @@
 -- Segments, their memberships, the change feed, size history and the job queue (SPEC §3, §5.4,
--- §5.6, §7). The model is explained in db/README.md ("Memberships") and server/README-jobs.md.
+-- §5.6, §7). The model is explained in db/README.md ("Memberships") and server/README.md.
 
 -- Every write to a customer bumps rev. A full refresh computes its changes from one snapshot and
 -- applies the change of a customer only while that customer's rev is still the one it saw (under

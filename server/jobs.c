@@ -37,11 +37,12 @@ enum seg__outcome {
 	SEG__FAILED,  /* failed, no attempts left */
 	SEG__CANCELLED,
 	SEG__HANDED_BACK,
-	SEG__LOST, /* the claim was lost (rescued elsewhere); dropped */
+	SEG__LOST,	/* the claim was lost (rescued elsewhere); dropped */
+	SEG__ABANDONED, /* its end could not be recorded; its lease runs out */
 	SEG__NOUTCOMES
 };
-static const char *const seg__outcome_names[] = {"succeeded", "retried",     "failed",
-						 "cancelled", "handed_back", "lost"};
+static const char *const seg__outcome_names[] = {"succeeded",	"retried", "failed",   "cancelled",
+						 "handed_back", "lost",	   "abandoned"};
 
 struct seg__series {
 	const char *kind; /* the kind table's static name */
@@ -220,9 +221,10 @@ static enum seg__outcome seg__conclude(struct seg_jobs *jobs, struct seg__slot *
 	if (e == SEG_ERR_CONFLICT)
 		return SEG__LOST;
 	/* The database failed us too: the lease runs out, and a rescue ends the attempt. */
-	seg_warn("job %lld (%s): could not record the end of attempt %d: %s", (long long)job->id,
-		 job->kind, job->attempt, seg_err_detail(e));
-	return SEG__LOST;
+	seg_warn("job %lld (%s): could not record the end of attempt %d (%s); its lease will run "
+		 "out and another daemon take it over",
+		 (long long)job->id, job->kind, job->attempt, seg_err_detail(e));
+	return SEG__ABANDONED;
 }
 
 /* Claims and runs one job on db. false when there was none to claim (or claiming failed). */
@@ -519,9 +521,9 @@ void seg_jobs_stop(struct seg_jobs *jobs)
 	seg_jobs_quiesce(jobs);
 	int running = seg_jobs_running(jobs);
 	if (running > 0) {
-		seg_warn(
-			"%d jobs did not stop in time; their claims will run out and be taken over",
-			running);
+		seg_warn("%d running jobs did not stop within the shutdown timeout; their leases "
+			 "will run out and another daemon take them over",
+			 running);
 		seg_pool_interrupt(jobs->pool);
 	}
 	for (int i = 0; i < jobs->nslots; i++)

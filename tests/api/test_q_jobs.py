@@ -406,6 +406,63 @@ def test_jobs_kill9_in_the_middle_of_a_refresh(t):
         db.drop()
 
 
+def test_jobs_sigterm_while_a_refresh_is_blocked(t):
+    """SIGTERM while a segment refresh waits on a lock and never reaches a check point: the
+    daemon still exits 0 within SEGMENTD_SHUTDOWN_TIMEOUT (the refresh's database wait is cut
+    short), and the job, whose lease then runs out, is completed by another daemon."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "term")
+    daemons = []
+    holder = None
+    try:
+        d1 = db.daemon("refresh-term-1", dict(FAST, SEGMENTD_SHUTDOWN_TIMEOUT="2"))
+        daemons = [d1]
+        for i in range(10):
+            r = t.req("PUT", "/v1/customers/t-%d" % i, {"attributes": {"n": i}}, key=db.key,
+                      daemon=d1)
+            t.expect(r, 201)
+        tid = db.tenant_id()
+        sid = db.sql("INSERT INTO segments (tenant_id, name, type, rule) VALUES (%d, 'big', "
+                     "'dynamic', '{\"attr\": \"n\", \"op\": \"gte\", \"value\": 5}') "
+                     "RETURNING id" % tid)[0][0]
+        holder = subprocess.Popen(
+            [shutil.which("psql"), "-X", "-q", "-d", db.name, "-c",
+             "BEGIN; SELECT 1 FROM customers WHERE tenant_id = %d AND id = 't-7' FOR UPDATE;"
+             " SELECT pg_sleep(8); COMMIT;" % tid],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        jid = db.sql("INSERT INTO jobs (tenant_id, kind, target) VALUES (%d, 'segment.refresh',"
+                     " %s) RETURNING id; NOTIFY segmentd_jobs" % (tid, sid))[0][0]
+        deadline = time.time() + 10
+        waiting = []
+        while time.time() < deadline and not waiting:
+            waiting = db.sql("SELECT a.pid FROM pg_stat_activity a WHERE a.datname = "
+                             "current_database() AND a.wait_event_type = 'Lock' AND a.query "
+                             "LIKE '%%seg_refresh_diff%%'")
+            time.sleep(0.1)
+        t.check(waiting, "the refresh never waited on the held customer")
+        rc, took = d1.sigterm(timeout=15)
+        t.eq(rc, 0, "exit status after SIGTERM with a blocked refresh")
+        t.check(took < 5, "SIGTERM with SEGMENTD_SHUTDOWN_TIMEOUT=2 took %.1fs" % took)
+        t.check("did not stop within the shutdown timeout" in d1.stderr_text(), "the daemon did not say it left "
+                "a job running")
+        d2 = db.daemon("refresh-term-2", FAST)
+        daemons.append(d2)
+        j = wait_job(t, jid, lambda j: j["status"] in ("succeeded", "failed"), "finished",
+                     timeout=40, daemon=d2, key=db.key)
+        t.eq((j["status"], j["result"]), ("succeeded", {"size": 5, "entered": 5, "exited": 0}),
+             "the refresh, completed by another daemon")
+        t.eq(db.sql("SELECT count(*) FROM memberships WHERE segment_id = %s" % sid), [["5"]],
+             "the membership")
+    finally:
+        if holder:
+            holder.wait(timeout=30)
+        for d in daemons:
+            t.stop_daemon(d)
+        db.drop()
+
+
 def test_jobs_scheduled_refresh_queued_once(t):
     """SEGMENTD_REFRESH_INTERVAL: a clock-dependent dynamic segment not refreshed within the
     interval gets one segment.refresh job, even with several daemons scheduling; then (with a
