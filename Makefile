@@ -32,8 +32,13 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
+# Database-level tests: db/ linked alone, run by tests/api against the harness's PostgreSQL.
+DBTEST_SRC := $(wildcard tests/db/*.c)
+DBTEST_BIN := $(DBTEST_SRC:tests/db/%.c=$(BUILD)/tests/db_%)
+DB_OBJ     := $(filter $(BUILD)/obj/db/%,$(DAEMON_OBJ)) $(BUILD)/obj/gen/embedded.o
+
 .PHONY: all deps run test asan unit clean format check-format fuzz fuzz-build FORCE
-all: $(BUILD)/segmentd $(UNIT_BIN)
+all: $(BUILD)/segmentd $(UNIT_BIN) $(DBTEST_BIN)
 
 $(BUILD)/segmentd: $(DAEMON_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -60,12 +65,18 @@ $(GEN_SRC): scripts/embed.sh $(MIGRATIONS) openapi.yaml
 	@mkdir -p $(dir $@)
 	sh scripts/embed.sh $(MIGRATIONS) openapi.yaml > $@.tmp && mv $@.tmp $@
 
+$(BUILD)/tests/db_%: tests/db/%.c $(DB_OBJ) $(RULES_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(RULES_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
-# libFuzzer drivers of the parsers (clang). `make fuzz` explores for FUZZ_SECONDS each, keeping
-# new inputs under build/fuzz/; `make test` replays the committed corpus in tests/fuzz/corpus/.
+# libFuzzer drivers of the parsers (clang), with the rules/ and lib/ sources compiled in.
+# `make fuzz` explores for FUZZ_SECONDS each, keeping new inputs under build/fuzz/; `make test`
+# replays the committed corpus in tests/fuzz/corpus/, then lets fuzz_rules and fuzz_bodies
+# explore for FUZZ_SECONDS each, in parallel (tests/run.sh; FUZZ_SECONDS=0 skips that).
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(RULES_SRC) $(wildcard lib/*.h rules/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -Ilib -Irules -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -75,7 +86,8 @@ fuzz-build: $(FUZZ_BIN)
 
 fuzz: deps fuzz-build
 	for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus/$$n \
+		d=; [ -f tests/fuzz/$$n.dict ] && d=-dict=tests/fuzz/$$n.dict; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$d build/fuzz/corpus/$$n \
 		tests/fuzz/corpus/$$n || exit 1; done
 
 deps:
@@ -90,18 +102,18 @@ unit: $(UNIT_BIN)
 
 test: deps
 	$(MAKE) all
-	sh tests/run.sh $(BUILD)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/run.sh $(BUILD)
 
 asan: deps
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
-	SEGMENTD_SANITIZED=1 sh tests/run.sh build/asan
+	SEGMENTD_SANITIZED=1 FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/run.sh build/asan
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
 
 check-format:
-	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
 
 clean:
 	rm -rf build

@@ -368,4 +368,5 @@ void seg__conn_close(struct seg_db *db, const char *why)
 	if (db->in_tx)
 		db->in_tx = 2;
 	memset(db->prepared, 0, sizeof(db->prepared));
+	db->nsteps = 0; /* the membership steps prepared on it (db/members.c) */
 }

@@ -329,7 +329,8 @@ enum seg_err seg_db_job_hand_back(struct seg_db *db, const struct seg_job_claim 
 /*
  * Takes over running jobs whose lease ran out (up to 100 per call): queued after the backoff,
  * or failed when that was the last attempt (the attempt that died counts), or cancelled when
- * asked. Safe to run from several daemons at once.
+ * asked. Safe to run from several daemons at once. Also drops the cancel requests of jobs that
+ * have ended.
  */
 enum seg_err seg_db_job_rescue(struct seg_db *db, const struct seg_job_policy *policy,
 			       int *requeued, int *ended);
@@ -479,5 +480,17 @@ enum seg_err seg_db_changes(struct seg_db *db, int64_t tenant, uint64_t xid, int
  */
 enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_claim *job,
 				    const struct seg_job_hooks *hooks);
+
+/* --- rules: preview (db/members.c, compiled by db/rulesql.c) --- */
+struct seg_rule;
+/*
+ * Evaluates rule over the tenant's customers now, saving nothing: *json receives {"count",
+ * "share" (count over the tenant's customers, 0 when it has none), "sample" (up to 10
+ * matching ids, ascending)}. Segment references are resolved against the tenant's segments.
+ */
+enum seg_err seg_db_segment_preview(struct seg_db *db, int64_t tenant, const struct seg_rule *rule,
+				    char **json);
+/* Whether the tenant has a segment with that id. */
+enum seg_err seg_db_segment_exists(struct seg_db *db, int64_t tenant, int64_t id, bool *exists);
 
 #endif

@@ -29,6 +29,18 @@ struct seg_stmt {
 #define SEG_STMT_MAX	    256
 #define SEG_STMT(var, text) static struct seg_stmt var = {#var, text, 0}
 
+/*
+ * A compiled membership step prepared on one connection (db/members.c), under the name of its
+ * cache entry: at most SEG__STEPS_MAX per connection, the least recently used deallocated.
+ */
+#define SEG__STEPS_MAX 32
+struct seg__prepared_step {
+	char name[24];	/* "seg_step_<n>" */
+	int64_t tenant; /* the step's tenant, source and what (its key but the version) */
+	unsigned key;	/* source << 8 | what */
+	uint64_t used;	/* last use, for LRU */
+};
+
 struct seg_db {
 	PGconn *conn; /* NULL: not connected; otherwise in non-blocking mode */
 	int pid;      /* the backend's process id (PQbackendPID), 0 when not connected */
@@ -39,6 +51,17 @@ struct seg_db {
 	unsigned char prepared[SEG_STMT_MAX + 1]; /* by slot */
 	char sqlstate[6];			  /* of the last failure, "" if none */
 	struct seg_pool *pool;
+
+	/*
+	 * Membership (db/members.c): what seg__members_lock read in the current transaction
+	 * (members_tenant 0: nothing; reset when the transaction ends), and the steps prepared
+	 * on this connection (forgotten with the connection).
+	 */
+	int64_t members_tenant;
+	int64_t members_version;
+	bool members_segments; /* the tenant has segments at all */
+	struct seg__prepared_step steps[SEG__STEPS_MAX];
+	int nsteps;
 };
 
 /* --- the pool (db/pool.c) and its watchdog (db/watchdog.c) --- */
@@ -198,6 +221,14 @@ void seg__conn_close(struct seg_db *db, const char *why);
  */
 enum seg_err seg__db_exec(struct seg_db *db, struct seg_stmt *stmt, int n,
 			  const char *const *params, PGresult **out);
+/*
+ * Runs the statement prepared under name on this connection, preparing it from sql first when
+ * sql is not NULL (*prepared then tells whether the preparation succeeded, even when the
+ * execution failed). The caller keeps track of what it prepared (db/members.c). Inside a
+ * transaction only: a reconnect would lose the preparation.
+ */
+enum seg_err seg__db_exec_named(struct seg_db *db, const char *name, const char *sql, int n,
+				const char *const *params, PGresult **out, bool *prepared);
 /* The same for SQL that must not be prepared (it uses a temporary table, or runs once). */
 enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char *const *params,
 			   PGresult **out);

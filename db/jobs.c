@@ -140,6 +140,10 @@ SEG_STMT(job_rescue,
 	 "finished_at = CASE WHEN " SEG__AFTER_FAILURE " = 'queued' THEN NULL ELSE now() END, "
 	 "updated_at = now() FROM r WHERE j.tenant_id = r.tenant_id AND j.id = r.id "
 	 "RETURNING j.id, j.status");
+/* Cancel requests of jobs that have ended are of no more use. */
+SEG_STMT(job_cancel_tidy,
+	 "DELETE FROM job_cancel_requests r WHERE NOT EXISTS (SELECT 1 FROM jobs j "
+	 "WHERE j.id = r.job_id AND j.status IN ('queued', 'running'))");
 /*
  * Clock-dependent dynamic segments not refreshed within the interval, and without a refresh
  * queued or running: one statement, so several daemons doing it at once queue each refresh once
@@ -204,9 +208,7 @@ enum seg_err seg_db_job_enqueue(struct seg_db *db, int64_t tenant, const char *k
 			return SEG_OK;
 		}
 		PQclear(res);
-		err = SEG_ERR_RETRY;
-		if (db->in_tx)
-			break; /* a transaction's snapshot may not change (repeatable read) */
+		err = SEG_ERR_RETRY; /* the next statement's snapshot sees the winner */
 	}
 	seg_warn("could not queue a %s job: its queued twin kept changing", kind);
 	return err;
@@ -472,6 +474,7 @@ enum seg_err seg_db_job_rescue(struct seg_db *db, const struct seg_job_policy *p
 		seg_warn("job %s: its worker stopped renewing the lease; now %s",
 			 PQgetvalue(res, r, 0), st);
 	}
+	err = seg__db_exec(db, &job_cancel_tidy, 0, NULL, NULL);
 out:
 	PQclear(res);
 	seg_buf_release(&delays);

@@ -96,7 +96,8 @@ static enum seg_err seg__db_connect(struct seg_pool *pool, struct seg_db *db)
 	snprintf(setup, sizeof(setup),
 		 "SET statement_timeout = %d; SET lock_timeout = %d; "
 		 "SET idle_in_transaction_session_timeout = 60000; SET TimeZone = 'UTC'; "
-		 "SET client_min_messages = warning; SET client_connection_check_interval = 2000",
+		 "SET client_min_messages = warning; SET client_connection_check_interval = 2000; "
+		 "SET jit = off",
 		 pool->statement_timeout_ms, pool->statement_timeout_ms);
 	seg__wait_start(&w, db, pool->connect_timeout_ms);
 	end = seg__conn_open(db, pool->conninfo, "segmentd", setup, &w, &answered, &why);
@@ -356,6 +357,10 @@ static void seg__db_slow(const struct seg__wait *w, const char *what, enum seg__
 		seg_debug("statement %s took %lld ms", what, (long long)ms);
 }
 
+static enum seg_err seg__db_run_named(struct seg_db *db, struct seg_stmt *stmt, const char *dname,
+				      const char *sql, bool script, const char *what, int n,
+				      const char *const *params, PGresult **out, bool *dprepared);
+
 /*
  * Runs stmt (prepared), or sql with parameters, or a script (several statements, the simple
  * protocol, no deadline of its own).
@@ -363,6 +368,17 @@ static void seg__db_slow(const struct seg__wait *w, const char *what, enum seg__
 static enum seg_err seg__db_run(struct seg_db *db, struct seg_stmt *stmt, const char *sql,
 				bool script, const char *what, int n, const char *const *params,
 				PGresult **out)
+{
+	return seg__db_run_named(db, stmt, NULL, sql, script, what, n, params, out, NULL);
+}
+
+/*
+ * The same, and for a statement named by the caller (dname): prepared from sql first when
+ * sql is not NULL (*dprepared then says whether that succeeded), then run by its name.
+ */
+static enum seg_err seg__db_run_named(struct seg_db *db, struct seg_stmt *stmt, const char *dname,
+				      const char *sql, bool script, const char *what, int n,
+				      const char *const *params, PGresult **out, bool *dprepared)
 {
 	char name[16], sqlname[48];
 	struct seg__req req = {.sql = sql, .n = n, .params = params};
@@ -404,6 +420,20 @@ static enum seg_err seg__db_run(struct seg_db *db, struct seg_stmt *stmt, const 
 			}
 			req.kind = SEG__REQ_PREPARED;
 			req.name = name;
+		} else if (dname) {
+			if (sql && !*dprepared) {
+				req.kind = SEG__REQ_PREPARE;
+				req.name = dname;
+				req.sql = sql;
+				end = seg__conn_roundtrip(db, &req, &w, &res);
+				if (end != SEG__END_DONE || !seg__succeeded(res))
+					goto failed;
+				PQclear(res);
+				res = NULL;
+				*dprepared = true;
+			}
+			req.kind = SEG__REQ_PREPARED;
+			req.name = dname;
 		} else {
 			req.kind = script ? SEG__REQ_SCRIPT : SEG__REQ_QUERY;
 		}
@@ -439,6 +469,14 @@ enum seg_err seg__db_exec(struct seg_db *db, struct seg_stmt *stmt, int n,
 			  const char *const *params, PGresult **out)
 {
 	return seg__db_run(db, stmt, NULL, false, NULL, n, params, out);
+}
+
+enum seg_err seg__db_exec_named(struct seg_db *db, const char *name, const char *sql, int n,
+				const char *const *params, PGresult **out, bool *prepared)
+{
+	if (prepared)
+		*prepared = false;
+	return seg__db_run_named(db, NULL, name, sql, false, name, n, params, out, prepared);
 }
 
 enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char *const *params,
@@ -545,6 +583,7 @@ enum seg_err seg_db_commit(struct seg_db *db)
 	enum seg_err err = seg__db_query(db, "COMMIT", 0, NULL, NULL);
 	db->in_tx = 0;
 	db->long_tx = false;
+	db->members_tenant = 0;
 	return err;
 }
 
@@ -569,6 +608,7 @@ void seg_db_rollback(struct seg_db *db)
 	}
 	db->in_tx = 0;
 	db->long_tx = false;
+	db->members_tenant = 0;
 }
 
 char *seg__db_strdup(const PGresult *res, int row, int col)

@@ -61,4 +61,7 @@ enum seg_err seg_h_job_list(struct seg_req *r);
 enum seg_err seg_h_job_get(struct seg_req *r);
 enum seg_err seg_h_job_cancel(struct seg_req *r);
 
+/* preview.c */
+enum seg_err seg_h_segments_preview(struct seg_req *r);
+
 #endif

@@ -60,6 +60,7 @@ static enum seg_err seg__test_sleep(struct seg_db *db, const struct seg_job_clai
 }
 
 const struct seg_job_kind seg_job_kinds[] = {
+	{"segment.refresh", seg_db_segment_refresh},
 	{"test.sleep", seg__test_sleep},
 	{NULL, NULL},
 };

@@ -55,5 +55,7 @@ const struct seg_route seg_routes[] = {
 	{"GET", "/v1/jobs/{id}", seg_h_job_get, NULL, R, NULL, 0},
 	{"POST", "/v1/jobs/{id}:cancel", seg_h_job_cancel, NULL, W, NULL, 0},
 
+	{"POST", "/v1/segments:preview", seg_h_segments_preview, NULL, W, seg__json, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };

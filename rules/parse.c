@@ -248,6 +248,8 @@ static const char *seg__accept_text(unsigned accept)
 
 static const char *seg__json_type_text(const json_t *v)
 {
+	if (!v)
+		return "nothing";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
 	case JSON_ARRAY: return "an array";
@@ -658,7 +660,9 @@ static void seg__leaf_compare(struct seg__parser *ps, const json_t *obj, struct 
 				? (long)i
 				: -1;
 		if (want == SEG_RULE_V_INSTANT) {
-			if (seg__value_to_instant(v))
+			char instant[SEG_RFC3339_MAX];
+			if (v->type == SEG_RULE_V_STRING &&
+			    seg__instant_parse(v->text, v->len, instant))
 				continue;
 			seg__conflict(
 				ps, n, sub, "value", index,
@@ -677,6 +681,10 @@ static void seg__leaf_compare(struct seg__parser *ps, const json_t *obj, struct 
 			break;
 		}
 	}
+	/* Every value is an instant, or none is converted (the leaf keeps one type of value). */
+	for (size_t i = 0; want == SEG_RULE_V_INSTANT && !n->conflict && i < n->nvalues; i++)
+		if (!seg__value_to_instant(&n->values[i]))
+			break;
 	goto out;
 bad:
 	seg__values_free(n->values, n->nvalues);
@@ -721,6 +729,10 @@ static bool seg__leaf_count(struct seg__parser *ps)
 static const char *seg__name(struct seg__parser *ps, const json_t *v, const char *key,
 			     const char *what, size_t *len)
 {
+	if (!v) {
+		seg__fail(ps, key, -1, "missing \"%s\"", key);
+		return NULL;
+	}
 	if (!json_is_string(v)) {
 		seg__fail(ps, key, -1, "expected %s (a string), got %s", what,
 			  seg__json_type_text(v));

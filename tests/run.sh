@@ -9,6 +9,9 @@
 # (c) sh scripts/lint-openapi.sh (skipped with a note when missing);
 # (d) sh scripts/check-layers.sh (the include layers of STYLE.md);
 # (e) the libFuzzer drivers of tests/fuzz, built with clang, replaying their committed corpus;
+#     then fuzz_rules and fuzz_bodies explore, in parallel, for FUZZ_SECONDS each (default 60;
+#     0 skips), growing build/fuzz/corpus/NAME; a finding (crash, leak, assertion, timeout) is
+#     a failed test, its input kept as build/fuzz/NAME-crash-* (or leak-, timeout-...);
 # (f) make check-format (the committed .clang-format).
 # Every line starting with "ok" or "not ok" counts. A part that exits non-zero, or a unit binary
 # whose results fall short of its TAP plan, adds a failure of its own even if its TAP lines were
@@ -157,13 +160,39 @@ if [ "$unit_only" -eq 0 ]; then
 	cat "$tmp/layers.out"
 	count "$tmp/layers.out"
 
-	# ----- (e) the fuzz drivers replay their committed corpus (make fuzz explores further) -----
+	# ----- (e) the fuzz drivers replay their committed corpus, then two of them explore ------
 	echo "# fuzz: make fuzz-build; each driver over tests/fuzz/corpus/NAME"
 	if make -s fuzz-build >"$tmp/fuzzbuild.out" 2>&1; then
 		for f in build/fuzz/fuzz_*; do
+			[ -x "$f" ] || continue
 			n=$(basename "$f")
 			check "fuzz corpus $n" "$f" -runs=0 "tests/fuzz/corpus/$n"
 		done
+		seconds=${FUZZ_SECONDS:-60}
+		if [ "$seconds" -gt 0 ]; then
+			echo "# fuzz: fuzz_rules and fuzz_bodies explore for $seconds s each, in parallel"
+			for n in fuzz_rules fuzz_bodies; do
+				mkdir -p "build/fuzz/corpus/$n"
+				dict=""
+				[ -f "tests/fuzz/$n.dict" ] && dict="-dict=tests/fuzz/$n.dict"
+				"build/fuzz/$n" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+					$dict -artifact_prefix="build/fuzz/$n-" "build/fuzz/corpus/$n" \
+					"tests/fuzz/corpus/$n" >"$tmp/$n.log" 2>&1 &
+				eval "pid_$n=\$!"
+			done
+			for n in fuzz_rules fuzz_bodies; do
+				eval "pid=\$pid_$n"
+				if wait "$pid"; then
+					echo "ok - fuzz $n for $seconds s without a finding"
+					passed=$((passed + 1))
+				else
+					grep -E 'ERROR|Assertion|runtime error|SUMMARY|artifact|#[0-9]+ 0x' \
+						"$tmp/$n.log" | head -40 | sed 's/^/# /'
+					echo "not ok - fuzz $n for $seconds s: a finding (replay: build/fuzz/$n FILE)"
+					failed=$((failed + 1))
+				fi
+			done
+		fi
 	else
 		tail -20 "$tmp/fuzzbuild.out" | sed 's/^/# /'
 		extra_failure "fuzz drivers did not build (clang and libclang-rt-14-dev are needed)"

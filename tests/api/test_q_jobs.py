@@ -5,7 +5,9 @@ lost, the hand-back at SIGTERM, a daemon killed with kill -9 while it runs a job
 another daemon, completed once), and the scheduled refresh.
 
 Jobs are queued with SQL: the kind "test.idle" has no worker anywhere (it stays queued), and
-"test.sleep" runs only on daemons started with SEGMENTD_TEST_JOBS=1 (handlers/jobkinds.c).
+"test.sleep" runs only on daemons started with SEGMENTD_TEST_JOBS=1 (handlers/jobkinds.c). The
+tests of segment refreshes run on a database of their own, so that only their own daemons (and
+not the harness's main daemon) claim the refresh jobs.
 """
 import json
 from decimal import Decimal
@@ -50,11 +52,11 @@ def job(t, jid, daemon=None, key="A"):
     return r.json
 
 
-def wait_job(t, jid, cond, what, timeout=20, daemon=None):
+def wait_job(t, jid, cond, what, timeout=20, daemon=None, key="A"):
     deadline = time.time() + timeout
     j = None
     while time.time() < deadline:
-        j = job(t, jid, daemon)
+        j = job(t, jid, daemon, key)
         if cond(j):
             return j
         time.sleep(0.1)
@@ -283,33 +285,172 @@ def test_jobs_kill9_rescued_and_completed_once(t):
                 t.stop_daemon(d)
 
 
+class OwnDb:
+    """A fresh database on the test cluster, migrated, with one tenant and its key; daemons
+    started with self.env use it (and only it)."""
+
+    def __init__(self, t, tag):
+        self.t = t
+        self.name = "segq_%s_%s" % (tag, t.run_tag)
+        psql(t, "DROP DATABASE IF EXISTS %s" % self.name)
+        psql(t, "CREATE DATABASE %s" % self.name)
+        self.env = {"DATABASE_URL": "dbname=" + self.name}
+        self.cli("migrate")
+        self.tenant = "own-" + t.run_tag
+        self.key = self.cli("keys", "create", "--tenant", self.tenant,
+                            "--scopes", "read,write,admin").strip().splitlines()[-1]
+
+    def cli(self, *args):
+        env = dict(self.t.env)
+        env.update(self.env)
+        p = subprocess.run([self.t.binary] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=120)
+        self.t.check(p.returncode == 0, "segmentd %s: %s" % (" ".join(args),
+                                                               p.stderr.decode()[-800:]))
+        return p.stdout.decode()
+
+    def sql(self, query):
+        exe = shutil.which("psql")
+        p = subprocess.run([exe, "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                            "-d", self.name, "-c", query], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        self.t.check(p.returncode == 0, "psql failed: %s" % p.stderr.decode()[-500:])
+        return [line.split("\t") for line in p.stdout.decode().splitlines() if line]
+
+    def tenant_id(self):
+        return int(self.sql("SELECT id FROM tenants WHERE name = '%s'" % self.tenant)[0][0])
+
+    def daemon(self, name, extra=None):
+        env = dict(self.env)
+        env.update(extra or {})
+        return self.t.start_daemon([], name, env=env)
+
+    def drop(self):
+        psql(self.t, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+
+
+def test_jobs_kill9_in_the_middle_of_a_refresh(t):
+    """Two daemons on one database; the one running a segment refresh is killed with kill -9
+    while the refresh is inside its transaction (its membership diff computed, waiting to lock a
+    customer that psql holds). Its lease runs out, the other daemon rescues the job and runs it
+    again: the job succeeds once (attempt 2), every member entered exactly once, the membership
+    exactly the customers the rule matches."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "kill")
+    daemons = []
+    holder = None
+    try:
+        d1 = db.daemon("refresh-kill-1", FAST)
+        d2 = db.daemon("refresh-kill-2", FAST)
+        daemons = [d1, d2]
+        gold = ["k-%03d" % i for i in range(0, 60, 2)]
+        for i in range(60):
+            cid = "k-%03d" % i
+            r = t.req("PUT", "/v1/customers/" + cid,
+                      {"attributes": {"tier": "gold" if cid in gold else "silver"}},
+                      key=db.key, daemon=d1)
+            t.expect(r, 201)
+        tid = db.tenant_id()
+        sid = db.sql("INSERT INTO segments (tenant_id, name, type, rule) VALUES "
+                     "(%d, 'gold', 'dynamic', '{\"attr\": \"tier\", \"op\": \"eq\", "
+                     "\"value\": \"gold\"}') RETURNING id" % tid)[0][0]
+        # psql holds one matching customer: the refresh computes its diff, then waits there
+        holder = subprocess.Popen(
+            [shutil.which("psql"), "-X", "-q", "-d", db.name, "-c",
+             "BEGIN; SELECT 1 FROM customers WHERE tenant_id = %d AND id = 'k-030' FOR UPDATE;"
+             " SELECT pg_sleep(10); COMMIT;" % tid],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        jid = db.sql("INSERT INTO jobs (tenant_id, kind, target) VALUES (%d, 'segment.refresh',"
+                     " %s) RETURNING id; NOTIFY segmentd_jobs" % (tid, sid))[0][0]
+        deadline = time.time() + 10
+        waiting = []
+        while time.time() < deadline and not waiting:
+            waiting = db.sql("SELECT a.pid FROM pg_stat_activity a WHERE a.datname = "
+                             "current_database() AND a.wait_event_type = 'Lock' AND a.query "
+                             "LIKE '%%seg_refresh_diff%%'")
+            time.sleep(0.1)
+        t.check(waiting, "the refresh never waited on the held customer")
+        worker = db.sql("SELECT worker FROM jobs WHERE id = %s" % jid)[0][0]
+        pid = int(worker.rsplit(":", 1)[1])
+        victim = [d for d in daemons if d.proc.pid == pid]
+        t.check(victim, "the refresh runs on %s, not on a test daemon" % worker)
+        killed = victim[0]
+        killed.proc.send_signal(signal.SIGKILL)
+        killed.proc.wait()
+        killed.stopped = True  # not a clean exit, on purpose
+        killed.stderr.close()
+        survivor = d2 if killed is d1 else d1
+
+        j = wait_job(t, jid, lambda j: j["status"] in ("succeeded", "failed"), "finished",
+                     timeout=40, daemon=survivor, key=db.key)
+        t.eq((j["status"], j["attempts"], j["result"]),
+             ("succeeded", 2, {"size": 30, "entered": 30, "exited": 0}),
+             "the refresh after its first daemon was killed")
+        members = [r[0] for r in db.sql("SELECT customer_id FROM memberships WHERE "
+                                        "segment_id = %s ORDER BY customer_id" % sid)]
+        t.eq(members, gold, "the membership")
+        changes = db.sql("SELECT customer_id, change, count(*) FROM changes WHERE segment_id = "
+                         "%s GROUP BY 1, 2 ORDER BY 1, 2" % sid)
+        t.eq(changes, [[c, "entered", "1"] for c in gold], "the change feed: each entered once")
+        t.eq(db.sql("SELECT size FROM segments WHERE id = %s" % sid), [["30"]], "the size")
+        t.eq(db.sql("SELECT count(*) FROM segment_history WHERE segment_id = %s" % sid),
+             [["1"]], "one history point: one refresh applied")
+    finally:
+        if holder:
+            holder.wait(timeout=30)
+        for d in daemons:
+            if not d.stopped:
+                t.stop_daemon(d)
+        db.drop()
+
+
 def test_jobs_scheduled_refresh_queued_once(t):
     """SEGMENTD_REFRESH_INTERVAL: a clock-dependent dynamic segment not refreshed within the
-    interval gets one segment.refresh job, even with several daemons scheduling."""
-    tid = tenant_id(t, t.tenant_a)
-    name = t.uid("sched")
-    sid = psql(t, "INSERT INTO segments (tenant_id, name, type, rule, clock, refreshed_at) "
-                  "VALUES (%d, '%s', 'dynamic', '{\"attr\": \"x\", \"op\": \"exists\"}', true, "
-                  "now() - interval '1 hour') RETURNING id" % (tid, name))[0][0]
-    env = {"SEGMENTD_REFRESH_INTERVAL": "1", "SEGMENTD_WORKERS": "0"}
-    d1 = t.start_daemon([], "jobs-sched-1", env=env)
-    d2 = t.start_daemon([], "jobs-sched-2", env=env)
+    interval gets one segment.refresh job, even with several daemons scheduling; then (with a
+    worker) it is refreshed, and again once the interval has passed."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "sched")
+    daemons = []
     try:
+        tid = db.tenant_id()
+        sid = db.sql("INSERT INTO segments (tenant_id, name, type, rule, clock, refreshed_at) "
+                     "VALUES (%d, 'recent', 'dynamic', '{\"attr\": \"x\", \"op\": "
+                     "\"exists\"}', true, now() - interval '1 hour') RETURNING id" % tid)[0][0]
+        # a segment without a clock dependency is left alone
+        db.sql("INSERT INTO segments (tenant_id, name, type, rule, refreshed_at) VALUES (%d, "
+               "'still', 'dynamic', '{\"attr\": \"x\", \"op\": \"exists\"}', "
+               "now() - interval '1 hour')" % tid)
+        idle = {"SEGMENTD_REFRESH_INTERVAL": "1", "SEGMENTD_WORKERS": "0",
+                "SEGMENTD_JOB_HEARTBEAT": "1"}
+        daemons = [db.daemon("sched-1", idle), db.daemon("sched-2", idle)]
         deadline = time.time() + 10
         rows = []
         while time.time() < deadline and not rows:
-            rows = psql(t, "SELECT id, status FROM jobs WHERE kind = 'segment.refresh' "
-                           "AND target = %s" % sid)
+            rows = db.sql("SELECT id, status FROM jobs WHERE kind = 'segment.refresh'")
             time.sleep(0.2)
         t.check(rows, "no refresh was queued within 10 s")
-        time.sleep(2.5)  # both daemons look again at least twice
-        rows = psql(t, "SELECT id, status FROM jobs WHERE kind = 'segment.refresh' "
-                       "AND target = %s AND status IN ('queued', 'running')" % sid)
-        t.eq(len(rows), 1, "refresh jobs of one segment: %r" % rows)
-        j = job(t, rows[0][0])
-        t.eq((j["kind"], j["target"]), ("segment.refresh", sid), "the scheduled job")
+        time.sleep(3)  # both daemons look again, several times
+        rows = db.sql("SELECT target, status FROM jobs WHERE kind = 'segment.refresh'")
+        t.eq(rows, [[sid, "queued"]], "refresh jobs (only the clock-dependent segment, once)")
+
+        # a daemon with a worker runs it; the interval passes; it is queued and run again
+        daemons.append(db.daemon("sched-3", dict(idle, SEGMENTD_WORKERS="1")))
+        deadline = time.time() + 20
+        done = []
+        while time.time() < deadline and len(done) < 2:
+            done = db.sql("SELECT id FROM jobs WHERE kind = 'segment.refresh' AND target = %s "
+                          "AND status = 'succeeded'" % sid)
+            time.sleep(0.2)
+        t.check(len(done) >= 2, "the scheduled refresh did not run twice in 20 s: %r"
+                % db.sql("SELECT id, status, error FROM jobs"))
+        t.check(db.sql("SELECT refreshed_at IS NOT NULL FROM segments WHERE id = %s" % sid)
+                == [["t"]], "refreshed_at is set")
+        busy = db.sql("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+        t.check(int(busy[0][0]) <= 1, "more than one refresh waiting: %r" % busy)
     finally:
-        psql(t, "UPDATE jobs SET status = 'cancelled' WHERE target = %s AND status = 'queued' "
-                "AND kind = 'segment.refresh'; DELETE FROM segments WHERE id = %s" % (sid, sid))
-        t.stop_daemon(d1)
-        t.stop_daemon(d2)
+        for d in daemons:
+            t.stop_daemon(d)
+        db.drop()

@@ -1,0 +1,853 @@
+/*
+ * Memberships: the definitions lock, the membership step every write path ends with, the full
+ * refresh of a dynamic segment, and the preview of a rule. The model is db/README.md
+ * "Memberships"; the SQL of rules comes from db/rulesql.c ("Rule compilation").
+ *
+ * The step of a tenant is one statement, generated from all of its dynamic rules for one
+ * (version of its definitions, source of the changed customers, what changed), cached in a
+ * process-wide cache (under a mutex, bounded) and prepared on each connection under the cache
+ * entry's name (struct seg_db remembers which; the least recently used are deallocated).
+ *
+ * Threads: any thread with a borrowed connection; the cache is shared under seg__cache_lock,
+ * which is never held while waiting on the database.
+ */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "rule.h"
+#include "rulesql.h"
+
+/* The advisory lock classes (two-key form): the tenant's definitions, a segment's refresh. */
+#define SEG__LOCK_REFRESH "1397050693"
+
+SEG_STMT(members_lock, "SELECT version, segments FROM seg_members_lock($1)");
+SEG_STMT(members_defs_changed, "SELECT seg_members_definitions_changed($1)");
+SEG_STMT(members_defs, "SELECT id, type = 'dynamic', rule::text, rule_version FROM segments "
+		       "WHERE tenant_id = $1 ORDER BY id");
+SEG_STMT(members_segment_exists, "SELECT 1 FROM segments WHERE tenant_id = $1 AND id = $2");
+
+/* ----- the tenant's segment definitions --------------------------------------------------- */
+
+struct seg__def {
+	int64_t id;
+	bool dynamic;
+	int64_t rule_version;
+	struct seg_rule *rule; /* dynamic, parsed in stored mode; NULL if it could not be */
+	unsigned eff;	       /* effective deps: the rule's and those of what it inlines */
+	int visit;	       /* 0: eff not computed, 1: being computed, 2: done */
+};
+
+struct seg__defs {
+	struct seg__def *v;
+	size_t n;
+	struct seg_attr_catalog catalog;
+};
+
+static void seg__defs_release(struct seg__defs *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		seg_rule_free(d->v[i].rule);
+	free(d->v);
+	d->v = NULL;
+	d->n = 0;
+	seg_attr_catalog_release(&d->catalog);
+}
+
+/* Loads every segment of the tenant, and parses the dynamic rules against its catalogue. */
+static enum seg_err seg__defs_load(struct seg_db *db, int64_t tenant, struct seg__defs *d)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant)};
+	PGresult *res = NULL;
+	enum seg_err err;
+
+	d->v = NULL;
+	d->n = 0;
+	seg_attr_catalog_init(&d->catalog);
+	err = seg_db_attr_catalog(db, tenant, &d->catalog);
+	if (!err)
+		err = seg__db_exec(db, &members_defs, 1, params, &res);
+	if (err)
+		return err;
+	d->n = (size_t)PQntuples(res);
+	d->v = seg_calloc(d->n ? d->n : 1, sizeof(*d->v));
+	for (size_t i = 0; i < d->n; i++) {
+		struct seg__def *def = &d->v[i];
+		def->id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+		def->dynamic = PQgetvalue(res, (int)i, 1)[0] == 't';
+		def->rule_version = strtoll(PQgetvalue(res, (int)i, 3), NULL, 10);
+		if (!def->dynamic || PQgetisnull(res, (int)i, 2))
+			continue;
+		struct seg_rule_env env = {.catalog = &d->catalog, .stored = true};
+		struct seg_problem p;
+		seg_problem_init(&p);
+		def->rule = seg_rule_parse(PQgetvalue(res, (int)i, 2),
+					   (size_t)PQgetlength(res, (int)i, 2), &env, "", &p);
+		if (!def->rule)
+			seg_error("segment %lld of tenant %lld: its stored rule does not parse (%s "
+				  "at \"%s\"); it has no members until it is saved again",
+				  (long long)def->id, (long long)tenant,
+				  p.count ? p.items[0].detail : "?",
+				  p.count && p.items[0].pointer ? p.items[0].pointer : "");
+		seg_problem_release(&p);
+	}
+	PQclear(res);
+	return SEG_OK;
+}
+
+static struct seg__def *seg__defs_find(const struct seg__defs *d, int64_t id)
+{
+	size_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->v[mid].id == id)
+			return &d->v[mid];
+		if (d->v[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* rulesql's reference callback: a static segment's membership, a dynamic one's rule. */
+static enum seg_err seg__defs_resolve(void *ctx, int64_t id, const struct seg_rule **rule)
+{
+	const struct seg__def *def = seg__defs_find(ctx, id);
+	if (!def || (def->dynamic && !def->rule))
+		return SEG_ERR_NOT_FOUND;
+	*rule = def->dynamic ? def->rule : NULL;
+	return SEG_OK;
+}
+
+/*
+ * What a change must touch to affect def: its rule's deps, those of the dynamic rules it
+ * inlines, and SEG_RULE_DEP_SEGMENTS for a static segment it reads. A cycle (never stored)
+ * stops the walk.
+ */
+static unsigned seg__defs_eff(struct seg__defs *d, struct seg__def *def)
+{
+	if (def->visit)
+		return def->visit == 2 ? def->eff : 0;
+	def->visit = 1;
+	unsigned eff = def->rule ? def->rule->deps : 0;
+	for (size_t i = 0; def->rule && i < def->rule->nsegments; i++) {
+		struct seg__def *ref = seg__defs_find(d, def->rule->segments[i]);
+		if (!ref)
+			continue;
+		eff |= ref->dynamic ? seg__defs_eff(d, ref) : SEG_RULE_DEP_SEGMENTS;
+	}
+	def->eff = eff;
+	def->visit = 2;
+	return eff;
+}
+
+/* ----- the definitions lock --------------------------------------------------------------- */
+
+enum seg_err seg__members_lock(struct seg_db *db, int64_t tenant)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant)};
+	PGresult *res = NULL;
+	enum seg_err err = seg__db_exec(db, &members_lock, 1, params, &res);
+	if (err)
+		return err;
+	db->members_tenant = tenant;
+	db->members_version = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	db->members_segments = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	return SEG_OK;
+}
+
+enum seg_err seg__members_definitions_changed(struct seg_db *db, int64_t tenant)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant)};
+	PGresult *res = NULL;
+	enum seg_err err = seg__db_exec(db, &members_defs_changed, 1, params, &res);
+	if (err)
+		return err;
+	/* a write later in this transaction compiles the new definitions */
+	db->members_tenant = tenant;
+	db->members_version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	db->members_segments = true;
+	PQclear(res);
+	return SEG_OK;
+}
+
+/* ----- the step statement and its cache --------------------------------------------------- */
+
+#define SEG__CACHE_MAX 256
+
+struct seg__step {
+	int64_t tenant, version;
+	unsigned key; /* src << 8 | what */
+	char name[24];
+	char *sql;		      /* NULL: nothing to run (no segment the step could touch) */
+	struct seg__sqlparams params; /* $1 the tenant, $2 the ids (IDS) as placeholders */
+	int refs;
+	uint64_t used;
+	bool cached; /* in seg__cache (otherwise freed by its last user) */
+};
+
+static pthread_mutex_t seg__cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct seg__step *seg__cache[SEG__CACHE_MAX];
+static size_t seg__ncache;
+static uint64_t seg__clock;
+static unsigned long seg__serial;
+
+static void seg__step_free(struct seg__step *st)
+{
+	if (!st)
+		return;
+	free(st->sql);
+	seg__sqlparams_release(&st->params);
+	free(st);
+}
+
+static unsigned seg__step_key(enum seg__changed src, unsigned what)
+{
+	return (unsigned)src << 8 | (what & 0xff);
+}
+
+/* Takes a reference to the cached step of the key, or NULL. */
+static struct seg__step *seg__cache_get(int64_t tenant, int64_t version, unsigned key)
+{
+	struct seg__step *found = NULL;
+	pthread_mutex_lock(&seg__cache_lock);
+	for (size_t i = 0; i < seg__ncache; i++) {
+		struct seg__step *st = seg__cache[i];
+		if (st->tenant == tenant && st->version == version && st->key == key) {
+			st->refs++;
+			st->used = ++seg__clock;
+			found = st;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&seg__cache_lock);
+	return found;
+}
+
+/*
+ * Adds a new step (one reference, its caller's) to the cache, or returns the one another
+ * thread added meanwhile (freeing st). Older versions of the tenant's steps go; when the cache
+ * is full the least recently used unreferenced entry goes, and when every entry is in use st
+ * stays outside the cache (its last user frees it).
+ */
+static struct seg__step *seg__cache_put(struct seg__step *st)
+{
+	struct seg__step *other = seg__cache_get(st->tenant, st->version, st->key);
+	if (other) {
+		seg__step_free(st);
+		return other;
+	}
+	pthread_mutex_lock(&seg__cache_lock);
+	snprintf(st->name, sizeof(st->name), "seg_step_%lu", ++seg__serial);
+	st->refs = 1;
+	st->used = ++seg__clock;
+	for (size_t i = 0; i < seg__ncache;) {
+		struct seg__step *o = seg__cache[i];
+		if (o->tenant == st->tenant && o->version < st->version && !o->refs) {
+			seg__step_free(o);
+			seg__cache[i] = seg__cache[--seg__ncache];
+		} else {
+			i++;
+		}
+	}
+	if (seg__ncache == SEG__CACHE_MAX) {
+		size_t lru = SEG__CACHE_MAX;
+		for (size_t i = 0; i < seg__ncache; i++)
+			if (!seg__cache[i]->refs &&
+			    (lru == SEG__CACHE_MAX || seg__cache[i]->used < seg__cache[lru]->used))
+				lru = i;
+		if (lru < SEG__CACHE_MAX) {
+			seg__step_free(seg__cache[lru]);
+			seg__cache[lru] = seg__cache[--seg__ncache];
+		}
+	}
+	if (seg__ncache < SEG__CACHE_MAX) {
+		seg__cache[seg__ncache++] = st;
+		st->cached = true;
+	}
+	pthread_mutex_unlock(&seg__cache_lock);
+	return st;
+}
+
+static void seg__cache_release(struct seg__step *st)
+{
+	bool drop;
+	pthread_mutex_lock(&seg__cache_lock);
+	drop = --st->refs == 0 && !st->cached;
+	pthread_mutex_unlock(&seg__cache_lock);
+	if (drop)
+		seg__step_free(st);
+}
+
+/*
+ * The changed customers of a source, as the CTE x(id); "" for every customer of the tenant.
+ */
+static const char *seg__source_cte(enum seg__changed src)
+{
+	switch (src) {
+	case SEG__CHANGED_IDS:
+		return "x AS (SELECT DISTINCT t.id COLLATE \"C\" AS id FROM unnest($2::text[]) AS "
+		       "t(id))";
+	case SEG__CHANGED_STAGE_EVENTS:
+		return "x AS (SELECT DISTINCT s.customer_id AS id FROM seg_stage_events s)";
+	case SEG__CHANGED_STAGE_CUSTOMERS:
+		return "x AS (SELECT DISTINCT s.id FROM seg_stage_customers s)";
+	default: return "";
+	}
+}
+
+/* Appends the rows (segment id, whether the customer c is a member) of the segments in v. */
+static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams *params,
+				     struct seg__defs *d, struct seg__def **v, size_t n)
+{
+	struct seg__rulesql_refs refs = {seg__defs_resolve, d};
+	char id[SEG_INT_TEXT];
+	enum seg_err err = SEG_OK;
+
+	seg_buf_addstr(sql, " CROSS JOIN LATERAL (VALUES ");
+	for (size_t i = 0; i < n && !err; i++) {
+		size_t k = seg__sqlparams_addstr(params, seg__db_int(id, v[i]->id));
+		seg_buf_addf(sql, "%s($%zu::bigint, ", i ? ", " : "", k);
+		err = seg__rulesql_compile(v[i]->rule->root, "c", &refs, sql, params);
+		seg_buf_addch(sql, ')');
+	}
+	seg_buf_addstr(sql, ") AS s(sid, ok)");
+	return err;
+}
+
+/*
+ * Generates the step of the tenant's definitions d for a source and what (see the README's
+ * "Rule compilation" for the statement's shape).
+ */
+static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, unsigned what,
+				    struct seg__step *st)
+{
+	struct seg__def **hit = seg_calloc(d->n + 1, sizeof(*hit));
+	struct seg__def **rest = seg_calloc(d->n + 1, sizeof(*rest));
+	struct seg_buf sql = SEG_BUF_INIT, segs = SEG_BUF_INIT;
+	size_t nhit = 0, nrest = 0, kx = 0;
+	/* = ANY(an array): an index condition, however the planner sizes x */
+	const char *in_x =
+		src == SEG__CHANGED_ALL ? "" : " AND c.id = ANY(ARRAY(SELECT id FROM x))";
+	const char *mx =
+		src == SEG__CHANGED_ALL ? "" : " AND m.customer_id = ANY(ARRAY(SELECT id FROM x))";
+	enum seg_err err = SEG_OK;
+	char id[SEG_INT_TEXT];
+
+	for (size_t i = 0; i < d->n; i++) {
+		struct seg__def *def = &d->v[i];
+		if (!def->dynamic || !def->rule)
+			continue;
+		if (seg__defs_eff(d, def) & what)
+			hit[nhit++] = def;
+		else
+			rest[nrest++] = def;
+	}
+	seg__sqlparams_addstr(&st->params, ""); /* $1: the tenant */
+	if (src == SEG__CHANGED_IDS)
+		seg__sqlparams_addstr(&st->params, ""); /* $2: the ids */
+	if (!nhit && !nrest && src != SEG__CHANGED_IDS)
+		goto out; /* nothing can change: only a deleted customer leaves static segments */
+
+	seg_buf_addstr(&sql, "WITH ");
+	if (src != SEG__CHANGED_ALL) {
+		seg_buf_addstr(&sql, seg__source_cte(src));
+		seg_buf_addstr(&sql, ", ");
+	}
+	if (nhit || nrest) {
+		seg_buf_addch(&segs, '{');
+		for (size_t i = 0; i < nhit + nrest; i++)
+			seg_buf_addf(&segs, "%s%s", i ? "," : "",
+				     seg__db_int(id, (i < nhit ? hit[i] : rest[i - nhit])->id));
+		seg_buf_addch(&segs, '}');
+		kx = seg__sqlparams_add(&st->params, segs.data, segs.len);
+		/* every (customer, segment) to evaluate, and whether it is a member */
+		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
+		if (nhit) {
+			seg_buf_addstr(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM customers c");
+			err = seg__step_values(&sql, &st->params, d, hit, nhit);
+			seg_buf_addf(&sql, " WHERE c.tenant_id = $1%s", in_x);
+		}
+		if (nrest && !err) {
+			/* the customers this transaction created are evaluated for every segment */
+			seg_buf_addf(&sql, "%sSELECT c.id AS cid, s.sid, s.ok FROM customers c",
+				     nhit ? " UNION ALL " : "");
+			err = seg__step_values(&sql, &st->params, d, rest, nrest);
+			seg_buf_addf(&sql, " WHERE c.tenant_id = $1%s AND c.created_at = now()",
+				     in_x);
+		}
+		if (err)
+			goto out;
+		seg_buf_addf(
+			&sql,
+			"), cur AS MATERIALIZED (SELECT m.segment_id, m.customer_id FROM "
+			"memberships m WHERE m.tenant_id = $1 AND m.segment_id = "
+			"ANY($%zu::bigint[])"
+			"%s), "
+			"ins AS (INSERT INTO memberships AS m (tenant_id, segment_id, customer_id) "
+			"SELECT $1, ev.sid, ev.cid FROM ev WHERE ev.ok AND NOT EXISTS (SELECT 1 "
+			"FROM cur WHERE cur.segment_id = ev.sid AND cur.customer_id = ev.cid) "
+			"ORDER BY ev.cid, ev.sid ON CONFLICT DO NOTHING "
+			"RETURNING m.segment_id, m.customer_id), "
+			"del AS (DELETE FROM memberships m USING ev, cur WHERE NOT ev.ok "
+			"AND cur.segment_id = ev.sid AND cur.customer_id = ev.cid "
+			"AND m.tenant_id = $1 AND m.segment_id = ev.sid AND m.customer_id = ev.cid "
+			"RETURNING m.segment_id, m.customer_id), ",
+			kx, mx);
+	}
+	if (src == SEG__CHANGED_IDS)
+		/* a changed customer that no longer exists leaves every segment, static too */
+		seg_buf_addstr(
+			&sql, "gone AS (DELETE FROM memberships m WHERE m.tenant_id = $1 "
+			      "AND m.customer_id = ANY(ARRAY(SELECT id FROM x)) AND NOT EXISTS "
+			      "(SELECT 1 FROM customers c WHERE c.tenant_id = $1 "
+			      "AND c.id = m.customer_id) RETURNING m.segment_id, m.customer_id), ");
+	seg_buf_addstr(&sql, "chg AS (INSERT INTO changes (tenant_id, segment_id, customer_id, "
+			     "change) SELECT $1, a.segment_id, a.customer_id, a.change FROM (");
+	if (nhit || nrest)
+		seg_buf_addstr(&sql, "SELECT segment_id, customer_id, 'entered' AS change FROM ins "
+				     "UNION ALL SELECT segment_id, customer_id, 'exited' FROM del");
+	if (src == SEG__CHANGED_IDS)
+		seg_buf_addf(&sql, "%sSELECT segment_id, customer_id, 'exited' AS change FROM gone",
+			     nhit || nrest ? " UNION ALL " : "");
+	seg_buf_addstr(&sql, ") a ORDER BY a.customer_id, a.segment_id, a.change RETURNING change) "
+			     "SELECT count(*) FILTER (WHERE change = 'entered'), "
+			     "count(*) FILTER (WHERE change = 'exited') FROM chg");
+	st->sql = seg_buf_detach(&sql, NULL);
+out:
+	free(hit);
+	free(rest);
+	seg_buf_release(&sql);
+	seg_buf_release(&segs);
+	return err;
+}
+
+/* The cached step for the transaction's version of the tenant's definitions, compiled if new. */
+static enum seg_err seg__step_get(struct seg_db *db, int64_t tenant, enum seg__changed src,
+				  unsigned what, struct seg__step **out)
+{
+	unsigned key = seg__step_key(src, what);
+	struct seg__defs d;
+	struct seg__step *st;
+	enum seg_err err;
+
+	*out = seg__cache_get(tenant, db->members_version, key);
+	if (*out)
+		return SEG_OK;
+	err = seg__defs_load(db, tenant, &d);
+	st = seg_calloc(1, sizeof(*st));
+	st->tenant = tenant;
+	st->version = db->members_version;
+	st->key = key;
+	seg__sqlparams_init(&st->params);
+	if (!err)
+		err = seg__step_build(&d, src, what, st);
+	seg__defs_release(&d);
+	if (err) {
+		seg__step_free(st);
+		return err;
+	}
+	seg_debug("compiled the membership step of tenant %lld, version %lld, source %d, what "
+		  "%u: %zu bytes, %zu parameters",
+		  (long long)tenant, (long long)st->version, (int)src, what,
+		  st->sql ? strlen(st->sql) : 0, st->params.n);
+	*out = seg__cache_put(st);
+	return SEG_OK;
+}
+
+/*
+ * Whether st is prepared on db; makes room for it when it is not: deallocates the steps of the
+ * same tenant and key (older versions) and, when the connection holds too many, the least
+ * recently used. Returns its slot in db->steps (to record it once prepared), or -1 when it is
+ * prepared already.
+ */
+static uint64_t seg__step_uses;
+
+static void seg__step_deallocate(struct seg_db *db, int i)
+{
+	char sql[48];
+	snprintf(sql, sizeof(sql), "DEALLOCATE %s", db->steps[i].name);
+	seg__db_query(db, sql, 0, NULL, NULL);
+	db->steps[i] = db->steps[--db->nsteps];
+}
+
+static int seg__step_slot(struct seg_db *db, const struct seg__step *st)
+{
+	uint64_t now = __atomic_add_fetch(&seg__step_uses, 1, __ATOMIC_RELAXED);
+
+	for (int i = 0; i < db->nsteps; i++)
+		if (strcmp(db->steps[i].name, st->name) == 0) {
+			db->steps[i].used = now;
+			return -1;
+		}
+	for (int i = 0; i < db->nsteps;)
+		if (db->steps[i].tenant == st->tenant && db->steps[i].key == st->key)
+			seg__step_deallocate(db, i);
+		else
+			i++;
+	if (db->nsteps == SEG__STEPS_MAX) {
+		int lru = 0;
+		for (int i = 1; i < db->nsteps; i++)
+			if (db->steps[i].used < db->steps[lru].used)
+				lru = i;
+		seg__step_deallocate(db, lru);
+	}
+	return db->nsteps;
+}
+
+enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__changed src,
+			       const char *ids, unsigned what, size_t *entered, size_t *exited)
+{
+	struct seg__step *st = NULL;
+	const char **params = NULL;
+	PGresult *res = NULL;
+	char tid[SEG_INT_TEXT];
+	enum seg_err err = SEG_OK;
+
+	if (entered)
+		*entered = 0;
+	if (exited)
+		*exited = 0;
+	if (db->members_tenant != tenant) {
+		/* the caller forgot the lock: take it now (later than the contract wants) */
+		seg_warn("membership step of tenant %lld without its definitions lock",
+			 (long long)tenant);
+		err = seg__members_lock(db, tenant);
+		if (err)
+			return err;
+	}
+	if (!db->members_segments)
+		return SEG_OK; /* no segment at all: nothing to keep */
+	err = seg__step_get(db, tenant, src, what, &st);
+	if (err || !st->sql)
+		goto out;
+	params = seg_calloc(st->params.n, sizeof(*params));
+	for (size_t i = 0; i < st->params.n; i++)
+		params[i] = st->params.v[i];
+	params[0] = seg__db_int(tid, tenant);
+	if (src == SEG__CHANGED_IDS)
+		params[1] = ids ? ids : "{}";
+	int slot = seg__step_slot(db, st);
+	bool prepared = false;
+	err = seg__db_exec_named(db, st->name, slot >= 0 ? st->sql : NULL, (int)st->params.n,
+				 params, &res, &prepared);
+	if (slot >= 0 && prepared) {
+		struct seg__prepared_step *p = &db->steps[db->nsteps++];
+		snprintf(p->name, sizeof(p->name), "%s", st->name);
+		p->tenant = tenant;
+		p->key = st->key;
+		p->used = __atomic_add_fetch(&seg__step_uses, 1, __ATOMIC_RELAXED);
+	}
+	if (err)
+		goto out;
+	if (entered)
+		*entered = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	if (exited)
+		*exited = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+out:
+	PQclear(res);
+	free(params);
+	if (st)
+		seg__cache_release(st);
+	return err;
+}
+
+/* ----- preview ---------------------------------------------------------------------------- */
+
+enum seg_err seg_db_segment_exists(struct seg_db *db, int64_t tenant, int64_t id, bool *exists)
+{
+	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id)};
+	PGresult *res = NULL;
+	enum seg_err err = seg__db_exec(db, &members_segment_exists, 2, params, &res);
+	*exists = !err && PQntuples(res) > 0;
+	PQclear(res);
+	return err;
+}
+
+/*
+ * One scan of the tenant's customers with the predicate keeps the matching ids (count and
+ * sample read them); the tenant's size is an index-only count.
+ */
+enum seg_err seg_db_segment_preview(struct seg_db *db, int64_t tenant, const struct seg_rule *rule,
+				    char **json)
+{
+	struct seg__defs d = {0};
+	struct seg__rulesql_refs refs = {seg__defs_resolve, &d};
+	struct seg__sqlparams params;
+	struct seg_buf sql = SEG_BUF_INIT;
+	char tid[SEG_INT_TEXT];
+	PGresult *res = NULL;
+	enum seg_err err = SEG_OK;
+
+	*json = NULL;
+	seg__sqlparams_init(&params);
+	seg_attr_catalog_init(&d.catalog);
+	if (rule->nsegments)
+		err = seg__defs_load(db, tenant, &d);
+	if (err)
+		goto out;
+	seg__sqlparams_addstr(&params, seg__db_int(tid, tenant));
+	seg_buf_addstr(&sql, "WITH m AS MATERIALIZED (SELECT c.id FROM customers c "
+			     "WHERE c.tenant_id = $1 AND ");
+	err = seg__rulesql_compile(rule->root, "c", &refs, &sql, &params);
+	if (err)
+		goto out;
+	seg_buf_addstr(&sql, "), n AS (SELECT count(*) AS n FROM m), "
+			     "t AS (SELECT count(*) AS t FROM customers WHERE tenant_id = $1) "
+			     "SELECT json_build_object('count', n.n, 'share', "
+			     "CASE WHEN t.t > 0 THEN n.n::float8 / t.t ELSE 0 END, 'sample', "
+			     "(SELECT coalesce(json_agg(s.id ORDER BY s.id), '[]') FROM "
+			     "(SELECT id FROM m ORDER BY id LIMIT 10) s))::text FROM n, t");
+	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
+	if (!err)
+		*json = seg__db_strdup(res, 0, 0);
+out:
+	PQclear(res);
+	seg_buf_release(&sql);
+	seg__sqlparams_release(&params);
+	seg__defs_release(&d);
+	return err;
+}
+
+/* ----- the full refresh ------------------------------------------------------------------- */
+
+static bool seg__stopping(const struct seg_job_hooks *hooks)
+{
+	return hooks && hooks->stopping && hooks->stopping(hooks->ctx);
+}
+
+static void seg__progress(const struct seg_job_hooks *hooks, double f)
+{
+	if (hooks && hooks->progress)
+		hooks->progress(hooks->ctx, f);
+}
+
+/* Adds def and the dynamic segments it inlines (transitively) to the id/version lists. */
+static void seg__closure(struct seg__defs *d, struct seg__def *def, struct seg_buf *ids,
+			 struct seg_buf *versions, int depth)
+{
+	char v[SEG_INT_TEXT];
+	if (!def->dynamic || depth > SEG_RULE_MAX_DEPTH)
+		return;
+	seg_buf_addf(ids, "%s%s", ids->len > 1 ? "," : "", seg__db_int(v, def->id));
+	seg_buf_addf(versions, "%s%s", versions->len > 1 ? "," : "",
+		     seg__db_int(v, def->rule_version));
+	for (size_t i = 0; def->rule && i < def->rule->nsegments; i++) {
+		struct seg__def *ref = seg__defs_find(d, def->rule->segments[i]);
+		if (ref)
+			seg__closure(d, ref, ids, versions, depth + 1);
+	}
+}
+
+static const char seg__refresh_stage_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS seg_refresh_diff (customer_id text COLLATE \"C\" "
+	"PRIMARY KEY, rev bigint NOT NULL, enter boolean NOT NULL) ON COMMIT DELETE ROWS";
+
+/*
+ * After the predicate: every customer of the tenant with whether it matches and whether it is
+ * a member (one pass, a join that is never quadratic), the differences kept; the stored size
+ * from the same snapshot.
+ */
+static const char seg__refresh_diff_sql[] =
+	" AS ok, m.customer_id IS NOT NULL AS was FROM customers c LEFT JOIN memberships m "
+	"ON m.tenant_id = $1 AND m.segment_id = $2 AND m.customer_id = c.id "
+	"WHERE c.tenant_id = $1), "
+	"d AS (INSERT INTO seg_refresh_diff (customer_id, rev, enter) "
+	"SELECT s.id, s.rev, s.ok FROM s WHERE s.ok <> s.was RETURNING enter) "
+	"SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1 AND segment_id = $2), "
+	"(SELECT count(*) FROM d), pg_current_snapshot()::text";
+
+/* The rules used are still those compiled: the segment and those it inlines. */
+static const char seg__refresh_check_sql[] =
+	"SELECT s.id FROM segments s JOIN unnest($2::bigint[], $3::bigint[]) AS v(id, ver) "
+	"ON s.id = v.id WHERE s.tenant_id = $1 AND s.rule_version = v.ver FOR SHARE OF s";
+
+/*
+ * Applies the differences of the customers whose rev is still the snapshot's, locking them
+ * (FOR SHARE, in id order) until the commit.
+ */
+static const char seg__refresh_apply_sql[] =
+	"WITH ok AS MATERIALIZED (SELECT d.customer_id, d.enter FROM seg_refresh_diff d "
+	"JOIN customers c ON c.tenant_id = $1 AND c.id = d.customer_id "
+	"WHERE c.rev = d.rev ORDER BY c.id FOR SHARE OF c), "
+	"ins AS (INSERT INTO memberships (tenant_id, segment_id, customer_id) "
+	"SELECT $1, $2, ok.customer_id FROM ok WHERE ok.enter ON CONFLICT DO NOTHING "
+	"RETURNING customer_id), "
+	"del AS (DELETE FROM memberships m USING ok WHERE NOT ok.enter AND m.tenant_id = $1 "
+	"AND m.segment_id = $2 AND m.customer_id = ok.customer_id RETURNING m.customer_id), "
+	"chg AS (INSERT INTO changes (tenant_id, segment_id, customer_id, change) "
+	"SELECT $1, $2, a.customer_id, a.change FROM (SELECT customer_id, 'entered' AS change "
+	"FROM ins UNION ALL SELECT customer_id, 'exited' FROM del) a ORDER BY a.customer_id "
+	"RETURNING change) "
+	"SELECT count(*) FILTER (WHERE change = 'entered'), "
+	"count(*) FILTER (WHERE change = 'exited') FROM chg";
+
+/*
+ * The history point (the changes its snapshot $3 saw, and this transaction's, that the
+ * previous point's did not) and the size counted with that snapshot.
+ */
+static const char seg__refresh_point_sql[] =
+	"WITH prev AS (SELECT size_snapshot AS ps, size_xid AS px FROM segments "
+	"WHERE tenant_id = $1 AND id = $2), "
+	"cnt AS (SELECT count(*) FILTER (WHERE ch.change = 'entered') AS e, "
+	"count(*) FILTER (WHERE ch.change = 'exited') AS x FROM changes ch, prev "
+	"WHERE ch.tenant_id = $1 AND ch.segment_id = $2 "
+	"AND (prev.ps IS NULL OR ch.xid >= pg_snapshot_xmin(prev.ps)) "
+	"AND (ch.xid = pg_current_xact_id() OR pg_visible_in_snapshot(ch.xid, $3::pg_snapshot)) "
+	"AND NOT (prev.ps IS NOT NULL AND (ch.xid = prev.px "
+	"OR pg_visible_in_snapshot(ch.xid, prev.ps)))), "
+	"h AS (INSERT INTO segment_history (tenant_id, segment_id, size, entered, exited) "
+	"SELECT $1, $2, $4::bigint, cnt.e, cnt.x FROM cnt RETURNING 1), "
+	"u AS (UPDATE segments SET size = $4::bigint, size_snapshot = $3::pg_snapshot, "
+	"size_xid = pg_current_xact_id(), refreshed_at = now() "
+	"WHERE tenant_id = $1 AND id = $2 RETURNING 1) "
+	"SELECT (SELECT count(*) FROM h), (SELECT count(*) FROM u)";
+
+SEG_STMT(members_refresh_lock,
+	 "SELECT pg_advisory_xact_lock(" SEG__LOCK_REFRESH ", ($1::bigint % 2147483647)::integer)");
+SEG_STMT(members_current_size,
+	 "SELECT seg_segment_size(s) FROM segments s WHERE s.tenant_id = $1 AND s.id = $2");
+
+enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_claim *job,
+				    const struct seg_job_hooks *hooks)
+{
+	struct seg__defs d = {0};
+	struct seg__rulesql_refs refs = {seg__defs_resolve, &d};
+	struct seg__sqlparams params;
+	struct seg_buf sql = SEG_BUF_INIT, ids = SEG_BUF_INIT, versions = SEG_BUF_INIT;
+	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], size_text[SEG_INT_TEXT], result[160];
+	char *snapshot = NULL;
+	PGresult *res = NULL;
+	struct seg__def *def;
+	long long have = 0, entered = 0, exited = 0, size = 0;
+	enum seg_err err;
+
+	seg__sqlparams_init(&params);
+	seg_attr_catalog_init(&d.catalog);
+	seg__db_int(tid, job->tenant);
+	seg__db_int(sid, job->target);
+	const char *p2[] = {tid, sid};
+
+	err = seg__db_begin_long(db);
+	if (err)
+		goto done;
+	err = seg_db_job_lock(db, job);
+	if (!err)
+		err = seg__db_exec(db, &members_refresh_lock, 1, p2 + 1, NULL);
+	if (!err)
+		err = seg__defs_load(db, job->tenant, &d);
+	if (err)
+		goto out;
+	seg__progress(hooks, 0.05);
+	def = seg__defs_find(&d, job->target);
+	if (!def || !def->dynamic) {
+		/* deleted (or not dynamic): nothing to refresh */
+		snprintf(result, sizeof(result), "{\"size\":0,\"entered\":0,\"exited\":0}");
+		goto succeed;
+	}
+	if (!def->rule) {
+		err = SEG_ERR_INTERNAL; /* logged by seg__defs_load */
+		goto out;
+	}
+	seg_buf_addch(&ids, '{');
+	seg_buf_addch(&versions, '{');
+	seg__closure(&d, def, &ids, &versions, 0);
+	seg_buf_addch(&ids, '}');
+	seg_buf_addch(&versions, '}');
+
+	/* the members from one snapshot, and their difference with the stored membership */
+	err = seg__db_query(db, seg__refresh_stage_sql, 0, NULL, NULL);
+	if (err)
+		goto out;
+	seg__sqlparams_addstr(&params, tid);
+	seg__sqlparams_addstr(&params, sid);
+	seg_buf_addstr(&sql, "WITH s AS (SELECT c.id, c.rev, ");
+	err = seg__rulesql_compile(def->rule->root, "c", &refs, &sql, &params);
+	if (err)
+		goto out;
+	seg_buf_addstr(&sql, seg__refresh_diff_sql);
+	if (seg__stopping(hooks)) {
+		err = SEG_ERR_CANCELLED;
+		goto out;
+	}
+	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
+	if (err)
+		goto out;
+	have = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	snapshot = seg__db_strdup(res, 0, 2);
+	PQclear(res);
+	res = NULL;
+	seg__progress(hooks, 0.7);
+	if (seg__stopping(hooks)) {
+		err = SEG_ERR_CANCELLED;
+		goto out;
+	}
+
+	/* the rules are still those compiled: else apply nothing (the change queued a refresh) */
+	const char *pc[] = {tid, ids.data, versions.data};
+	err = seg__db_query(db, seg__refresh_check_sql, 3, pc, &res);
+	if (err)
+		goto out;
+	size_t ndyn = 1;
+	for (size_t i = 0; i < ids.len; i++)
+		ndyn += ids.data[i] == ',';
+	bool current = (size_t)PQntuples(res) == ndyn;
+	PQclear(res);
+	res = NULL;
+	if (!current) {
+		err = seg__db_exec(db, &members_current_size, 2, p2, &res);
+		if (err)
+			goto out;
+		size = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+		snprintf(result, sizeof(result),
+			 "{\"size\":%lld,\"entered\":0,\"exited\":0,\"superseded\":true}", size);
+		goto succeed;
+	}
+
+	err = seg__db_query(db, seg__refresh_apply_sql, 2, p2, &res);
+	if (err)
+		goto out;
+	entered = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	exited = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	size = have + entered - exited;
+	seg__progress(hooks, 0.9);
+
+	const char *pp[] = {tid, sid, snapshot, seg__db_int(size_text, size)};
+	err = seg__db_query(db, seg__refresh_point_sql, 4, pp, NULL);
+	if (err)
+		goto out;
+	snprintf(result, sizeof(result), "{\"size\":%lld,\"entered\":%lld,\"exited\":%lld}", size,
+		 entered, exited);
+succeed:
+	err = seg_db_job_succeed(db, job, result);
+	if (!err)
+		err = seg_db_commit(db);
+	if (!err)
+		seg__progress(hooks, 1);
+out:
+	if (err)
+		seg_db_rollback(db);
+done:
+	PQclear(res);
+	free(snapshot);
+	seg_buf_release(&sql);
+	seg_buf_release(&ids);
+	seg_buf_release(&versions);
+	seg__sqlparams_release(&params);
+	seg__defs_release(&d);
+	return err;
+}
