@@ -148,6 +148,14 @@ SEG_STMT(members_add,
 	 "(SELECT coalesce(json_agg(id ORDER BY id), '[]') FROM (SELECT r.id FROM req r "
 	 "WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.id = r.id) ORDER BY r.id LIMIT 100) x), "
 	 "(SELECT count(*) FROM ch)");
+/*
+ * Static member changes of one segment are serialised by an advisory lock (two-key form, class
+ * "SEGS"+1; db/members.c uses "SEGE" for refreshes) taken before the transaction writes
+ * anything, so before it has a transaction id: of two changes of one membership, the later has
+ * the larger xid, and the feed, ordered by xid, lists them in the order they happened.
+ */
+SEG_STMT(static_lock,
+	 "SELECT pg_advisory_xact_lock(1397050694, ($1::bigint % 2147483647)::integer)");
 SEG_STMT(member_lock_customer,
 	 "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR SHARE");
 SEG_STMT(member_remove,
@@ -470,11 +478,16 @@ enum seg_err seg_db_segment_members_csv(struct seg_db *db, int64_t tenant, int64
 	return SEG_OK;
 }
 
-/* Locks the segment for a static member change: NOT_FOUND, or CONFLICT when it is dynamic. */
+/*
+ * Locks the segment for a static member change (before anything is written): NOT_FOUND, or
+ * CONFLICT when it is dynamic.
+ */
 static enum seg_err seg__static_segment(struct seg_db *db, const char *const *params)
 {
 	PGresult *res;
-	enum seg_err err = seg__exec_found(db, &segment_exists, 2, params, &res);
+	enum seg_err err = seg__db_exec(db, &static_lock, 1, params + 1, NULL);
+	if (!err)
+		err = seg__exec_found(db, &segment_exists, 2, params, &res);
 	if (err)
 		return err;
 	err = strcmp(PQgetvalue(res, 0, 0), "static") == 0 ? SEG_OK : SEG_ERR_CONFLICT;
