@@ -90,7 +90,10 @@ enum seg_err seg_db_attr_put(struct seg_db *db, int64_t tenant, const char *name
 	enum seg_err err;
 
 	*json = *offenders = NULL;
+	/* compiled rules read the catalogue (a registered date or timestamp compares as one) */
 	err = seg__db_begin_long(db);
+	if (!err)
+		err = seg__members_definitions_changed(db, tenant);
 	if (!err)
 		err = seg__db_exec(db, &attr_offenders, 4, check, &res);
 	if (err)
@@ -124,11 +127,18 @@ enum seg_err seg_db_attr_delete(struct seg_db *db, int64_t tenant, const char *n
 {
 	char tid[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), name};
-	PGresult *res;
-	enum seg_err err = seg__db_exec(db, &attr_delete, 2, params, &res);
+	PGresult *res = NULL;
+	enum seg_err err = seg_db_begin(db);
+	if (!err)
+		err = seg__members_definitions_changed(db, tenant);
+	if (!err)
+		err = seg__db_exec(db, &attr_delete, 2, params, &res);
+	if (!err && PQntuples(res) == 0)
+		err = SEG_ERR_NOT_FOUND;
+	if (!err)
+		err = seg_db_commit(db);
 	if (err)
-		return err;
-	err = PQntuples(res) ? SEG_OK : SEG_ERR_NOT_FOUND;
+		seg_db_rollback(db);
 	PQclear(res);
 	return err;
 }

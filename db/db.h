@@ -168,7 +168,8 @@ void seg_customer_new_rows_add(struct seg_buf *rows, int64_t tenant, const char 
  * an import into an empty or disjoint id space. When any id exists nothing is stored and
  * SEG_ERR_CONFLICT is returned (the caller then upserts the batch).
  */
-enum seg_err seg_db_customers_insert_new(struct seg_db *db, const struct seg_buf *rows);
+enum seg_err seg_db_customers_insert_new(struct seg_db *db, int64_t tenant,
+					 const struct seg_buf *rows);
 /*
  * Upserts the staged rows in one transaction (merge: attributes patched; replace: replaced).
  * Ids must be distinct within one call. Retries on deadlock.

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "rule.h"
 #include "timefmt.h"
 
 SEG_STMT(customer_exists, "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2");
@@ -43,47 +44,83 @@ static const char seg__stage_sql[] =
 	"customer_id text COLLATE \"C\", type text, occurred_at timestamptz, doc jsonb) "
 	"ON COMMIT DELETE ROWS";
 
-static const char seg__customers_sql[] =
-	"INSERT INTO customers (tenant_id, id) SELECT DISTINCT $1::bigint, customer_id "
-	"FROM seg_stage_events ORDER BY 2 ON CONFLICT DO NOTHING";
+/*
+ * The customers' metrics (SPEC §4) as a function of their events, written once: `src` is a
+ * relation of (customer_id, type, occurred_at, amount) whose events are added to the metrics
+ * of their customers, creating the customers that do not exist yet, in id order (so that
+ * concurrent batches take the row locks in one order). Used by the ingest (the events a batch
+ * inserted) and by the recompute (every event of the tenant, after zeroing the metrics).
+ * Every customer it touches gets a new rev (db/README.md "Memberships").
+ */
+#define SEG__METRICS_ADD(src)                                                                  \
+	"rt AS (SELECT revenue_event_types AS types FROM tenants WHERE id = $1), "             \
+	"agg AS (SELECT i.customer_id, count(*) AS n, "                                        \
+	"count(*) FILTER (WHERE i.type = ANY (rt.types)) AS orders, "                          \
+	"coalesce(sum(i.amount) FILTER (WHERE i.type = ANY (rt.types)), 0) AS revenue, "       \
+	"min(i.occurred_at) AS fe, max(i.occurred_at) AS le, "                                 \
+	"min(i.occurred_at) FILTER (WHERE i.type = ANY (rt.types)) AS fp, "                    \
+	"max(i.occurred_at) FILTER (WHERE i.type = ANY (rt.types)) AS lp "                     \
+	"FROM " src " i CROSS JOIN rt GROUP BY i.customer_id), "                               \
+	"upd AS (INSERT INTO customers AS c (tenant_id, id, events, orders, revenue, "         \
+	"first_event_at, last_event_at, first_purchase_at, last_purchase_at) "                 \
+	"SELECT $1, agg.customer_id, agg.n, agg.orders, agg.revenue, agg.fe, agg.le, agg.fp, " \
+	"agg.lp FROM agg ORDER BY agg.customer_id "                                            \
+	"ON CONFLICT (tenant_id, id) DO UPDATE SET events = c.events + EXCLUDED.events, "      \
+	"orders = c.orders + EXCLUDED.orders, revenue = c.revenue + EXCLUDED.revenue, "        \
+	"first_event_at = least(c.first_event_at, EXCLUDED.first_event_at), "                  \
+	"last_event_at = greatest(c.last_event_at, EXCLUDED.last_event_at), "                  \
+	"first_purchase_at = least(c.first_purchase_at, EXCLUDED.first_purchase_at), "         \
+	"last_purchase_at = greatest(c.last_purchase_at, EXCLUDED.last_purchase_at), "         \
+	"rev = c.rev + 1 RETURNING 1) "
 
-/* Locks the customers in id order, so that concurrent batches do not deadlock. */
-static const char seg__lock_sql[] =
-	"SELECT 1 FROM customers WHERE tenant_id = $1 AND id IN "
-	"(SELECT customer_id FROM seg_stage_events) ORDER BY id FOR NO KEY UPDATE";
-
+/*
+ * Inserts the staged events (a repeated id, stored or earlier in the batch, is skipped: the
+ * first wins) and adds them to their customers' metrics, in one statement.
+ */
 static const char seg__ingest_sql[] =
-	"WITH rt AS (SELECT revenue_event_types AS types FROM tenants WHERE id = $1), "
-	"ins AS (INSERT INTO events (tenant_id, id, customer_id, type, occurred_at, amount, "
+	"WITH ins AS (INSERT INTO events (tenant_id, id, customer_id, type, occurred_at, amount, "
 	"properties) SELECT $1, s.id, s.customer_id, s.type, s.occurred_at, "
 	"(s.doc ->> 'amount')::numeric, "
 	"CASE WHEN jsonb_typeof(s.doc -> 'properties') = 'object' THEN s.doc -> 'properties' "
 	"ELSE '{}' END "
 	"FROM seg_stage_events s ORDER BY s.line ON CONFLICT (tenant_id, id) DO NOTHING "
-	"RETURNING customer_id, type, occurred_at, amount), "
-	"agg AS (SELECT i.customer_id, count(*) AS n, "
-	"count(*) FILTER (WHERE i.type = ANY (rt.types)) AS orders, "
-	"coalesce(sum(i.amount) FILTER (WHERE i.type = ANY (rt.types)), 0) AS revenue, "
-	"min(i.occurred_at) AS fe, max(i.occurred_at) AS le, "
-	"min(i.occurred_at) FILTER (WHERE i.type = ANY (rt.types)) AS fp, "
-	"max(i.occurred_at) FILTER (WHERE i.type = ANY (rt.types)) AS lp "
-	"FROM ins i CROSS JOIN rt GROUP BY i.customer_id), "
-	"upd AS (UPDATE customers c SET events = c.events + agg.n, orders = c.orders + agg.orders, "
-	"revenue = c.revenue + agg.revenue, first_event_at = least(c.first_event_at, agg.fe), "
-	"last_event_at = greatest(c.last_event_at, agg.le), "
-	"first_purchase_at = least(c.first_purchase_at, agg.fp), "
-	"last_purchase_at = greatest(c.last_purchase_at, agg.lp) "
-	"FROM agg WHERE c.tenant_id = $1 AND c.id = agg.customer_id RETURNING 1) "
-	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM seg_stage_events) - "
-	"(SELECT count(*) FROM ins), (SELECT count(*) FROM upd)";
+	"RETURNING customer_id, type, occurred_at, amount), " SEG__METRICS_ADD(
+		"ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM seg_stage_events) "
+		       "- "
+		       "(SELECT count(*) FROM ins), (SELECT count(*) FROM upd)";
+
+static const char seg__zero_sql[] =
+	"UPDATE customers SET events = 0, orders = 0, revenue = 0, first_event_at = NULL, "
+	"last_event_at = NULL, first_purchase_at = NULL, last_purchase_at = NULL, rev = rev + 1 "
+	"WHERE tenant_id = $1";
+static const char seg__recompute_sql[] =
+	"WITH " SEG__METRICS_ADD("(SELECT customer_id, type, occurred_at, amount FROM events "
+				 "WHERE tenant_id = $1)") "SELECT count(*) FROM upd";
 
 enum seg_err seg_db_events_ingest(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
 				  size_t *accepted, size_t *duplicates)
 {
+	static const struct seg__batch spec = {
+		.stage_sql = seg__stage_sql,
+		.copy_sql = "COPY seg_stage_events FROM STDIN",
+		.sql = seg__ingest_sql,
+		.changed = SEG__CHANGED_STAGE_EVENTS,
+		.what = SEG_RULE_DEP_EVENTS | SEG_RULE_DEP_METRICS,
+	};
+	return seg__db_batch(db, &spec, tenant, rows, accepted, duplicates);
+}
+
+enum seg_err seg__events_recompute_metrics(struct seg_db *db, int64_t tenant)
+{
 	char tid[SEG_INT_TEXT];
-	const char *sql[] = {seg__customers_sql, seg__lock_sql, seg__ingest_sql};
-	return seg__db_batch(db, seg__stage_sql, "COPY seg_stage_events FROM STDIN", rows, sql, 3,
-			     seg__db_int(tid, tenant), accepted, duplicates);
+	const char *params[] = {seg__db_int(tid, tenant)};
+	enum seg_err err = seg__db_query(db, seg__zero_sql, 1, params, NULL);
+	if (!err)
+		err = seg__db_query(db, seg__recompute_sql, 1, params, NULL);
+	if (!err)
+		err = seg__members_step(db, tenant, SEG__CHANGED_ALL, NULL, SEG_RULE_DEP_METRICS,
+					NULL, NULL);
+	return err;
 }
 
 enum seg_err seg_db_events_list(struct seg_db *db, int64_t tenant, const char *customer_id,

@@ -247,15 +247,6 @@ enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *d
  */
 enum seg_err seg__db_fail(struct seg_db *db, PGresult *res, const char *what);
 /*
- * One staged batch in one transaction: creates the connection's temporary staging table if
- * needed (stage_sql), COPYs rows into it (copy_sql), then runs each of sqls with params (one
- * parameter: the tenant). The last statement's two first columns are returned as counts.
- * On a deadlock or serialization failure the whole batch is tried again (up to 5 times).
- */
-enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char *copy_sql,
-			   const struct seg_buf *rows, const char *const *sqls, int nsqls,
-			   const char *tenant, size_t *count0, size_t *count1);
-/*
  * Begins a transaction without the statement timeout, for work over every customer of a tenant
  * (recomputing metrics, checking a new attribute definition) or a migration, that may take
  * longer than a request's statement. Its statements have no deadline of their own either (only
@@ -271,6 +262,11 @@ int seg__db_retryable(const struct seg_db *db);
  */
 enum seg_err seg__db_json_row(struct seg_db *db, struct seg_stmt *stmt, int n,
 			      const char *const *params, char **json);
+/*
+ * Adds s as an element to the text[] literal in arr (an empty buffer is the empty array), so
+ * arr always holds a complete literal: {"a","b"}.
+ */
+void seg__db_array_add(struct seg_buf *arr, const char *s);
 /* Formats a bigint parameter. */
 #define SEG_INT_TEXT 24
 const char *seg__db_int(char buf[SEG_INT_TEXT], int64_t v);
@@ -333,5 +329,34 @@ enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__chan
  * and bumps tenants.segments_version.
  */
 enum seg_err seg__members_definitions_changed(struct seg_db *db, int64_t tenant);
+
+/*
+ * A staged batch (imports, events): its staging table, how rows reach it, the one statement
+ * that applies it, and what the membership step re-evaluates afterwards.
+ */
+struct seg__batch {
+	const char *stage_sql;	   /* creates the connection's temporary staging table if needed */
+	const char *copy_sql;	   /* "COPY <staging table> FROM STDIN" */
+	const char *sql;	   /* applies the batch; $1 is the tenant; its first two columns are
+				      returned as counts */
+	enum seg__changed changed; /* where the changed customers are, for the step */
+	unsigned what;		   /* SEG_RULE_DEP_* bits of what changed */
+};
+/*
+ * One staged batch in one transaction, the shape every batched write takes: seg__members_lock,
+ * creates the staging table if needed, COPYs rows into it, runs spec->sql, then the membership
+ * step. On a deadlock or serialization failure the whole batch is tried again (up to 5 times).
+ */
+enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int64_t tenant,
+			   const struct seg_buf *rows, size_t *count0, size_t *count1);
+
+/* --- events (db/events.c) --- */
+/*
+ * Inside the caller's transaction, which holds the definitions lock (the revenue event types
+ * changed): recomputes every metric of the tenant's customers from their events with the
+ * ingest's own formulas, then runs the membership step over every customer for the segments
+ * that depend on metrics.
+ */
+enum seg_err seg__events_recompute_metrics(struct seg_db *db, int64_t tenant);
 
 #endif

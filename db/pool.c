@@ -523,11 +523,26 @@ enum seg_err seg__db_copy(struct seg_db *db, const char *copy_sql, const char *d
 	return err;
 }
 
-enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char *copy_sql,
-			   const struct seg_buf *rows, const char *const *sqls, int nsqls,
-			   const char *tenant, size_t *count0, size_t *count1)
+void seg__db_array_add(struct seg_buf *arr, const char *s)
 {
-	const char *params[] = {tenant};
+	if (arr->len)
+		arr->data[arr->len - 1] = ','; /* over the closing brace */
+	else
+		seg_buf_addch(arr, '{');
+	seg_buf_addch(arr, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			seg_buf_addch(arr, '\\');
+		seg_buf_addch(arr, *s);
+	}
+	seg_buf_add(arr, "\"}", 2);
+}
+
+enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int64_t tenant,
+			   const struct seg_buf *rows, size_t *count0, size_t *count1)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant)};
 	enum seg_err err = SEG_OK;
 
 	*count0 = *count1 = 0;
@@ -537,17 +552,22 @@ enum seg_err seg__db_batch(struct seg_db *db, const char *stage_sql, const char 
 		PGresult *res = NULL;
 		err = seg_db_begin(db);
 		if (!err)
-			err = seg__db_query(db, stage_sql, 0, NULL, NULL);
+			err = seg__members_lock(db, tenant);
 		if (!err)
-			err = seg__db_copy(db, copy_sql, rows->data, rows->len);
-		for (int i = 0; i < nsqls && !err; i++)
-			err = seg__db_query(db, sqls[i], 1, params, i == nsqls - 1 ? &res : NULL);
+			err = seg__db_query(db, spec->stage_sql, 0, NULL, NULL);
+		if (!err)
+			err = seg__db_copy(db, spec->copy_sql, rows->data, rows->len);
+		if (!err)
+			err = seg__db_query(db, spec->sql, 1, params, &res);
 		if (!err) {
 			*count0 = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 			*count1 = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 			PQclear(res);
-			err = seg_db_commit(db);
+			err = seg__members_step(db, tenant, spec->changed, NULL, spec->what, NULL,
+						NULL);
 		}
+		if (!err)
+			err = seg_db_commit(db);
 		if (!err)
 			return SEG_OK;
 		seg_db_rollback(db);

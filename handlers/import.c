@@ -6,12 +6,16 @@
  * SEG_BATCH_ROWS rows or SEG_BATCH_BYTES bytes, and at the end.
  *
  * Threads: records are parsed on a request worker, a few hundred KiB of the body at a time (the
- * server gathers the body and hands it over); a full batch is written by a writer thread of the
- * import's own while the worker parses the next one (two batches, used in turn; a batch is
- * handed over only once the one before it is stored, so lines apply in order). The writer
- * borrows a pooled connection only while it writes, so neither a transaction nor a connection
- * is held while the client is sending. Memory is bounded by two batches plus one record
- * (1 MiB) plus the server's inbox, however large the body.
+ * server gathers the body and hands it over); a full batch is written by a writer thread of its
+ * own while the worker parses the next one. Customers keep one batch in writing at a time, so
+ * lines apply in order. Events keep up to two in writing, each in its own transaction on its
+ * own connection (the database does most of an events import's work, and this lets it use two
+ * cores): their effects commute — metrics add up, each customer's row lock orders its
+ * membership step — except for a repeated event id, where the first line must win, so a batch
+ * holding an id of a batch still in writing waits for it. A writer borrows a pooled connection
+ * only while it writes, so neither a transaction nor a connection is held while the client is
+ * sending. Memory is bounded by three batches plus one record (1 MiB) plus the server's inbox,
+ * however large the body.
  *
  * A batch that the database refuses as a whole for a value (a value out of its range that the
  * checks in C let through) is written again one line at a time, so that only the lines it
@@ -40,9 +44,13 @@
 #define SEG_BATCH_ROWS	5000
 #define SEG_BATCH_BYTES (4 << 20)
 #define SEG_MAX_ERRORS	100
+#define SEG_BATCHES	3 /* one being filled, up to two in writing */
+
+struct seg_import;
 
 /* A batch of staged rows, and what became of it once written. */
 struct seg_batch {
+	struct seg_import *im;
 	struct seg_buf rows;	 /* events, or customers for the upsert */
 	struct seg_buf new_rows; /* customers for the fast path */
 	size_t nrows;
@@ -53,6 +61,10 @@ struct seg_batch {
 	size_t a, b;		/* inserted/updated or accepted/duplicates */
 	bool conflicted;	/* the fast path met an existing id */
 	struct seg_buf refused; /* line numbers the database refused, one per line of text */
+	json_t *ids;		/* events: the client ids in the batch (a set) */
+	bool writing;		/* with a writer (or written, not yet counted) */
+	bool threaded;		/* ... on its own thread, to be joined */
+	pthread_t writer;
 };
 
 struct seg_import {
@@ -60,12 +72,10 @@ struct seg_import {
 	bool events, csv, replace;
 	struct seg_lines lines;
 	struct seg_attr_catalog catalog;
-	struct seg_batch batches[2];
-	int cur;       /* the batch being filled */
-	int written;   /* the batch the writer has, when writing */
-	bool writing;  /* batches[written] is with the writer (or written, not counted) */
-	bool threaded; /* ... on the thread writer, to be joined */
-	pthread_t writer;
+	struct seg_batch batches[SEG_BATCHES];
+	int cur;	   /* the batch being filled */
+	int oldest;	   /* the batch written longest ago, when inflight > 0 */
+	int inflight;	   /* batches in writing, in ring order from oldest */
 	bool fast;	   /* customers: try the all-new fast path */
 	json_t *batch_ids; /* customer ids in the current batch (a set) */
 	size_t received, inserted, updated, accepted, duplicates, rejected;
@@ -86,14 +96,16 @@ struct seg_import {
 static void seg__import_free(void *p)
 {
 	struct seg_import *im = p;
-	if (im->writing && im->threaded)
-		pthread_join(im->writer, NULL); /* the client left while a batch was written */
 	seg_lines_release(&im->lines);
 	seg_attr_catalog_release(&im->catalog);
-	for (int i = 0; i < 2; i++) {
-		seg_buf_release(&im->batches[i].rows);
-		seg_buf_release(&im->batches[i].new_rows);
-		seg_buf_release(&im->batches[i].refused);
+	for (int i = 0; i < SEG_BATCHES; i++) {
+		struct seg_batch *b = &im->batches[i];
+		if (b->writing && b->threaded)
+			pthread_join(b->writer, NULL); /* the client left while it was written */
+		seg_buf_release(&b->rows);
+		seg_buf_release(&b->new_rows);
+		seg_buf_release(&b->refused);
+		json_decref(b->ids);
 	}
 	seg_buf_release(&im->errors);
 	json_decref(im->batch_ids);
@@ -171,7 +183,7 @@ static void seg__write(struct seg_import *im, struct seg_batch *b)
 	if (b->err)
 		return;
 	if (!im->events && b->try_new) {
-		b->err = seg_db_customers_insert_new(db, &b->new_rows);
+		b->err = seg_db_customers_insert_new(db, im->r->tenant, &b->new_rows);
 		b->a = b->err ? 0 : b->nrows;
 		b->conflicted = b->err == SEG_ERR_CONFLICT;
 		if (b->err == SEG_ERR_INVALID) /* a value the database refused: the slow way */
@@ -186,20 +198,20 @@ static void seg__write(struct seg_import *im, struct seg_batch *b)
 
 static void *seg__writer_main(void *arg)
 {
-	struct seg_import *im = arg;
-	seg__write(im, &im->batches[im->written]);
+	struct seg_batch *b = arg;
+	seg__write(b->im, b);
 	return NULL;
 }
 
-/* Waits for the batch being written and counts it; an error stops the import. */
-static enum seg_err seg__wait(struct seg_import *im)
+/* Waits for the oldest batch in writing and counts it. */
+static enum seg_err seg__wait_oldest(struct seg_import *im)
 {
-	if (!im->writing)
-		return SEG_OK;
-	if (im->threaded)
-		pthread_join(im->writer, NULL);
-	im->writing = false;
-	struct seg_batch *b = &im->batches[im->written];
+	struct seg_batch *b = &im->batches[im->oldest];
+	if (b->threaded)
+		pthread_join(b->writer, NULL);
+	b->writing = false;
+	im->oldest = (im->oldest + 1) % SEG_BATCHES;
+	im->inflight--;
 	enum seg_err err = b->err;
 	for (const char *p = b->refused.data; p && *p; p += strcspn(p, "\n") + 1)
 		seg__reject(im, strtoull(p, NULL, 10),
@@ -221,6 +233,23 @@ static enum seg_err seg__wait(struct seg_import *im)
 	b->err = SEG_OK;
 	b->a = b->b = 0;
 	b->conflicted = false;
+	if (b->ids)
+		json_object_clear(b->ids);
+	return err;
+}
+
+/*
+ * Waits for every batch in writing, counting each; the first failure stops the import (the
+ * others are still counted, so the message says what was stored).
+ */
+static enum seg_err seg__wait(struct seg_import *im)
+{
+	enum seg_err err = SEG_OK;
+	while (im->inflight) {
+		enum seg_err e = seg__wait_oldest(im);
+		if (!err)
+			err = e;
+	}
 	if (err)
 		return seg_req_fail(
 			im->r, err,
@@ -230,30 +259,54 @@ static enum seg_err seg__wait(struct seg_import *im)
 	return SEG_OK;
 }
 
-/* Hands the current batch to the writer, once the one before it is stored. */
+/* Whether batch b holds an event id of a batch still in writing (which must apply first). */
+static bool seg__ids_clash(struct seg_import *im, const struct seg_batch *b)
+{
+	const char *id;
+	json_t *v;
+	if (!b->ids)
+		return false;
+	for (int i = 0, k = im->oldest; i < im->inflight; i++, k = (k + 1) % SEG_BATCHES)
+		json_object_foreach(b->ids, id, v)
+		{
+			if (json_object_get(im->batches[k].ids, id))
+				return true;
+		}
+	return false;
+}
+
+/*
+ * Hands the current batch to a writer: at once when the import may write one more batch at a
+ * time and no batch in writing must apply first; otherwise after waiting for those.
+ */
 static enum seg_err seg__flush(struct seg_import *im)
 {
 	struct seg_batch *b = &im->batches[im->cur];
-	enum seg_err err;
+	int max = im->events ? SEG_BATCHES - 1 : 1;
+	enum seg_err err = SEG_OK;
 
 	if (!b->nrows)
 		return SEG_OK;
-	err = seg__wait(im);
-	if (err)
-		return err;
-	b->try_new = !im->events && im->fast && b->new_ok;
-	im->written = im->cur;
-	im->cur ^= 1;
-	json_object_clear(im->batch_ids);
-	if (pthread_create(&im->writer, NULL, seg__writer_main, im) == 0) {
-		im->writing = true;
-		im->threaded = true;
-		return SEG_OK;
+	while (im->inflight && !err && (im->inflight >= max || seg__ids_clash(im, b)))
+		err = seg__wait_oldest(im);
+	if (err) {
+		seg__wait(im); /* count what the others stored */
+		return seg_req_fail(
+			im->r, err,
+			"the import stopped at a database failure; %zu lines were stored "
+			"before it and may be sent again safely",
+			im->inserted + im->updated + im->accepted + im->duplicates);
 	}
-	/* No thread could be made: write it here; seg__wait then only counts it. */
-	seg__write(im, b);
-	im->writing = true;
-	im->threaded = false;
+	b->try_new = !im->events && im->fast && b->new_ok;
+	if (!im->inflight)
+		im->oldest = im->cur;
+	im->inflight++;
+	im->cur = (im->cur + 1) % SEG_BATCHES;
+	json_object_clear(im->batch_ids);
+	b->writing = true;
+	b->threaded = pthread_create(&b->writer, NULL, seg__writer_main, b) == 0;
+	if (!b->threaded) /* no thread could be made: write it here; it is counted later */
+		seg__write(im, b);
 	return SEG_OK;
 }
 
@@ -359,8 +412,11 @@ static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, si
 		if (seg_event_check(doc, "", &p, &ev)) {
 			seg__reject_problem(im, line, &p);
 		} else {
-			seg_event_rows_add(&im->batches[im->cur].rows, line, ev.id, ev.customer_id,
-					   ev.type, ev.occurred_at, data, len);
+			struct seg_batch *b = &im->batches[im->cur];
+			seg_event_rows_add(&b->rows, line, ev.id, ev.customer_id, ev.type,
+					   ev.occurred_at, data, len);
+			if (ev.id)
+				json_object_set_new(b->ids, ev.id, json_true());
 			err = seg__staged(im);
 		}
 	} else {
@@ -560,11 +616,15 @@ static enum seg_err seg__begin(struct seg_req *r, bool events)
 	im->batch_ids = json_object();
 	seg_lines_init(&im->lines, SEG_MAX_LINE, im->csv);
 	seg_attr_catalog_init(&im->catalog);
-	for (int i = 0; i < 2; i++) {
-		seg_buf_init(&im->batches[i].rows);
-		seg_buf_init(&im->batches[i].new_rows);
-		seg_buf_init(&im->batches[i].refused);
-		im->batches[i].new_ok = true;
+	for (int i = 0; i < SEG_BATCHES; i++) {
+		struct seg_batch *b = &im->batches[i];
+		b->im = im;
+		seg_buf_init(&b->rows);
+		seg_buf_init(&b->new_rows);
+		seg_buf_init(&b->refused);
+		b->new_ok = true;
+		if (events)
+			b->ids = json_object();
 	}
 	im->fast = !events;
 	seg_buf_init(&im->errors);
