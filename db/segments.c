@@ -156,6 +156,15 @@ SEG_STMT(members_add,
  */
 SEG_STMT(static_lock,
 	 "SELECT pg_advisory_xact_lock(1397050694, ($1::bigint % 2147483647)::integer)");
+/*
+ * After a static member change: the size as this statement sees it (the changes since the last
+ * count, its own included) becomes the counted size, with this statement's snapshot, so that
+ * seg_segment_size() only ever adds the few changes since. Static changes of one segment are
+ * serialised (static_lock), so no other transaction writes this row's size meanwhile.
+ */
+SEG_STMT(static_size, "UPDATE segments s SET size = seg_segment_size(s), "
+		      "size_snapshot = pg_current_snapshot(), size_xid = pg_current_xact_id() "
+		      "WHERE s.tenant_id = $1 AND s.id = $2");
 SEG_STMT(member_lock_customer,
 	 "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR SHARE");
 SEG_STMT(member_remove,
@@ -521,6 +530,8 @@ enum seg_err seg_db_segment_members_add(struct seg_db *db, int64_t tenant, int64
 		if (out->added) /* the segments that refer to this one follow */
 			err = seg__members_step(db, tenant, SEG__CHANGED_IDS, PQgetvalue(res, 0, 3),
 						SEG_RULE_DEP_SEGMENTS, NULL, NULL);
+		if (!err && out->added)
+			err = seg__db_exec(db, &static_size, 2, params, NULL);
 	}
 	if (!err)
 		err = seg_db_commit(db);
@@ -568,6 +579,8 @@ enum seg_err seg_db_segment_member_remove(struct seg_db *db, int64_t tenant, int
 					SEG_RULE_DEP_SEGMENTS, NULL, NULL);
 		seg_buf_release(&ids);
 	}
+	if (!err)
+		err = seg__db_exec(db, &static_size, 2, params, NULL);
 	if (!err)
 		err = seg_db_commit(db);
 	if (err)
