@@ -495,8 +495,9 @@ static enum seg_err seg__static_segment(struct seg_db *db, const char *const *pa
 {
 	PGresult *res;
 	enum seg_err err = seg__db_exec(db, &static_lock, 1, params + 1, NULL);
+	/* its row before any customer's, as a refresh takes the rows of the segments it reads */
 	if (!err)
-		err = seg__exec_found(db, &segment_exists, 2, params, &res);
+		err = seg__exec_found(db, &segment_lock, 2, params, &res);
 	if (err)
 		return err;
 	err = strcmp(PQgetvalue(res, 0, 0), "static") == 0 ? SEG_OK : SEG_ERR_CONFLICT;
