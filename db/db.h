@@ -460,15 +460,15 @@ enum seg_err seg_db_segment_history(struct seg_db *db, int64_t tenant, int64_t i
 				    const char *after_key, int limit, struct seg_page *page);
 
 /* --- the change feed (db/changes.c) --- */
-/* Parses a feed cursor "<xid>-<seq>" (decimal, no leading zeros). Pure; any thread. */
-bool seg_change_cursor_parse(const char *text, uint64_t *xid, int64_t *seq);
+/* Parses a feed cursor: a decimal number (no leading zeros but "0"). Pure; any thread. */
+bool seg_change_cursor_parse(const char *text, int64_t *cursor);
 /*
- * Up to limit changes after (xid, seq) (0, 0: from the start), of one segment (0: all), in
- * feed order, only of transactions older than the reading snapshot's xmin. page->next_key is
- * the last item's cursor, NULL when there is none (the caller then repeats its own).
+ * Up to limit changes after cursor (0: from the start), of one segment (0: all), in feed
+ * order. page->next_key is the last item's cursor, NULL when there is none (the caller then
+ * repeats its own).
  */
-enum seg_err seg_db_changes(struct seg_db *db, int64_t tenant, uint64_t xid, int64_t seq,
-			    int64_t segment, int limit, struct seg_page *page);
+enum seg_err seg_db_changes(struct seg_db *db, int64_t tenant, int64_t cursor, int64_t segment,
+			    int limit, struct seg_page *page);
 
 /* --- membership and the change feed (db/members.c, db/changes.c) --- */
 /*

@@ -323,6 +323,25 @@ enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__chan
 			       const char *ids, unsigned what, size_t *entered, size_t *exited);
 
 /*
+ * Records the membership changes of the relation d (columns segment_id, customer_id, change;
+ * a CTE name or a parenthesised query with an alias-free select list) in the change feed: as
+ * CTEs "ctr" and "chg" of a WITH (append to the list; chg RETURNING change), with $1 the tenant.
+ * The cursors come from the tenant's change_counters row, whose lock is held to the commit, so
+ * cursors are handed out in commit order and the committed ones are always a prefix. Use it as
+ * late as the transaction allows, after the other row locks it takes (from here to its commit,
+ * it holds up every other writer of the tenant's feed). Every writer of the feed uses this, so
+ * the order has one definition.
+ */
+#define SEG__CHANGES_RECORD(d)                                                                 \
+	"ctr AS (INSERT INTO change_counters AS k (tenant_id, last) SELECT $1, c.n FROM "      \
+	"(SELECT count(*) AS n FROM " d ") c WHERE c.n > 0 ON CONFLICT (tenant_id) DO UPDATE " \
+	"SET last = k.last + EXCLUDED.last RETURNING k.last - (SELECT count(*) FROM " d        \
+	") AS base), "                                                                         \
+	"chg AS (INSERT INTO changes (tenant_id, cursor, segment_id, customer_id, change) "    \
+	"SELECT $1, ctr.base + row_number() OVER (ORDER BY x.customer_id, x.segment_id), "     \
+	"x.segment_id, x.customer_id, x.change FROM " d " x, ctr RETURNING change) "
+
+/*
  * Inside the caller's transaction, before it changes the tenant's segment definitions or its
  * attribute catalogue (which compiled rules depend on): takes the definitions lock exclusively
  * (so every write of the tenant still in flight has committed, and later ones see the change)

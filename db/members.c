@@ -413,17 +413,16 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 			      "AND m.customer_id = ANY(ARRAY(SELECT id FROM x)) AND NOT EXISTS "
 			      "(SELECT 1 FROM customers c WHERE c.tenant_id = $1 "
 			      "AND c.id = m.customer_id) RETURNING m.segment_id, m.customer_id), ");
-	seg_buf_addstr(&sql, "chg AS (INSERT INTO changes (tenant_id, segment_id, customer_id, "
-			     "change) SELECT $1, a.segment_id, a.customer_id, a.change FROM (");
+	seg_buf_addstr(&sql, "chd AS (");
 	if (nhit || nrest)
 		seg_buf_addstr(&sql, "SELECT segment_id, customer_id, 'entered' AS change FROM ins "
 				     "UNION ALL SELECT segment_id, customer_id, 'exited' FROM del");
 	if (src == SEG__CHANGED_IDS)
 		seg_buf_addf(&sql, "%sSELECT segment_id, customer_id, 'exited' AS change FROM gone",
 			     nhit || nrest ? " UNION ALL " : "");
-	seg_buf_addstr(&sql, ") a ORDER BY a.customer_id, a.segment_id, a.change RETURNING change) "
-			     "SELECT count(*) FILTER (WHERE change = 'entered'), "
-			     "count(*) FILTER (WHERE change = 'exited') FROM chg");
+	seg_buf_addstr(&sql, "), " SEG__CHANGES_RECORD(
+				     "chd") "SELECT count(*) FILTER (WHERE change = 'entered'), "
+					    "count(*) FILTER (WHERE change = 'exited') FROM chg");
 	st->sql = seg_buf_detach(&sql, NULL);
 out:
 	free(hit);
@@ -657,8 +656,7 @@ static const char seg__refresh_stage_sql[] =
 
 /*
  * After the predicate: every customer of the tenant with whether it matches and whether it is
- * a member (one pass, a join that is never quadratic), the differences kept; the stored size
- * from the same snapshot.
+ * a member (one pass, a join that is never quadratic), the differences kept.
  */
 static const char seg__refresh_diff_sql[] =
 	" AS ok, m.customer_id IS NOT NULL AS was FROM customers c LEFT JOIN memberships m "
@@ -666,8 +664,7 @@ static const char seg__refresh_diff_sql[] =
 	"WHERE c.tenant_id = $1), "
 	"d AS (INSERT INTO seg_refresh_diff (customer_id, rev, enter) "
 	"SELECT s.id, s.rev, s.ok FROM s WHERE s.ok <> s.was RETURNING enter) "
-	"SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1 AND segment_id = $2), "
-	"(SELECT count(*) FROM d), pg_current_snapshot()::text";
+	"SELECT count(*) FROM d";
 
 /* The rules used are still those compiled: the segment and those it inlines. */
 static const char seg__refresh_check_sql[] =
@@ -687,33 +684,36 @@ static const char seg__refresh_apply_sql[] =
 	"RETURNING customer_id), "
 	"del AS (DELETE FROM memberships m USING ok WHERE NOT ok.enter AND m.tenant_id = $1 "
 	"AND m.segment_id = $2 AND m.customer_id = ok.customer_id RETURNING m.customer_id), "
-	"chg AS (INSERT INTO changes (tenant_id, segment_id, customer_id, change) "
-	"SELECT $1, $2, a.customer_id, a.change FROM (SELECT customer_id, 'entered' AS change "
-	"FROM ins UNION ALL SELECT customer_id, 'exited' FROM del) a ORDER BY a.customer_id "
-	"RETURNING change) "
-	"SELECT count(*) FILTER (WHERE change = 'entered'), "
-	"count(*) FILTER (WHERE change = 'exited') FROM chg";
+	"chd AS (SELECT $2::bigint AS segment_id, customer_id, 'entered' AS change FROM ins "
+	"UNION ALL SELECT $2::bigint, customer_id, 'exited' FROM del), " SEG__CHANGES_RECORD(
+		"chd") "SELECT count(*) FILTER (WHERE change = 'entered'), "
+		       "count(*) FILTER (WHERE change = 'exited') FROM chg";
 
 /*
- * The history point (the changes its snapshot $3 saw, and this transaction's, that the
- * previous point's did not) and the size counted with that snapshot.
+ * The point of the refresh in the feed: the tenant's counter, locked (so every transaction
+ * with a smaller cursor has committed, and every later one will get a larger cursor).
+ */
+static const char seg__refresh_cursor_sql[] =
+	"INSERT INTO change_counters AS k (tenant_id, last) VALUES ($1, 0) "
+	"ON CONFLICT (tenant_id) DO UPDATE SET last = k.last RETURNING k.last";
+/*
+ * In a statement after that one (so its snapshot sees every change up to the point $3): the
+ * history point with the changes since the previous point, and the size as of $3, counted (a
+ * transaction still to take a cursor is not seen, and its changes count after $3).
  */
 static const char seg__refresh_point_sql[] =
-	"WITH prev AS (SELECT size_snapshot AS ps, size_xid AS px FROM segments "
-	"WHERE tenant_id = $1 AND id = $2), "
+	"WITH prev AS (SELECT size, size_cursor FROM segments WHERE tenant_id = $1 AND id = $2), "
 	"cnt AS (SELECT count(*) FILTER (WHERE ch.change = 'entered') AS e, "
 	"count(*) FILTER (WHERE ch.change = 'exited') AS x FROM changes ch, prev "
-	"WHERE ch.tenant_id = $1 AND ch.segment_id = $2 "
-	"AND (prev.ps IS NULL OR ch.xid >= pg_snapshot_xmin(prev.ps)) "
-	"AND (ch.xid = pg_current_xact_id() OR pg_visible_in_snapshot(ch.xid, $3::pg_snapshot)) "
-	"AND NOT (prev.ps IS NOT NULL AND (ch.xid = prev.px "
-	"OR pg_visible_in_snapshot(ch.xid, prev.ps)))), "
+	"WHERE ch.tenant_id = $1 AND ch.segment_id = $2 AND ch.cursor > prev.size_cursor "
+	"AND ch.cursor <= $3::bigint), "
 	"h AS (INSERT INTO segment_history (tenant_id, segment_id, size, entered, exited) "
-	"SELECT $1, $2, $4::bigint, cnt.e, cnt.x FROM cnt RETURNING 1), "
-	"u AS (UPDATE segments SET size = $4::bigint, size_snapshot = $3::pg_snapshot, "
-	"size_xid = pg_current_xact_id(), refreshed_at = now() "
-	"WHERE tenant_id = $1 AND id = $2 RETURNING 1) "
-	"SELECT (SELECT count(*) FROM h), (SELECT count(*) FROM u)";
+	"SELECT $1, $2, (SELECT count(*) FROM memberships WHERE tenant_id = $1 AND segment_id = "
+	"$2), "
+	"cnt.e, cnt.x FROM cnt RETURNING size), "
+	"u AS (UPDATE segments SET size = (SELECT size FROM h), size_cursor = $3::bigint, "
+	"refreshed_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING 1) "
+	"SELECT (SELECT size FROM h), (SELECT count(*) FROM u)";
 
 SEG_STMT(members_refresh_lock,
 	 "SELECT pg_advisory_xact_lock(" SEG__LOCK_REFRESH ", ($1::bigint % 2147483647)::integer)");
@@ -727,11 +727,11 @@ enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_clai
 	struct seg__rulesql_refs refs = {seg__defs_resolve, &d};
 	struct seg__sqlparams params;
 	struct seg_buf sql = SEG_BUF_INIT, ids = SEG_BUF_INIT, versions = SEG_BUF_INIT;
-	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], size_text[SEG_INT_TEXT], result[160];
-	char *snapshot = NULL;
+	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], result[160];
+	char *point = NULL;
 	PGresult *res = NULL;
 	struct seg__def *def;
-	long long have = 0, entered = 0, exited = 0, size = 0;
+	long long entered = 0, exited = 0, size = 0;
 	enum seg_err err;
 
 	seg__sqlparams_init(&params);
@@ -785,8 +785,6 @@ enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_clai
 	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
 	if (err)
 		goto out;
-	have = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	snapshot = seg__db_strdup(res, 0, 2);
 	PQclear(res);
 	res = NULL;
 	seg__progress(hooks, 0.7);
@@ -823,13 +821,19 @@ enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_clai
 	exited = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	res = NULL;
-	size = have + entered - exited;
 	seg__progress(hooks, 0.9);
 
-	const char *pp[] = {tid, sid, snapshot, seg__db_int(size_text, size)};
-	err = seg__db_query(db, seg__refresh_point_sql, 4, pp, NULL);
+	err = seg__db_query(db, seg__refresh_cursor_sql, 1, p2, &res);
 	if (err)
 		goto out;
+	point = seg__db_strdup(res, 0, 0);
+	PQclear(res);
+	res = NULL;
+	const char *pp[] = {tid, sid, point};
+	err = seg__db_query(db, seg__refresh_point_sql, 3, pp, &res);
+	if (err)
+		goto out;
+	size = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	snprintf(result, sizeof(result), "{\"size\":%lld,\"entered\":%lld,\"exited\":%lld}", size,
 		 entered, exited);
 succeed:
@@ -843,7 +847,7 @@ out:
 		seg_db_rollback(db);
 done:
 	PQclear(res);
-	free(snapshot);
+	free(point);
 	seg_buf_release(&sql);
 	seg_buf_release(&ids);
 	seg_buf_release(&versions);

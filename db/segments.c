@@ -72,8 +72,8 @@ SEG_STMT(segment_lock,
 /* Its members leave it, each recorded as exited, so that a mirror of the feed stays exact. */
 SEG_STMT(segment_empty,
 	 "WITH gone AS (DELETE FROM memberships WHERE tenant_id = $1 AND segment_id = $2 "
-	 "RETURNING customer_id) INSERT INTO changes (tenant_id, segment_id, customer_id, change) "
-	 "SELECT $1, $2, customer_id, 'exited' FROM gone ORDER BY customer_id");
+	 "RETURNING customer_id), chd AS (SELECT $2::bigint AS segment_id, customer_id, "
+	 "'exited' AS change FROM gone), " SEG__CHANGES_RECORD("chd") "SELECT count(*) FROM chg");
 SEG_STMT(segment_delete_history,
 	 "DELETE FROM segment_history WHERE tenant_id = $1 AND segment_id = $2");
 /* Its jobs still to run or running (seg_db_job_cancel stops each without waiting on its row). */
@@ -140,38 +140,41 @@ SEG_STMT(members_add,
 	 "AND c.id IN (SELECT id FROM req) ORDER BY c.id FOR SHARE), "
 	 "ins AS (INSERT INTO memberships (tenant_id, segment_id, customer_id) "
 	 "SELECT $1, $2, id FROM found ORDER BY id ON CONFLICT DO NOTHING RETURNING customer_id), "
-	 "ch AS (INSERT INTO changes (tenant_id, segment_id, customer_id, change) "
-	 "SELECT $1, $2, customer_id, 'entered' FROM ins ORDER BY customer_id RETURNING 1) "
-	 "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM found), "
-	 "(SELECT count(*) FROM req), (SELECT array_agg(customer_id ORDER BY customer_id) FROM "
-	 "ins), "
-	 "(SELECT coalesce(json_agg(id ORDER BY id), '[]') FROM (SELECT r.id FROM req r "
-	 "WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.id = r.id) ORDER BY r.id LIMIT 100) x), "
-	 "(SELECT count(*) FROM ch)");
+	 "chd AS (SELECT $2::bigint AS segment_id, customer_id, 'entered' AS change FROM "
+	 "ins), " SEG__CHANGES_RECORD(
+		 "chd") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM found), "
+			"(SELECT count(*) FROM req), (SELECT array_agg(customer_id ORDER BY "
+			"customer_id) FROM "
+			"ins), "
+			"(SELECT coalesce(json_agg(id ORDER BY id), '[]') FROM (SELECT r.id FROM "
+			"req r "
+			"WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.id = r.id) ORDER BY r.id "
+			"LIMIT 100) x), "
+			"(SELECT count(*) FROM chg)");
 /*
  * Static member changes of one segment are serialised by an advisory lock (two-key form, class
- * "SEGS"+1; db/members.c uses "SEGE" for refreshes) taken before the transaction writes
- * anything, so before it has a transaction id: of two changes of one membership, the later has
- * the larger xid, and the feed, ordered by xid, lists them in the order they happened.
+ * "SEGS"+1; db/members.c uses "SEGE" for refreshes), so that two of them never interleave
+ * their membership writes and size updates.
  */
 SEG_STMT(static_lock,
 	 "SELECT pg_advisory_xact_lock(1397050694, ($1::bigint % 2147483647)::integer)");
 /*
- * After a static member change: the size as this statement sees it (the changes since the last
- * count, its own included) becomes the counted size, with this statement's snapshot, so that
- * seg_segment_size() only ever adds the few changes since. Static changes of one segment are
- * serialised (static_lock), so no other transaction writes this row's size meanwhile.
+ * After a static member change that recorded changes (so it holds the tenant's change counter,
+ * and every smaller cursor is committed): the size this statement sees becomes the counted
+ * size as of the counter's last cursor (this transaction's own last one), so that
+ * seg_segment_size() only ever adds the few changes since instead of every change of the
+ * segment.
  */
 SEG_STMT(static_size, "UPDATE segments s SET size = seg_segment_size(s), "
-		      "size_snapshot = pg_current_snapshot(), size_xid = pg_current_xact_id() "
+		      "size_cursor = (SELECT k.last FROM change_counters k WHERE k.tenant_id = $1) "
 		      "WHERE s.tenant_id = $1 AND s.id = $2");
 SEG_STMT(member_lock_customer,
 	 "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR SHARE");
 SEG_STMT(member_remove,
 	 "WITH del AS (DELETE FROM memberships WHERE tenant_id = $1 AND segment_id = $2 "
-	 "AND customer_id = $3 RETURNING customer_id) "
-	 "INSERT INTO changes (tenant_id, segment_id, customer_id, change) "
-	 "SELECT $1, $2, customer_id, 'exited' FROM del RETURNING 1");
+	 "AND customer_id = $3 RETURNING customer_id), "
+	 "chd AS (SELECT $2::bigint AS segment_id, customer_id, 'exited' AS change FROM "
+	 "del), " SEG__CHANGES_RECORD("chd") "SELECT 1 FROM chg");
 
 SEG_STMT(customer_segments,
 	 "SELECT CASE WHEN EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = $1 AND c.id = $2) "

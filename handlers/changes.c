@@ -1,8 +1,8 @@
 /*
  * The change feed (SPEC §5.4): GET /v1/changes?since=<cursor>&segment=<id>&limit. The cursor
- * is the text "<xid>-<seq>" (db/changes.c says why it is safe to follow); next_cursor is the
- * last item's cursor, or the given one ("0-0" without one) when there are no new changes, so
- * a client polls with whatever it got last.
+ * is a decimal number as text (db/changes.c says why it is safe to follow); next_cursor is the
+ * last item's cursor, or the given one ("0" without one) when there are no new changes, so a
+ * client polls with whatever it got last.
  */
 #include "handlers.h"
 
@@ -14,8 +14,7 @@ enum seg_err seg_h_changes(struct seg_req *r)
 	static const char *const params[] = {"since", "segment", "limit", NULL};
 	struct seg_page page;
 	struct seg_db *db;
-	uint64_t xid = 0;
-	int64_t seq = 0, segment = 0;
+	int64_t cursor = 0, segment = 0;
 	int limit = 100;
 	enum seg_err err = seg_req_check_query(r, params);
 	const char *since = NULL, *seg = NULL, *lim = NULL;
@@ -26,11 +25,12 @@ enum seg_err seg_h_changes(struct seg_req *r)
 		seg = seg_req_query(r, "segment", &err);
 		lim = seg_req_query(r, "limit", &err);
 	}
-	if (!err && since && !seg_change_cursor_parse(since, &xid, &seq)) {
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "since", 0,
-				"since must be a cursor of this feed (\"<xid>-<seq>\", as in "
-				"next_cursor), got \"%s\"",
-				since);
+	if (!err && since && !seg_change_cursor_parse(since, &cursor)) {
+		seg_problem_add(
+			&r->problem, SEG_WHERE_PARAMETER, "since", 0,
+			"since must be a cursor of this feed (a number, as in next_cursor), "
+			"got \"%s\"",
+			since);
 		err = SEG_ERR_MALFORMED;
 	}
 	if (!err && seg) {
@@ -56,10 +56,10 @@ enum seg_err seg_h_changes(struct seg_req *r)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_db_changes(db, r->tenant, xid, seq, segment, limit, &page);
+		err = seg_db_changes(db, r->tenant, cursor, segment, limit, &page);
 	if (!err) {
 		struct seg_buf out = SEG_BUF_INIT;
-		const char *next = page.next_key ? page.next_key : since ? since : "0-0";
+		const char *next = page.next_key ? page.next_key : since ? since : "0";
 		seg_buf_grow(&out, page.items.len + 64);
 		seg_buf_addstr(&out, "{\"items\":[");
 		seg_buf_add(&out, page.items.data, page.items.len);

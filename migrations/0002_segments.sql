@@ -29,12 +29,11 @@ CREATE TABLE segments (
 	-- the rule depends on the clock (within_days, within_last, before/after an offset,
 	-- recency_days, tenure_days...): the scheduler refreshes it every SEGMENTD_REFRESH_INTERVAL
 	clock boolean NOT NULL DEFAULT false,
-	-- The size at the last full refresh, counted in the snapshot size_snapshot of the
-	-- transaction size_xid; the current size adds the changes that snapshot did not see
-	-- (seg_segment_size below), so writes never update this row.
+	-- The size at the last full refresh, as of the change feed's cursor size_cursor: the
+	-- current size adds the changes after it (seg_segment_size below), so writes never update
+	-- this row.
 	size bigint NOT NULL DEFAULT 0,
-	size_snapshot pg_snapshot,
-	size_xid xid8,
+	size_cursor bigint NOT NULL DEFAULT 0,
 	refreshed_at timestamptz,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
@@ -56,24 +55,29 @@ CREATE TABLE memberships (
 );
 CREATE INDEX memberships_customer ON memberships (tenant_id, customer_id);
 
--- The change feed. Its order is (xid, seq): the committing transaction's id, then the order
--- within it. A reader returns only changes of transactions older than every transaction still
--- running (xid < the xmin of its snapshot), so no change can later appear before one it has
--- returned: a CRM that follows the cursor misses none and sees none twice.
+-- The change feed. A transaction that records changes takes its cursors from its tenant's
+-- counter row as its last act before committing, and holds that row's lock until it commits:
+-- so cursors are handed out in commit order, and the committed cursors are always a prefix
+-- (no transaction can commit a smaller cursor later). A CRM that follows `since` misses none
+-- and sees none twice, whatever runs concurrently (db/README.md "Memberships").
+CREATE TABLE change_counters (
+	tenant_id bigint PRIMARY KEY,
+	last bigint NOT NULL
+);
+
 CREATE TABLE changes (
 	tenant_id bigint NOT NULL,
-	xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-	seq bigserial NOT NULL,
+	cursor bigint NOT NULL,
 	segment_id bigint NOT NULL,
 	customer_id text COLLATE "C" NOT NULL,
 	change text NOT NULL CHECK (change IN ('entered', 'exited')),
 	at timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (tenant_id, xid, seq)
+	PRIMARY KEY (tenant_id, cursor)
 );
-CREATE INDEX changes_segment ON changes (tenant_id, segment_id, xid, seq);
+CREATE INDEX changes_segment ON changes (tenant_id, segment_id, cursor);
 
 -- A point at a segment's creation and at every full refresh: its size and the changes since
--- the previous point.
+-- the previous point (those with cursors in (the previous point's cursor, this one's]).
 CREATE TABLE segment_history (
 	tenant_id bigint NOT NULL,
 	segment_id bigint NOT NULL,
@@ -85,19 +89,15 @@ CREATE TABLE segment_history (
 	PRIMARY KEY (tenant_id, segment_id, seq)
 );
 
--- The current size of a segment: the size counted at its last full refresh plus the changes
--- that refresh's snapshot did not see (those of later transactions, or of transactions still
--- running then). The refresh's own changes are counted in size already.
+-- The current size of a segment: the size at its last full refresh plus the changes recorded
+-- after that refresh's cursor.
 CREATE FUNCTION seg_segment_size(s segments) RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT s.size + coalesce((
 		SELECT sum(CASE WHEN ch.change = 'entered' THEN 1 ELSE -1 END)
 		FROM changes ch
 		WHERE ch.tenant_id = s.tenant_id AND ch.segment_id = s.id
-			AND (s.size_snapshot IS NULL
-				OR (ch.xid >= pg_snapshot_xmin(s.size_snapshot)
-					AND ch.xid IS DISTINCT FROM s.size_xid
-					AND NOT pg_visible_in_snapshot(ch.xid, s.size_snapshot)))), 0)::bigint
+			AND ch.cursor > s.size_cursor), 0)::bigint
 $$;
 
 -- Background work (SPEC §5.6, §7): claimed with FOR UPDATE SKIP LOCKED, held by a lease that

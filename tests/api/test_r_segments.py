@@ -363,7 +363,7 @@ def test_changes_feed(t):
     put_customers(t, key, ["f1", "f2", "f3"])
     empty, start = feed(t, key)
     t.eq(empty, [], "a new tenant's feed is empty")
-    t.eq(start, "0-0", "from the start without since")
+    t.eq(start, "0", "from the start without since")
     add(t, key, s1["id"], ["f1", "f2"])
     add(t, key, s2["id"], ["f3"])
     t.expect(t.req("DELETE", spath(s1["id"], "/members/f1"), key=key), 204)
@@ -394,7 +394,7 @@ def test_changes_feed(t):
     more, _ = feed(t, key, since=last)
     t.eq([(c["segment_id"], c["customer_id"], c["change"]) for c in more],
          [(s1["id"], "f2", "exited")], "delete exits its members")
-    for bad in ("x", "1", "1-", "-1", "1-x", "01-1", "1-1-1", "18446744073709551616-1"):
+    for bad in ("x", "", "1-", "-1", "1-x", "01", "1.5", "1 ", "9223372036854775808", "1e3"):
         t.problem(t.req("GET", "/v1/changes?since=" + q(bad), key=key), 400)
     for qs in ("limit=0", "limit=1001", "segment=abc", "foo=1"):
         t.problem(t.req("GET", "/v1/changes?" + qs, key=key), 400)

@@ -129,7 +129,7 @@ static int member(const char *seg, const char *cid)
 static const char *last_change(const char *seg, const char *cid)
 {
 	return q("SELECT change FROM changes WHERE tenant_id = $1 AND segment_id = $2 AND "
-		 "customer_id = $3 ORDER BY xid DESC, seq DESC LIMIT 1",
+		 "customer_id = $3 ORDER BY cursor DESC LIMIT 1",
 		 seg, cid);
 }
 

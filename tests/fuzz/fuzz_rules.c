@@ -323,12 +323,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seg_problem_init(&p);
 	struct seg_rule *strict = seg_rule_parse(text, len, &env, "/rule", &p);
 	assert((strict != NULL) == (p.count == 0 && p.dropped == 0));
+	json_t *doc = json_loadb(text, len,
+				 JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES |
+					 JSON_DECODE_INT_AS_REAL,
+				 &error);
 	for (size_t i = 0; i < p.count; i++) {
 		assert(p.items[i].where == SEG_WHERE_POINTER);
 		assert(strncmp(p.items[i].pointer, "/rule", 5) == 0);
+		/* an error points at a part of the rule, or at a missing member of one */
+		if (doc && !resolve(doc, p.items[i].pointer + 5)) {
+			char *parent = strdup(p.items[i].pointer + 5);
+			*strrchr(parent, '/') = '\0';
+			assert(resolve(doc, parent));
+			free(parent);
+		}
 		assert(p.items[i].detail[0] &&
 		       !(p.items[i].detail[0] >= 'A' && p.items[i].detail[0] <= 'Z'));
 	}
+	json_decref(doc);
 	seg_problem_render(&p, SEG_ERR_INVALID, NULL, &out);
 	json_t *back = json_loadb(out.data, out.len, 0, &error);
 	assert(back);
