@@ -151,6 +151,23 @@ SEG_STMT(members_add,
 			"WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.id = r.id) ORDER BY r.id "
 			"LIMIT 100) x), "
 			"(SELECT count(*) FROM chg)");
+/*
+ * Static member changes of one segment are serialised by an advisory lock (two-key form, class
+ * "SEGS"+1; db/members.c uses "SEGE" for refreshes), so that two of them never interleave
+ * their membership writes and size updates.
+ */
+SEG_STMT(static_lock,
+	 "SELECT pg_advisory_xact_lock(1397050694, ($1::bigint % 2147483647)::integer)");
+/*
+ * After a static member change that recorded changes (so it holds the tenant's change counter,
+ * and every smaller cursor is committed): the size this statement sees becomes the counted
+ * size as of the counter's last cursor (this transaction's own last one), so that
+ * seg_segment_size() only ever adds the few changes since instead of every change of the
+ * segment.
+ */
+SEG_STMT(static_size, "UPDATE segments s SET size = seg_segment_size(s), "
+		      "size_cursor = (SELECT k.last FROM change_counters k WHERE k.tenant_id = $1) "
+		      "WHERE s.tenant_id = $1 AND s.id = $2");
 SEG_STMT(member_lock_customer,
 	 "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR SHARE");
 SEG_STMT(member_remove,
@@ -473,11 +490,17 @@ enum seg_err seg_db_segment_members_csv(struct seg_db *db, int64_t tenant, int64
 	return SEG_OK;
 }
 
-/* Locks the segment for a static member change: NOT_FOUND, or CONFLICT when it is dynamic. */
+/*
+ * Locks the segment for a static member change (before anything is written): NOT_FOUND, or
+ * CONFLICT when it is dynamic.
+ */
 static enum seg_err seg__static_segment(struct seg_db *db, const char *const *params)
 {
 	PGresult *res;
-	enum seg_err err = seg__exec_found(db, &segment_exists, 2, params, &res);
+	enum seg_err err = seg__db_exec(db, &static_lock, 1, params + 1, NULL);
+	/* its row before any customer's, as a refresh takes the rows of the segments it reads */
+	if (!err)
+		err = seg__exec_found(db, &segment_lock, 2, params, &res);
 	if (err)
 		return err;
 	err = strcmp(PQgetvalue(res, 0, 0), "static") == 0 ? SEG_OK : SEG_ERR_CONFLICT;
@@ -511,6 +534,8 @@ enum seg_err seg_db_segment_members_add(struct seg_db *db, int64_t tenant, int64
 		if (out->added) /* the segments that refer to this one follow */
 			err = seg__members_step(db, tenant, SEG__CHANGED_IDS, PQgetvalue(res, 0, 3),
 						SEG_RULE_DEP_SEGMENTS, NULL, NULL);
+		if (!err && out->added)
+			err = seg__db_exec(db, &static_size, 2, params, NULL);
 	}
 	if (!err)
 		err = seg_db_commit(db);
@@ -558,6 +583,8 @@ enum seg_err seg_db_segment_member_remove(struct seg_db *db, int64_t tenant, int
 					SEG_RULE_DEP_SEGMENTS, NULL, NULL);
 		seg_buf_release(&ids);
 	}
+	if (!err)
+		err = seg__db_exec(db, &static_size, 2, params, NULL);
 	if (!err)
 		err = seg_db_commit(db);
 	if (err)

@@ -385,14 +385,18 @@ static void seg__out_free(struct seg__out *o)
 	free(o);
 }
 
-/* Starts making the next batch when little is left to send. Under o->lock. */
-static void seg__out_more(struct seg__out *o)
+/*
+ * Whether to start making the next batch (little is left to send and no task is making one);
+ * marks it started. Under o->lock; the caller submits the task after unlocking (a submit may
+ * run the task at once when the workers have stopped).
+ */
+static bool seg__out_more(struct seg__out *o)
 {
 	if (o->producing || o->done || o->reader_gone ||
 	    o->ready.len - o->off >= SEG_STREAM_LOW_WATER)
-		return;
+		return false;
 	o->producing = true;
-	seg_workers_submit(o->server->workers, &o->task);
+	return true;
 }
 
 /* A request worker makes one batch. */
@@ -402,7 +406,7 @@ static void seg__out_task(struct seg_task *task, enum seg_worker_run how)
 	struct seg_buf batch = SEG_BUF_INIT;
 	struct seg_db *db = NULL;
 	enum seg_err err = how == SEG_WORKER_CANCELLED ? SEG_ERR_CANCELLED : SEG_OK;
-	bool done = false, gone, wake;
+	bool done = false, gone, wake, more = false;
 
 	/* a queue wait (SEG_WORKER_EXPIRED) does not stop a reply under way */
 	seg_log_set_request(o->request_id);
@@ -431,8 +435,8 @@ static void seg__out_task(struct seg_task *task, enum seg_worker_run how)
 		o->done = done;
 	}
 	o->producing = false;
-	if (!o->done && !batch.len && !o->reader_gone) /* nothing yet: ask again */
-		seg__out_more(o);
+	if (!o->done && !batch.len) /* nothing yet: ask again */
+		more = seg__out_more(o);
 	wake = o->suspended && !o->producing;
 	if (wake)
 		o->suspended = false;
@@ -442,6 +446,8 @@ static void seg__out_task(struct seg_task *task, enum seg_worker_run how)
 	seg_log_set_request(NULL);
 	if (wake)
 		MHD_resume_connection(o->conn); /* suspended: it cannot have ended */
+	if (more)
+		seg_workers_submit(o->server->workers, &o->task);
 	if (gone)
 		seg__out_free(o);
 }
@@ -451,6 +457,7 @@ static ssize_t seg__out_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct seg__out *o = cls;
 	ssize_t n;
+	bool more = false;
 	(void)pos;
 
 	pthread_mutex_lock(&o->lock);
@@ -462,18 +469,20 @@ static ssize_t seg__out_read(void *cls, uint64_t pos, char *buf, size_t max)
 			seg_buf_reset(&o->ready);
 			o->off = 0;
 		}
-		seg__out_more(o);
+		more = seg__out_more(o);
 		n = (ssize_t)k;
 	} else if (o->done) {
 		n = o->failed ? MHD_CONTENT_READER_END_WITH_ERROR
 			      : MHD_CONTENT_READER_END_OF_STREAM;
 	} else {
-		seg__out_more(o);
+		more = seg__out_more(o);
 		o->suspended = true;
 		MHD_suspend_connection(o->conn); /* the batch's task resumes it */
 		n = 0;
 	}
 	pthread_mutex_unlock(&o->lock);
+	if (more)
+		seg_workers_submit(o->server->workers, &o->task);
 	return n;
 }
 

@@ -334,8 +334,15 @@ def test_customer_segments_and_customers_by_segment(t):
     t.check("metrics" in items[0], "with metrics", None)
     t.problem(t.req("GET", "/v1/customers?segment=999999999", key=key), 404)
     t.problem(t.req("GET", "/v1/customers?segment=abc", key=key), 404)
-    # erasing a customer takes it out of its segments
+    # erasing a customer takes it out of its segments, and the sizes follow
     t.expect(t.req("DELETE", "/v1/customers/x2", key=key), 204)
+    t.eq(members(t, key, a["id"]), ["x1"], "an erased customer leaves static segments")
+    t.eq(t.expect_json(t.req("GET", spath(a["id"]), key=key), 200)["size"], 1, "size after")
+    add(t, key, a["id"], ["x3"])
+    t.expect(t.req("DELETE", "/v1/customers/x3", key=key), 204)
+    t.eq(t.expect_json(t.req("GET", spath(a["id"]), key=key), 200)["size"], 1, "size after")
+    sizes = {s["id"]: s["size"] for s in all_pages(t, key, "/v1/segments")}
+    t.eq(sizes, {a["id"]: 1, b["id"]: 1}, "sizes in the list")
 
 
 def test_history_static(t):
@@ -490,4 +497,6 @@ def test_feed_mirror_static_concurrently(t):
     t.check(any(mirror.get(s) for s in segs), "the feed carried changes", None)
     for s in segs:
         t.eq(sorted(mirror.get(s, set())), members(t, key, s), "mirror of %s" % s)
+        t.eq(t.expect_json(t.req("GET", spath(s), key=key), 200)["size"],
+             len(members(t, key, s)), "size of %s" % s)
     t.eq(mirror.get(doomed), set(), "a deleted segment's members all exited")

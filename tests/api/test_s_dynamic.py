@@ -244,7 +244,9 @@ def test_memberships_follow_writes(t):
 
 def test_feed_mirror_follow_writes_concurrently(t):
     """A client mirrors memberships from the feed while customers are written, static members
-    change and refreshes run, all at once; afterwards its mirror equals the membership."""
+    change and refreshes run, all at once; afterwards its mirror equals the membership.
+    "entered twice" / "exited without entering" means that the feed listed two changes of one
+    membership in another order than their transactions committed (db/README.md, "Memberships", the feed)."""
     key = t.new_tenant()[1]
     ids = ["m%03d" % i for i in range(150)]
     put_customers(t, key, {i: {"n": random.randint(0, 9)} for i in ids})
