@@ -625,10 +625,10 @@ static enum seg_err seg__segment(struct seg__cc *cc, const struct seg_rule_node 
 
 /*
  * A rough cost of evaluating node for one customer, so that all/any evaluate their cheap
- * children first (AND and OR stop at the first false or true child): a leaf on the row costs
- * 1, a segment reference 20 (an index probe, or a rule whose cost is not known here), an event
- * condition 100 (a subquery). Order does not change the result: no leaf has side effects or
- * can fail, and none is ever NULL.
+ * children first (AND and OR stop at the first false or true child): a leaf on a column of
+ * the row costs 1, one on an attribute 2 (a jsonb lookup), a segment reference 20 (an index probe,
+ * or a rule whose cost is not known here), an event condition 100 (a subquery). Order does not
+ * change the result: no leaf has side effects or can fail, and none is ever NULL.
  */
 static unsigned seg__cost(const struct seg_rule_node *n)
 {
@@ -642,7 +642,9 @@ static unsigned seg__cost(const struct seg_rule_node *n)
 		return c;
 	case SEG_RULE_SEGMENT: return 20;
 	case SEG_RULE_EVENT: return 100 + (unsigned)n->nchildren;
-	default: return 1;
+	case SEG_RULE_ATTR:
+	case SEG_RULE_PROP: return 2; /* a lookup in a jsonb document */
+	default: return 1;	      /* a column of the row */
 	}
 }
 
