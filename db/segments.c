@@ -131,13 +131,17 @@ SEG_STMT(members_csv,
 
 /*
  * Static member changes. The customers' rows are locked (ascending id) before the memberships,
- * so that a customer being erased cannot keep a membership its erasure did not see.
+ * so that a customer being erased cannot keep a membership its erasure did not see. The
+ * requested ids drive the lookup, one key probe each (a lateral subquery with a locking clause
+ * is never flattened), whatever the planner believes of the tenant's size: with statistics
+ * stale after an import, a join driven from customers re-scanned the request list per customer.
  */
 SEG_STMT(members_add,
 	 "WITH req AS (SELECT DISTINCT e COLLATE \"C\" AS id "
 	 "FROM jsonb_array_elements_text($3::jsonb) e), "
-	 "found AS (SELECT c.id FROM customers c WHERE c.tenant_id = $1 "
-	 "AND c.id IN (SELECT id FROM req) ORDER BY c.id FOR SHARE), "
+	 "found AS MATERIALIZED (SELECT c.id FROM (SELECT id FROM req ORDER BY id) r "
+	 "CROSS JOIN LATERAL (SELECT c.id FROM customers c WHERE c.tenant_id = $1 "
+	 "AND c.id = r.id FOR SHARE) c), "
 	 "ins AS (INSERT INTO memberships (tenant_id, segment_id, customer_id) "
 	 "SELECT $1, $2, id FROM found ORDER BY id ON CONFLICT DO NOTHING RETURNING customer_id), "
 	 "chd AS (SELECT $2::bigint AS segment_id, customer_id, 'entered' AS change FROM "
