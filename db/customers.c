@@ -258,10 +258,12 @@ enum seg_err seg_db_customers_insert_new(struct seg_db *db, int64_t tenant,
 	enum seg_err err;
 	if (!rows->len)
 		return SEG_OK;
-	seg__ids_from_copy_rows(&ids, rows);
 	err = seg_db_begin(db);
 	if (!err)
 		err = seg__members_lock(db, tenant);
+	/* the ids cost a pass over the rows: only a tenant with segments needs them */
+	if (!err && db->members_segments)
+		seg__ids_from_copy_rows(&ids, rows);
 	if (!err)
 		err = seg__db_copy(db,
 				   "COPY customers (tenant_id, id, kind, attributes) FROM STDIN",
