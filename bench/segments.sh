@@ -4,7 +4,7 @@
 # computing the same thing on the same tables in the same run.
 #
 # The rule mixes an attribute, a 90-day event count and a metric:
-#   country in (DE, FR) and at least one purchase in the last 90 days and revenue > 500
+#   country in (DE, FR) and at least one purchase in the last 90 days and revenue > 250
 # Figures:
 #   refresh (first)   creating the segment: every member enters (the job's own duration)
 #   refresh (again)   POST :refresh with nothing changed: compute, diff, apply nothing
@@ -55,9 +55,9 @@ SQL
 
 RULE='{"all": [{"attr": "country", "op": "in", "value": ["DE", "FR"]},
 	{"event": "purchase", "within_days": 90, "agg": "count", "op": "gte", "value": 1},
-	{"metric": "revenue", "op": "gt", "value": 500}]}'
+	{"metric": "revenue", "op": "gt", "value": 250}]}'
 WHERE="c.tenant_id = $TENANT_ID AND c.attributes -> 'country' IN ('\"DE\"', '\"FR\"')
-	AND c.revenue > 500 AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = c.tenant_id
+	AND c.revenue > 250 AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = c.tenant_id
 	AND e.customer_id = c.id AND e.type = 'purchase'
 	AND e.occurred_at > now() - interval '90 days' AND e.occurred_at <= now())"
 
@@ -70,7 +70,7 @@ api() { # METHOD PATH [BODY]
 # job_seconds JOB_ID: waits for the job to succeed; prints its duration (finished - started).
 job_seconds() {
 	for _ in $(seq 1 36000); do
-		st=$(api GET "/v1/jobs/$1" | sed -nE 's/.*"status":"([a-z]+)".*/\1/p')
+		st=$(jget "$(api GET "/v1/jobs/$1")" status)
 		case $st in
 		succeeded) break ;;
 		failed | cancelled) die "job $1 $st" ;;
@@ -81,11 +81,13 @@ job_seconds() {
 		FROM jobs WHERE id = $1"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# jget JSON KEY: a top-level member, as text.
+jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
 
 psql -qX -c CHECKPOINT
 say "creating the segment (first refresh)"
 seg=$(api POST /v1/segments "{\"name\": \"bench\", \"type\": \"dynamic\", \"rule\": $RULE}")
-SEG_ID=$(printf '%s' "$seg" | sed -nE 's/^\{"id":"([0-9]+)".*/\1/p')
+SEG_ID=$(jget "$seg" id)
 [ -n "$SEG_ID" ] || die "no segment id in: ${seg:0:300}"
 JOB=$(psql -AtX -c "SELECT max(id) FROM jobs WHERE target = $SEG_ID")
 FIRST_S=$(job_seconds "$JOB")
@@ -94,7 +96,7 @@ SIZE=$(psql -AtX -c "SELECT count(*) FROM memberships WHERE segment_id = $SEG_ID
 psql -qX -c CHECKPOINT
 say "refreshing again (nothing changed)"
 job=$(api POST "/v1/segments/$SEG_ID:refresh")
-JOB=$(printf '%s' "$job" | sed -nE 's/^\{"id":"([0-9]+)".*/\1/p')
+JOB=$(jget "$job" id)
 AGAIN_S=$(job_seconds "$JOB")
 
 say "hand-written SQL"
@@ -112,7 +114,7 @@ PREVIEW_S=$(for _ in 1 2 3 4 5; do
 	t0=$(now)
 	out=$(api POST /v1/segments:preview "{\"rule\": $RULE}")
 	t1=$(now)
-	[ "$(json_field "$out" count)" = "$EXPECT" ] || die "preview says ${out:0:200}, expected $EXPECT"
+	[ "$(jget "$out" count)" = "$EXPECT" ] || die "preview says ${out:0:200}, expected $EXPECT"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 done | median)
 COUNT_S=$(for _ in 1 2 3 4 5; do

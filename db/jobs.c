@@ -68,7 +68,8 @@ SEG_STMT(job_cancel,
 SEG_STMT(job_lock, "SELECT 1 FROM jobs WHERE id = $1 AND status = 'running' AND attempts = $2 "
 		   "FOR UPDATE");
 SEG_STMT(job_succeed, "UPDATE jobs SET status = 'succeeded', result = $3::jsonb, progress = 1, "
-		      "error = NULL, lease_until = NULL, finished_at = now(), updated_at = now() "
+		      "error = NULL, lease_until = NULL, finished_at = clock_timestamp(), "
+		      "updated_at = clock_timestamp() "
 		      "WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING 1");
 
 /* --- workers --- */

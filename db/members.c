@@ -647,22 +647,61 @@ enum seg_err seg_db_segment_preview(struct seg_db *db, int64_t tenant, const str
 		err = seg__defs_load(db, tenant, &d);
 	if (err)
 		goto out;
+	/*
+	 * One pass over the tenant's customers counts the members and the customers (share);
+	 * then, when there are members, the sample: the first ten in id order, which an index scan
+	 * in key order finds after about 10 / share rows. Both see one snapshot.
+	 */
+	err = seg_db_begin(db);
+	if (!err)
+		err = seg__db_query(db,
+				    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0,
+				    NULL, NULL);
+	if (err)
+		goto out;
 	seg__sqlparams_addstr(&params, seg__db_int(tid, tenant));
-	seg_buf_addstr(&sql, "WITH m AS MATERIALIZED (SELECT c.id FROM customers c "
-			     "WHERE c.tenant_id = $1 AND ");
+	seg_buf_addstr(&sql, "SELECT count(*) FILTER (WHERE ");
 	err = seg__rulesql_compile(rule->root, "c", &refs, &sql, &params);
 	if (err)
 		goto out;
-	seg_buf_addstr(&sql, "), n AS (SELECT count(*) AS n FROM m), "
-			     "t AS (SELECT count(*) AS t FROM customers WHERE tenant_id = $1) "
-			     "SELECT json_build_object('count', n.n, 'share', "
-			     "CASE WHEN t.t > 0 THEN n.n::float8 / t.t ELSE 0 END, 'sample', "
-			     "(SELECT coalesce(json_agg(s.id ORDER BY s.id), '[]') FROM "
-			     "(SELECT id FROM m ORDER BY id LIMIT 10) s))::text FROM n, t");
+	seg_buf_addstr(&sql, "), count(*) FROM customers c WHERE c.tenant_id = $1");
+	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
+	if (err)
+		goto out;
+	long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	long long total = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	seg__sqlparams_release(&params);
+	seg__sqlparams_init(&params);
+	if (n == 0) {
+		*json = seg_strdup("{\"count\": 0, \"share\": 0, \"sample\": []}");
+		goto out;
+	}
+	char count[SEG_INT_TEXT], share[48];
+	snprintf(share, sizeof(share), "%.17g", (double)n / (double)total);
+	seg__sqlparams_addstr(&params, tid);
+	seg__sqlparams_addstr(&params, seg__db_int(count, n));
+	seg__sqlparams_addstr(&params, share);
+	seg_buf_reset(&sql);
+	seg_buf_addstr(&sql, "SELECT json_build_object('count', $2::bigint, 'share', $3::float8, "
+			     "'sample', (SELECT coalesce(json_agg(s.id ORDER BY s.id), '[]') FROM "
+			     "(SELECT c.id FROM customers c WHERE c.tenant_id = $1 AND ");
+	err = seg__rulesql_compile(rule->root, "c", &refs, &sql, &params);
+	if (err)
+		goto out;
+	seg_buf_addstr(&sql, " ORDER BY c.id LIMIT 10) s))::text");
 	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
 	if (!err)
 		*json = seg__db_strdup(res, 0, 0);
 out:
+	if (db->in_tx && !err)
+		err = seg_db_commit(db);
+	if (err) {
+		seg_db_rollback(db); /* nothing to roll back outside a transaction */
+		free(*json);
+		*json = NULL;
+	}
 	PQclear(res);
 	seg_buf_release(&sql);
 	seg__sqlparams_release(&params);
