@@ -455,8 +455,13 @@ enum seg_err seg_db_segment_type(struct seg_db *db, int64_t tenant, int64_t id, 
 	return SEG_OK;
 }
 
-enum seg_err seg_db_segment_members(struct seg_db *db, int64_t tenant, int64_t id,
-				    const char *after_key, int limit, struct seg_page *page)
+/*
+ * A page of one segment's rows (members, member documents, history): SEG_ERR_NOT_FOUND when
+ * the tenant has no such segment; stmt takes (tenant, segment, after_key, limit + 1).
+ */
+static enum seg_err seg__segment_page(struct seg_db *db, struct seg_stmt *stmt, int64_t tenant,
+				      int64_t id, const char *after_key, int limit,
+				      struct seg_page *page)
 {
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id), after_key,
@@ -465,12 +470,18 @@ enum seg_err seg_db_segment_members(struct seg_db *db, int64_t tenant, int64_t i
 	bool dynamic;
 	enum seg_err err = seg_db_segment_type(db, tenant, id, &dynamic);
 	if (!err)
-		err = seg__db_exec(db, &members_page, 4, params, &res);
+		err = seg__db_exec(db, stmt, 4, params, &res);
 	if (err)
 		return err;
 	seg__db_page_fill(page, res, limit);
 	PQclear(res);
 	return SEG_OK;
+}
+
+enum seg_err seg_db_segment_members(struct seg_db *db, int64_t tenant, int64_t id,
+				    const char *after_key, int limit, struct seg_page *page)
+{
+	return seg__segment_page(db, &members_page, tenant, id, after_key, limit, page);
 }
 
 enum seg_err seg_db_segment_members_csv(struct seg_db *db, int64_t tenant, int64_t id,
@@ -615,38 +626,14 @@ enum seg_err seg_db_customer_segments(struct seg_db *db, int64_t tenant, const c
 enum seg_err seg_db_customer_list_segment(struct seg_db *db, int64_t tenant, int64_t segment,
 					  const char *after_key, int limit, struct seg_page *page)
 {
-	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
-	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, segment), after_key,
-				seg__db_int(lim, limit + 1)};
-	PGresult *res;
-	bool dynamic;
-	enum seg_err err = seg_db_segment_type(db, tenant, segment, &dynamic);
-	if (!err)
-		err = seg__db_exec(db, &customer_list_segment, 4, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+	return seg__segment_page(db, &customer_list_segment, tenant, segment, after_key, limit,
+				 page);
 }
 
 enum seg_err seg_db_segment_history(struct seg_db *db, int64_t tenant, int64_t id,
 				    const char *after_key, int limit, struct seg_page *page)
 {
-	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
-	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id), after_key,
-				seg__db_int(lim, limit + 1)};
-	PGresult *res;
-	bool dynamic;
-	enum seg_err err;
 	if (!seg__int_key(after_key))
 		return SEG_ERR_MALFORMED;
-	err = seg_db_segment_type(db, tenant, id, &dynamic);
-	if (!err)
-		err = seg__db_exec(db, &segment_history, 4, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+	return seg__segment_page(db, &segment_history, tenant, id, after_key, limit, page);
 }
