@@ -313,21 +313,36 @@ static const char *seg__source_cte(enum seg__changed src, bool many)
 }
 
 /* Appends the rows (segment id, whether the customer c is a member) of the segments in v. */
+/*
+ * Appends the rules of v[0..n) as " LEFT JOIN LATERAL (<the event aggregates>) ea ON true
+ * CROSS JOIN LATERAL (VALUES (sid, ok), ...) AS s(sid, ok)", after the customers row c: every
+ * event condition of these rules (those they inline too) is a column of the one lateral, a
+ * single scan of the customer's events (no lateral when none has an event condition).
+ */
 static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams *params,
 				     struct seg__defs *d, struct seg__def **v, size_t n)
 {
 	struct seg__rulesql_refs refs = {seg__defs_resolve, d};
+	struct seg__rulesql_hoist h;
+	struct seg_buf vals = SEG_BUF_INIT;
 	char id[SEG_INT_TEXT];
 	enum seg_err err = SEG_OK;
 
-	seg_buf_addstr(sql, " CROSS JOIN LATERAL (VALUES ");
+	seg__rulesql_hoist_init(&h, "ea");
+	seg_buf_addstr(&vals, " CROSS JOIN LATERAL (VALUES ");
 	for (size_t i = 0; i < n && !err; i++) {
 		size_t k = seg__sqlparams_addstr(params, seg__db_int(id, v[i]->id));
-		seg_buf_addf(sql, "%s($%zu::bigint, ", i ? ", " : "", k);
-		err = seg__rulesql_compile(v[i]->rule->root, "c", &refs, sql, params);
-		seg_buf_addch(sql, ')');
+		seg_buf_addf(&vals, "%s($%zu::bigint, ", i ? ", " : "", k);
+		err = seg__rulesql_compile_hoisted(v[i]->rule->root, "c", &refs, &h, &vals, params);
+		seg_buf_addch(&vals, ')');
 	}
-	seg_buf_addstr(sql, ") AS s(sid, ok)");
+	seg_buf_addstr(&vals, ") AS s(sid, ok)");
+	if (!err) {
+		seg__rulesql_hoist_lateral(&h, "c", sql, params);
+		seg_buf_add(sql, vals.data, vals.len);
+	}
+	seg_buf_release(&vals);
+	seg__rulesql_hoist_release(&h);
 	return err;
 }
 
