@@ -525,6 +525,24 @@ static void seg__event_value(struct seg__cc *cc, const char *prop, struct seg_bu
 static enum seg_err seg__node(struct seg__cc *cc, const struct seg_rule_node *n);
 
 /*
+ * Adds the element "name" to the array literal types (open: "{" then elements) unless it is
+ * there already. Inside an element a quote is always escaped, so {"name" or ,"name" followed by
+ * a comma or the end is exactly that element.
+ */
+static void seg__type_once(struct seg_buf *types, const char *name)
+{
+	struct seg_buf el = SEG_BUF_INIT;
+	seg_buf_addch(&el, '{'); /* so that seg__array_elem adds no comma */
+	seg__array_elem(&el, name, strlen(name));
+	for (const char *p = types->data; (p = strstr(p, el.data + 1)); p++)
+		if ((p[-1] == '{' || p[-1] == ',') && (p[el.len - 1] == ',' || !p[el.len - 1]))
+			goto out;
+	seg__array_elem(types, name, strlen(name));
+out:
+	seg_buf_release(&el);
+}
+
+/*
  * An event condition, hoisted: its aggregate, restricted by FILTER to the events of the type,
  * in the window, that pass every filter, becomes a column of the collector's lateral, and the
  * leaf compares that column as seg__event compares its subquery (same types, same results over
@@ -576,7 +594,7 @@ static enum seg_err seg__event_hoisted(struct seg__cc *cc, const struct seg_rule
 	}
 	h->n++;
 	seg_buf_addf(&h->cols, "%s%s AS a%zu", h->n > 1 ? ", " : "", col.data, h->n);
-	seg__array_elem(&h->types, n->name, strlen(n->name));
+	seg__type_once(&h->types, n->name);
 	if (n->within_days <= 0)
 		h->unbounded = true;
 	else if (n->within_days > h->max_days)

@@ -415,6 +415,7 @@ static void agreement(bool windowed)
 		{"{\"event\": \"purchase\", \"within_days\": 30, \"agg\": \"max\", \"op\": \"lt\", "
 		 "\"value\": 20}",
 		 -1, true},
+		{"{\"event\": \"a,\\\"b\"}", -1, false}, /* a type an array literal must quote */
 	};
 	enum { NR = sizeof(rules) / sizeof(rules[0]) };
 	char ids[NR][SEG_INT_TEXT], name[64], rule[512], result[256];
@@ -459,7 +460,7 @@ static void agreement(bool windowed)
 	  "('a6', 'purchase', -40, 1, '{\"score\": 1}'), "
 	  "('a6', 'purchase', -1, 50, '{\"score\": 7, \"channel\": \"app\"}'), "
 	  "('a7', 'purchase', -20, 8, '{}'), "
-	  "('a7', 'page_view', -1, NULL, '{}')) v(c, t, d, a, p)",
+	  "('a7', 'page_view', -1, NULL, '{}'), ('a7', 'a,\"b', -9, NULL, '{}')) v(c, t, d, a, p)",
 	  NULL, NULL);
 	/* one step per customer (the prepared statement) */
 	for (int i = 0; i < 8; i++) {
