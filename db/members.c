@@ -312,12 +312,13 @@ static const char *seg__source_cte(enum seg__changed src, bool many)
 	}
 }
 
-/* Appends the rows (segment id, whether the customer c is a member) of the segments in v. */
 /*
- * Appends the rules of v[0..n) as " LEFT JOIN LATERAL (<the event aggregates>) ea ON true
- * CROSS JOIN LATERAL (VALUES (sid, ok), ...) AS s(sid, ok)", after the customers row c: every
- * event condition of these rules (those they inline too) is a column of the one lateral, a
- * single scan of the customer's events (no lateral when none has an event condition).
+ * Appends, after the customers row c, " LEFT JOIN LATERAL (<the event aggregates>) ea ON true
+ * LEFT JOIN LATERAL (<the customer's memberships>) cm ON true CROSS JOIN LATERAL (VALUES (sid,
+ * whether c matches), ...) AS s(sid, ok)" for the segments v[0..n): every event condition of
+ * their rules (of those they inline too) is a column of the one lateral, a single scan of the
+ * customer's events (no lateral when none has an event condition); cm.sids are the segments
+ * the customer is a member of.
  */
 static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams *params,
 				     struct seg__defs *d, struct seg__def **v, size_t n)
@@ -403,8 +404,7 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		seg_buf_addstr(&sql, ", ");
 	}
 	if (nhit || nrest) {
-		/* the (customer, segment) pairs evaluated that may change, and whether they match
-		 */
+		/* the (customer, segment) pairs that change, and whether they now match */
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
 		if (nhit) {
 			seg_buf_addf(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM %s", from_c);
@@ -421,9 +421,8 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		if (err)
 			goto out;
 		/*
-		 * ev holds only the pairs that may change: those that match (ins relies on ON
-		 * CONFLICT, one probe of the key per member, rather than a join) and those that no
-		 * longer match where the customer is a member (dd, deleted by del).
+		 * ins: the pairs that enter (ON CONFLICT DO NOTHING for a membership a concurrent
+		 * transaction inserted first); dd: the pairs that exit, deleted by del.
 		 */
 		seg_buf_addstr(
 			&sql, "), "

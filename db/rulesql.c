@@ -716,7 +716,8 @@ static enum seg_err seg__segment(struct seg__cc *cc, const struct seg_rule_node 
  * A rough cost of evaluating node for one customer, so that all/any evaluate their cheap
  * children first (AND and OR stop at the first false or true child): a leaf on a column of
  * the row costs 1, one on an attribute 2 (a jsonb lookup), a segment reference 20 (an index probe,
- * or a rule whose cost is not known here), an event condition 100 (a subquery). Order does not
+ * or a rule whose cost is not known here), an event condition 100 (a subquery; hoisted, a
+ * column of an aggregate computed anyway, but the order stays harmless). Order does not
  * change the result: no leaf has side effects or can fail, and none is ever NULL.
  */
 static unsigned seg__cost(const struct seg_rule_node *n)
