@@ -464,7 +464,7 @@ static void agreement(bool windowed)
 	  NULL, NULL);
 	/* one step per customer (the prepared statement) */
 	for (int i = 0; i < 8; i++) {
-		char cid[8];
+		char cid[16];
 		snprintf(cid, sizeof(cid), "a%d", i);
 		txwrite(NULL, cid, SEG_RULE_DEP_EVENTS | SEG_RULE_DEP_METRICS, &in, &out);
 		members += in;
