@@ -312,22 +312,42 @@ static const char *seg__source_cte(enum seg__changed src, bool many)
 	}
 }
 
-/* Appends the rows (segment id, whether the customer c is a member) of the segments in v. */
+/*
+ * Appends, after the customers row c, " LEFT JOIN LATERAL (<the event aggregates>) ea ON true
+ * LEFT JOIN LATERAL (<the customer's memberships>) cm ON true CROSS JOIN LATERAL (VALUES (sid,
+ * whether c matches), ...) AS s(sid, ok)" for the segments v[0..n): every event condition of
+ * their rules (of those they inline too) is a column of the one lateral, a single scan of the
+ * customer's events (no lateral when none has an event condition); cm.sids are the segments
+ * the customer is a member of.
+ */
 static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams *params,
 				     struct seg__defs *d, struct seg__def **v, size_t n)
 {
 	struct seg__rulesql_refs refs = {seg__defs_resolve, d};
+	struct seg__rulesql_hoist h;
+	struct seg_buf vals = SEG_BUF_INIT;
 	char id[SEG_INT_TEXT];
 	enum seg_err err = SEG_OK;
 
-	seg_buf_addstr(sql, " CROSS JOIN LATERAL (VALUES ");
+	seg__rulesql_hoist_init(&h, "ea");
+	seg_buf_addstr(&vals, " CROSS JOIN LATERAL (VALUES ");
 	for (size_t i = 0; i < n && !err; i++) {
 		size_t k = seg__sqlparams_addstr(params, seg__db_int(id, v[i]->id));
-		seg_buf_addf(sql, "%s($%zu::bigint, ", i ? ", " : "", k);
-		err = seg__rulesql_compile(v[i]->rule->root, "c", &refs, sql, params);
-		seg_buf_addch(sql, ')');
+		seg_buf_addf(&vals, "%s($%zu::bigint, ", i ? ", " : "", k);
+		err = seg__rulesql_compile_hoisted(v[i]->rule->root, "c", &refs, &h, &vals, params);
+		seg_buf_addch(&vals, ')');
 	}
-	seg_buf_addstr(sql, ") AS s(sid, ok)");
+	seg_buf_addstr(&vals, ") AS s(sid, ok)");
+	if (!err) {
+		seg__rulesql_hoist_lateral(&h, "c", sql, params);
+		/* the segments the customer is a member of: one probe of memberships_customer */
+		seg_buf_addstr(sql, " LEFT JOIN LATERAL (SELECT array_agg(m.segment_id) AS sids "
+				    "FROM memberships m WHERE m.tenant_id = $1 "
+				    "AND m.customer_id = c.id) cm ON true");
+		seg_buf_add(sql, vals.data, vals.len);
+	}
+	seg_buf_release(&vals);
+	seg__rulesql_hoist_release(&h);
 	return err;
 }
 
@@ -340,8 +360,8 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 {
 	struct seg__def **hit = seg_calloc(d->n + 1, sizeof(*hit));
 	struct seg__def **rest = seg_calloc(d->n + 1, sizeof(*rest));
-	struct seg_buf sql = SEG_BUF_INIT, segs = SEG_BUF_INIT;
-	size_t nhit = 0, nrest = 0, kx = 0;
+	struct seg_buf sql = SEG_BUF_INIT;
+	size_t nhit = 0, nrest = 0;
 	/*
 	 * The changed customers x drive every lookup, each a subquery fenced by OFFSET 0 and
 	 * correlated on x.id: its only sensible plan is one probe of a primary key or index per
@@ -354,12 +374,14 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		    : "x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 "
 		      "AND c.id = x.id OFFSET 0) c";
 	const char *where_c = all ? " WHERE c.tenant_id = $1" : " WHERE true";
-	const char *from_m =
-		all ? "memberships m WHERE m.tenant_id = $1 AND "
-		    : "x CROSS JOIN LATERAL (SELECT m.segment_id, m.customer_id FROM memberships m "
-		      "WHERE m.tenant_id = $1 AND m.customer_id = x.id OFFSET 0) m WHERE ";
+	/*
+	 * Only the pairs that change: a match that is not a member, a member that no longer
+	 * matches (cm.sids: the customer's memberships, read in the statement's snapshot, as the
+	 * deletions always were; the customer's row lock, taken by the write before the step,
+	 * orders it after any refresh or step that changed them).
+	 */
+	const char *keep = " AND s.ok <> coalesce(s.sid = ANY(cm.sids), false)";
 	enum seg_err err = SEG_OK;
-	char id[SEG_INT_TEXT];
 
 	for (size_t i = 0; i < d->n; i++) {
 		struct seg__def *def = &d->v[i];
@@ -382,47 +404,36 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		seg_buf_addstr(&sql, ", ");
 	}
 	if (nhit || nrest) {
-		seg_buf_addch(&segs, '{');
-		for (size_t i = 0; i < nhit + nrest; i++)
-			seg_buf_addf(&segs, "%s%s", i ? "," : "",
-				     seg__db_int(id, (i < nhit ? hit[i] : rest[i - nhit])->id));
-		seg_buf_addch(&segs, '}');
-		kx = seg__sqlparams_add(&st->params, segs.data, segs.len);
-		/* every (customer, segment) to evaluate, and whether it is a member */
+		/* the (customer, segment) pairs that change, and whether they now match */
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
 		if (nhit) {
 			seg_buf_addf(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM %s", from_c);
 			err = seg__step_values(&sql, &st->params, d, hit, nhit);
-			seg_buf_addstr(&sql, where_c);
+			seg_buf_addf(&sql, "%s%s", where_c, keep);
 		}
 		if (nrest && !err) {
 			/* the customers this transaction created are evaluated for every segment */
 			seg_buf_addf(&sql, "%sSELECT c.id AS cid, s.sid, s.ok FROM %s",
 				     nhit ? " UNION ALL " : "", from_c);
 			err = seg__step_values(&sql, &st->params, d, rest, nrest);
-			seg_buf_addf(&sql, "%s AND c.created_at = now()", where_c);
+			seg_buf_addf(&sql, "%s AND c.created_at = now()%s", where_c, keep);
 		}
 		if (err)
 			goto out;
 		/*
-		 * cur: the current memberships of the changed customers in these segments; ins
-		 * relies on ON CONFLICT (one probe of the key per member) rather than a join; del
-		 * removes the pairs both current and no longer matching.
+		 * ins: the pairs that enter (ON CONFLICT DO NOTHING for a membership a concurrent
+		 * transaction inserted first); dd: the pairs that exit, deleted by del.
 		 */
-		seg_buf_addf(
-			&sql,
-			"), cur AS MATERIALIZED (SELECT m.segment_id, m.customer_id FROM %s"
-			"m.segment_id = ANY($%zu::bigint[])), "
-			"ins AS (INSERT INTO memberships AS m (tenant_id, segment_id, customer_id) "
-			"SELECT $1, ev.sid, ev.cid FROM ev WHERE ev.ok "
-			"ORDER BY ev.cid, ev.sid ON CONFLICT DO NOTHING "
-			"RETURNING m.segment_id, m.customer_id), "
-			"dd AS MATERIALIZED (SELECT ev.sid, ev.cid FROM ev JOIN cur "
-			"ON cur.segment_id = ev.sid AND cur.customer_id = ev.cid WHERE NOT ev.ok), "
-			"del AS (DELETE FROM memberships m USING dd WHERE m.tenant_id = $1 "
-			"AND m.segment_id = dd.sid AND m.customer_id = dd.cid "
-			"RETURNING m.segment_id, m.customer_id), ",
-			from_m, kx);
+		seg_buf_addstr(
+			&sql, "), "
+			      "ins AS (INSERT INTO memberships AS m (tenant_id, segment_id, "
+			      "customer_id) SELECT $1, ev.sid, ev.cid FROM ev WHERE ev.ok "
+			      "ORDER BY ev.cid, ev.sid ON CONFLICT DO NOTHING "
+			      "RETURNING m.segment_id, m.customer_id), "
+			      "dd AS MATERIALIZED (SELECT ev.sid, ev.cid FROM ev WHERE NOT ev.ok), "
+			      "del AS (DELETE FROM memberships m USING dd WHERE m.tenant_id = $1 "
+			      "AND m.segment_id = dd.sid AND m.customer_id = dd.cid "
+			      "RETURNING m.segment_id, m.customer_id), ");
 	}
 	if (src == SEG__CHANGED_IDS)
 		/* a changed customer that no longer exists leaves every segment, static too */
@@ -451,7 +462,6 @@ out:
 	free(hit);
 	free(rest);
 	seg_buf_release(&sql);
-	seg_buf_release(&segs);
 	return err;
 }
 

@@ -52,7 +52,8 @@ struct seg__cc {
 	const struct seg__rulesql_refs *refs;
 	struct seg_buf *sql;
 	struct seg__sqlparams *params;
-	int depth; /* segment references inlined around the current node */
+	int depth;			  /* segment references inlined around the current node */
+	struct seg__rulesql_hoist *hoist; /* NULL: event conditions are correlated subqueries */
 };
 
 /*
@@ -524,6 +525,92 @@ static void seg__event_value(struct seg__cc *cc, const char *prop, struct seg_bu
 static enum seg_err seg__node(struct seg__cc *cc, const struct seg_rule_node *n);
 
 /*
+ * Adds the element "name" to the array literal types (open: "{" then elements) unless it is
+ * there already. Inside an element a quote is always escaped, so {"name" or ,"name" followed by
+ * a comma or the end is exactly that element.
+ */
+static void seg__type_once(struct seg_buf *types, const char *name)
+{
+	struct seg_buf el = SEG_BUF_INIT;
+	seg_buf_addch(&el, '{'); /* so that seg__array_elem adds no comma */
+	seg__array_elem(&el, name, strlen(name));
+	for (const char *p = types->data; (p = strstr(p, el.data + 1)); p++)
+		if ((p[-1] == '{' || p[-1] == ',') && (p[el.len - 1] == ',' || !p[el.len - 1]))
+			goto out;
+	seg__array_elem(types, name, strlen(name));
+out:
+	seg_buf_release(&el);
+}
+
+/*
+ * An event condition, hoisted: its aggregate, restricted by FILTER to the events of the type,
+ * in the window, that pass every filter, becomes a column of the collector's lateral, and the
+ * leaf compares that column as seg__event compares its subquery (same types, same results over
+ * no events: FILTER leaves count(*) at 0 and sum, avg, min, max at NULL).
+ */
+static enum seg_err seg__event_hoisted(struct seg__cc *cc, const struct seg_rule_node *n)
+{
+	struct seg__rulesql_hoist *h = cc->hoist;
+	struct seg_buf cond = SEG_BUF_INIT, val = SEG_BUF_INIT, col = SEG_BUF_INIT;
+	struct seg_buf *outer = cc->sql;
+	struct seg__subj s = {SEG__S_NUM, NULL, false};
+	enum seg_err err = SEG_OK;
+	size_t k;
+
+	cc->sql = &cond;
+	cc->hoist = NULL; /* the where filters are leaves on the event row */
+	k = seg__sqlparams_addstr(cc->params, n->name);
+	seg_buf_addf(&cond, "e.type = $%zu::text", k);
+	if (n->within_days > 0) {
+		char iv[32];
+		snprintf(iv, sizeof(iv), "%lld days", (long long)n->within_days);
+		seg__add(cc, " AND e.occurred_at > now() - ");
+		seg__param_str(cc, iv, "interval");
+		seg__add(cc, " AND e.occurred_at <= now()");
+	}
+	for (size_t i = 0; i < n->nchildren && !err; i++) {
+		seg__add(cc, " AND ");
+		err = seg__node(cc, n->children[i]);
+	}
+	cc->sql = outer;
+	cc->hoist = h;
+	if (err)
+		goto out;
+	switch (n->agg) {
+	case SEG_RULE_AGG_COUNT:
+		seg_buf_addf(&col, "count(*) FILTER (WHERE %s)", cond.data);
+		s.notnull = true;
+		break;
+	case SEG_RULE_AGG_SUM:
+		seg__event_value(cc, n->prop, &val);
+		seg_buf_addf(&col, "coalesce(sum(%s) FILTER (WHERE %s), 0)", val.data, cond.data);
+		s.notnull = true;
+		break;
+	default:
+		seg__event_value(cc, n->prop, &val);
+		seg_buf_addf(&col, "%s(%s) FILTER (WHERE %s)", seg_rule_agg_name(n->agg), val.data,
+			     cond.data);
+		break;
+	}
+	h->n++;
+	seg_buf_addf(&h->cols, "%s%s AS a%zu", h->n > 1 ? ", " : "", col.data, h->n);
+	seg__type_once(&h->types, n->name);
+	if (n->within_days <= 0)
+		h->unbounded = true;
+	else if (n->within_days > h->max_days)
+		h->max_days = n->within_days;
+	seg_buf_truncate(&col, 0);
+	seg_buf_addf(&col, "%s.a%zu", h->alias, h->n);
+	s.expr = col.data;
+	seg__leaf(cc, &s, n);
+out:
+	seg_buf_release(&cond);
+	seg_buf_release(&val);
+	seg_buf_release(&col);
+	return err;
+}
+
+/*
  * An event condition: a correlated aggregate over the customer's events of the type, in the
  * window, that pass every filter. The index events_customer_time (tenant_id, customer_id,
  * occurred_at) serves it: equality on the first two, the window as a range on the third.
@@ -538,6 +625,8 @@ static enum seg_err seg__event(struct seg__cc *cc, const struct seg_rule_node *n
 	/* between reads its subject twice: the aggregate is then computed once, as seg_a.v */
 	bool twice = n->op == SEG_RULE_OP_BETWEEN;
 
+	if (cc->hoist)
+		return seg__event_hoisted(cc, n);
 	cc->sql = &expr;
 	seg__add(cc, "(SELECT ");
 	switch (n->agg) {
@@ -627,7 +716,8 @@ static enum seg_err seg__segment(struct seg__cc *cc, const struct seg_rule_node 
  * A rough cost of evaluating node for one customer, so that all/any evaluate their cheap
  * children first (AND and OR stop at the first false or true child): a leaf on a column of
  * the row costs 1, one on an attribute 2 (a jsonb lookup), a segment reference 20 (an index probe,
- * or a rule whose cost is not known here), an event condition 100 (a subquery). Order does not
+ * or a rule whose cost is not known here), an event condition 100 (a subquery; hoisted, a
+ * column of an aggregate computed anyway, but the order stays harmless). Order does not
  * change the result: no leaf has side effects or can fail, and none is ever NULL.
  */
 static unsigned seg__cost(const struct seg_rule_node *n)
@@ -721,11 +811,11 @@ static enum seg_err seg__node(struct seg__cc *cc, const struct seg_rule_node *n)
 	return SEG_OK;
 }
 
-enum seg_err seg__rulesql_compile(const struct seg_rule_node *node, const char *alias,
-				  const struct seg__rulesql_refs *refs, struct seg_buf *sql,
-				  struct seg__sqlparams *params)
+static enum seg_err seg__compile(const struct seg_rule_node *node, const char *alias,
+				 const struct seg__rulesql_refs *refs, struct seg__rulesql_hoist *h,
+				 struct seg_buf *sql, struct seg__sqlparams *params)
 {
-	struct seg__cc cc = {alias, refs, sql, params, 0};
+	struct seg__cc cc = {alias, refs, sql, params, 0, h};
 	size_t start = sql->len;
 	enum seg_err err;
 
@@ -735,4 +825,72 @@ enum seg_err seg__rulesql_compile(const struct seg_rule_node *node, const char *
 	if (err)
 		seg_buf_truncate(sql, start);
 	return err;
+}
+
+enum seg_err seg__rulesql_compile(const struct seg_rule_node *node, const char *alias,
+				  const struct seg__rulesql_refs *refs, struct seg_buf *sql,
+				  struct seg__sqlparams *params)
+{
+	return seg__compile(node, alias, refs, NULL, sql, params);
+}
+
+void seg__rulesql_hoist_init(struct seg__rulesql_hoist *h, const char *alias)
+{
+	h->alias = alias;
+	seg_buf_init(&h->cols);
+	seg_buf_init(&h->types);
+	seg_buf_addch(&h->types, '{');
+	h->n = 0;
+	h->max_days = 0;
+	h->unbounded = false;
+}
+
+void seg__rulesql_hoist_release(struct seg__rulesql_hoist *h)
+{
+	seg_buf_release(&h->cols);
+	seg_buf_release(&h->types);
+	h->n = 0;
+}
+
+enum seg_err seg__rulesql_compile_hoisted(const struct seg_rule_node *node, const char *alias,
+					  const struct seg__rulesql_refs *refs,
+					  struct seg__rulesql_hoist *h, struct seg_buf *sql,
+					  struct seg__sqlparams *params)
+{
+	/* a failed compilation may leave columns in h that no predicate reads */
+	return seg__compile(node, alias, refs, h, sql, params);
+}
+
+void seg__rulesql_hoist_lateral(const struct seg__rulesql_hoist *h, const char *alias,
+				struct seg_buf *sql, struct seg__sqlparams *params)
+{
+	struct seg_buf types = SEG_BUF_INIT;
+	size_t k;
+
+	if (!h->n)
+		return;
+	/*
+	 * One range of events_customer_time (tenant_id, customer_id, occurred_at) per customer:
+	 * equality on the first two and, when every condition has a window, the largest window
+	 * on the third; OFFSET 0 keeps the lateral a subquery of its own, evaluated per customer.
+	 */
+	seg_buf_addf(sql,
+		     " LEFT JOIN LATERAL (SELECT %s FROM events e WHERE e.tenant_id = %s.tenant_id"
+		     " AND e.customer_id = %s.id",
+		     h->cols.data, alias, alias);
+	if (!h->unbounded) {
+		char iv[32];
+		snprintf(iv, sizeof(iv), "%lld days", (long long)h->max_days);
+		k = seg__sqlparams_addstr(params, iv);
+		seg_buf_addf(
+			sql,
+			" AND e.occurred_at > now() - $%zu::interval AND e.occurred_at <= now()",
+			k);
+	}
+	/* the rows of other types, read by no column, are left out before the aggregates */
+	seg_buf_add(&types, h->types.data, h->types.len);
+	seg_buf_addch(&types, '}');
+	k = seg__sqlparams_add(params, types.data, types.len);
+	seg_buf_release(&types);
+	seg_buf_addf(sql, " AND e.type = ANY($%zu::text[]) OFFSET 0) %s ON true", k, h->alias);
 }

@@ -15,6 +15,7 @@
 #ifndef SEG_DB_RULESQL_H
 #define SEG_DB_RULESQL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,5 +59,46 @@ struct seg__rulesql_refs {
 enum seg_err seg__rulesql_compile(const struct seg_rule_node *node, const char *alias,
 				  const struct seg__rulesql_refs *refs, struct seg_buf *sql,
 				  struct seg__sqlparams *params);
+
+/*
+ * The hoisted form of event conditions, for a statement that evaluates many rules for few
+ * customers (the membership step): instead of one correlated subquery per event condition,
+ * every event condition compiled with seg__rulesql_compile_hoisted becomes a column of one
+ * lateral aggregate over the customer's events (one index range scan per customer), appended
+ * to the FROM clause by seg__rulesql_hoist_lateral, and the predicate compares that column
+ * exactly as it would compare the subquery (same types; count and sum over nothing are 0, avg,
+ * min and max over nothing NULL, so their leaf is false). One collector per FROM clause: every
+ * predicate compiled with it must be evaluated in the scope of that lateral.
+ */
+struct seg__rulesql_hoist {
+	const char *alias;    /* the lateral's alias (e.g. "ea"); its columns are a1, a2, ... */
+	struct seg_buf cols;  /* "agg AS a1, agg AS a2, ..." */
+	struct seg_buf types; /* text[] literal of the event types read */
+	size_t n;	      /* columns */
+	int64_t max_days;     /* the largest window; meaningful only when !unbounded */
+	bool unbounded;	      /* a condition without a window */
+};
+void seg__rulesql_hoist_init(struct seg__rulesql_hoist *h, const char *alias);
+void seg__rulesql_hoist_release(struct seg__rulesql_hoist *h);
+
+/*
+ * seg__rulesql_compile, with each event condition's aggregate added to h as a column and the
+ * predicate reading `h->alias.aN`. The aggregates' values are appended to params like the
+ * predicate's (the numbering is one list, whatever the order of the texts in the statement).
+ */
+enum seg_err seg__rulesql_compile_hoisted(const struct seg_rule_node *node, const char *alias,
+					  const struct seg__rulesql_refs *refs,
+					  struct seg__rulesql_hoist *h, struct seg_buf *sql,
+					  struct seg__sqlparams *params);
+
+/*
+ * Appends to sql, when h holds at least one column, " LEFT JOIN LATERAL (SELECT <columns> FROM
+ * events e WHERE e.tenant_id = alias.tenant_id AND e.customer_id = alias.id AND e.type =
+ * ANY($t::text[]) [AND the largest window] OFFSET 0) <h->alias> ON true" (its values appended
+ * to params); nothing when h is empty. To be placed in the FROM clause after the customers
+ * row `alias` and before the predicates that read it.
+ */
+void seg__rulesql_hoist_lateral(const struct seg__rulesql_hoist *h, const char *alias,
+				struct seg_buf *sql, struct seg__sqlparams *params);
 
 #endif
