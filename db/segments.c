@@ -131,7 +131,10 @@ SEG_STMT(members_csv,
 
 /*
  * Static member changes. The customers' rows are locked (ascending id) before the memberships,
- * so that a customer being erased cannot keep a membership its erasure did not see. The
+ * so that a customer being erased cannot keep a membership its erasure did not see, and their
+ * rev is bumped like any write's: a refresh of a dynamic segment that refers to this one, which
+ * computed from a snapshot before the change, then leaves these customers to the change's own
+ * membership step (db/README.md "Memberships"). The
  * requested ids drive the lookup, one key probe each (a lateral subquery with a locking clause
  * is never flattened), whatever the planner believes of the tenant's size: with statistics
  * stale after an import, a join driven from customers re-scanned the request list per customer.
@@ -141,7 +144,9 @@ SEG_STMT(members_add,
 	 "FROM jsonb_array_elements_text($3::jsonb) e), "
 	 "found AS MATERIALIZED (SELECT c.id FROM (SELECT id FROM req ORDER BY id) r "
 	 "CROSS JOIN LATERAL (SELECT c.id FROM customers c WHERE c.tenant_id = $1 "
-	 "AND c.id = r.id FOR SHARE) c), "
+	 "AND c.id = r.id FOR NO KEY UPDATE) c), "
+	 "bump AS (UPDATE customers c SET rev = c.rev + 1 FROM found f WHERE c.tenant_id = $1 "
+	 "AND c.id = f.id), "
 	 "ins AS (INSERT INTO memberships (tenant_id, segment_id, customer_id) "
 	 "SELECT $1, $2, id FROM found ORDER BY id ON CONFLICT DO NOTHING RETURNING customer_id), "
 	 "chd AS (SELECT $2::bigint AS segment_id, customer_id, 'entered' AS change FROM "
@@ -173,7 +178,7 @@ SEG_STMT(static_size, "UPDATE segments s SET size = seg_segment_size(s), "
 		      "size_cursor = (SELECT k.last FROM change_counters k WHERE k.tenant_id = $1) "
 		      "WHERE s.tenant_id = $1 AND s.id = $2");
 SEG_STMT(member_lock_customer,
-	 "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR SHARE");
+	 "UPDATE customers SET rev = rev + 1 WHERE tenant_id = $1 AND id = $2");
 SEG_STMT(member_remove,
 	 "WITH del AS (DELETE FROM memberships WHERE tenant_id = $1 AND segment_id = $2 "
 	 "AND customer_id = $3 RETURNING customer_id), "
