@@ -76,9 +76,10 @@ fi
 
 psql -qX -c CHECKPOINT
 t0=$(now)
+# -T streams the file (--data-binary @file would read all of it into curl's memory first)
 answer=$(curl -sS --fail-with-body -X POST "$BASE/v1/events:import" \
 	-H "Authorization: Bearer $KEY" -H 'Content-Type: application/x-ndjson' \
-	--data-binary @"$NDJSON") || die "import failed: $answer"
+	-T "$NDJSON") || die "import failed: $answer"
 t1=$(now)
 OURS_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 say "ours: ${answer:0:200}"
