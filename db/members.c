@@ -658,9 +658,11 @@ enum seg_err seg_db_segment_preview(struct seg_db *db, int64_t tenant, const str
 	if (err)
 		goto out;
 	/*
-	 * One pass over the tenant's customers counts the members and the customers (share);
-	 * then, when there are members, the sample: the first ten in id order, which an index scan
-	 * in key order finds after about 10 / share rows. Both see one snapshot.
+	 * The members counted with the rule as a WHERE clause (where an event condition that
+	 * asks for "at least one" becomes a semi-join, and the scan may run in parallel), the
+	 * customers counted by their key; then, when there are members, the sample: the first ten
+	 * in id order, which an index scan in key order finds after about 10 / share rows. All
+	 * three see one snapshot.
 	 */
 	err = seg_db_begin(db);
 	if (!err)
@@ -670,16 +672,21 @@ enum seg_err seg_db_segment_preview(struct seg_db *db, int64_t tenant, const str
 	if (err)
 		goto out;
 	seg__sqlparams_addstr(&params, seg__db_int(tid, tenant));
-	seg_buf_addstr(&sql, "SELECT count(*) FILTER (WHERE ");
+	seg_buf_addstr(&sql, "SELECT count(*) FROM customers c WHERE c.tenant_id = $1 AND ");
 	err = seg__rulesql_compile(rule->root, "c", &refs, &sql, &params);
-	if (err)
-		goto out;
-	seg_buf_addstr(&sql, "), count(*) FROM customers c WHERE c.tenant_id = $1");
-	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
+	if (!err)
+		err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v,
+				    &res);
 	if (err)
 		goto out;
 	long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	long long total = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	err = seg__db_query(db, "SELECT count(*) FROM customers WHERE tenant_id = $1", 1,
+			    (const char *const *)params.v, &res);
+	if (err)
+		goto out;
+	long long total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	res = NULL;
 	seg__sqlparams_release(&params);

@@ -615,6 +615,27 @@ out:
  * window, that pass every filter. The index events_customer_time (tenant_id, customer_id,
  * occurred_at) serves it: equality on the first two, the window as a range on the third.
  */
+/*
+ * Whether a count condition only asks whether there is a matching event: 1 for "at least one"
+ * (gte v with 0 < v <= 1, gt v with 0 <= v < 1), -1 for "none" (lt v with 0 < v <= 1, lte v
+ * with 0 <= v < 1, eq 0), 0 otherwise. Counts are whole numbers, so these are exact.
+ */
+static int seg__count_any(const struct seg_rule_node *n)
+{
+	if (n->agg != SEG_RULE_AGG_COUNT || n->conflict || n->nvalues != 1 ||
+	    n->values[0].type != SEG_RULE_V_NUMBER)
+		return 0;
+	double v = strtod(n->values[0].text, NULL);
+	switch (n->op) {
+	case SEG_RULE_OP_GTE: return v > 0 && v <= 1;
+	case SEG_RULE_OP_GT: return v >= 0 && v < 1;
+	case SEG_RULE_OP_LT: return v > 0 && v <= 1 ? -1 : 0;
+	case SEG_RULE_OP_LTE: return v >= 0 && v < 1 ? -1 : 0;
+	case SEG_RULE_OP_EQ: return v == 0 ? -1 : 0;
+	default: return 0;
+	}
+}
+
 static enum seg_err seg__event(struct seg__cc *cc, const struct seg_rule_node *n)
 {
 	struct seg_buf expr = SEG_BUF_INIT, val = SEG_BUF_INIT, *outer = cc->sql;
@@ -663,7 +684,16 @@ static enum seg_err seg__event(struct seg__cc *cc, const struct seg_rule_node *n
 	}
 	seg__add(cc, ")");
 	cc->sql = outer;
-	if (!err && twice) {
+	int any = seg__count_any(n);
+	if (!err && any) {
+		/*
+		 * "at least one" (or "none"): EXISTS stops at the first event, and the planner can
+		 * turn it into a semi-join (and a parallel plan) where it stands in a WHERE clause.
+		 * EXISTS is never NULL.
+		 */
+		seg_buf_addf(cc->sql, "%sEXISTS (SELECT 1%s", any < 0 ? "NOT " : "",
+			     expr.data + agg_end);
+	} else if (!err && twice) {
 		/* (SELECT <leaf on seg_a.v> FROM (SELECT agg AS v FROM events ...) seg_a): one row
 		 */
 		seg__add(cc, "(SELECT ");

@@ -375,6 +375,14 @@ def test_events_windows_filters_and_aggregates(t):
     expect_set(t, key, ex(within_days=90, agg="count", op="eq", value=0),
                {"e-old", "e-none", "e-future"}, everyone)
     expect_set(t, key, ex(within_days=15, agg="count", op="eq", value=2), {"e-three"}, everyone)
+    # "at least one" and "none" compile to EXISTS / NOT EXISTS: the same sets as the count
+    some, none = {"e-three", "e-props"}, {"e-old", "e-none", "e-future"}
+    for op, value, want in (("gte", 1, some), ("gte", 0.5, some), ("gt", 0, some),
+                            ("gt", 0.5, some), ("lt", 1, none), ("lte", 0, none),
+                            ("lte", 0.5, none), ("gte", 0, everyone), ("gt", 1, {"e-three"}),
+                            ("lt", 0, set()), ("gte", 2, {"e-three"}),
+                            ("lte", 1, none | {"e-props"})):
+        expect_set(t, key, ex(within_days=90, agg="count", op=op, value=value), want, everyone)
     expect_set(t, key, ex(within_days=101, op="gte", value=1),
                {"e-three", "e-old", "e-props"}, everyone)
     # sum over no values is 0; an event without amount adds nothing
