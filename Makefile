@@ -77,7 +77,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(RULES_OBJ) $(LIB_OBJ)
 # `make fuzz` explores for FUZZ_SECONDS each, keeping new inputs under build/fuzz/; `make test`
 # replays the committed corpus in tests/fuzz/corpus/, then lets fuzz_rules and fuzz_bodies
 # explore for FUZZ_SECONDS each, in parallel (tests/run.sh; FUZZ_SECONDS=0 skips that).
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(RULES_SRC) $(wildcard lib/*.h rules/*.h)
+build/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRC) $(RULES_SRC) $(wildcard lib/*.h rules/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -Ilib -Irules -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(RULES_SRC) -ljansson -lm

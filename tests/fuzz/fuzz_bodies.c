@@ -22,6 +22,7 @@
 #include "problem.h"
 #include "rule.h"
 #include "validate.h"
+#include "pointer.h"
 
 static struct seg_attr_catalog catalog;
 
@@ -41,39 +42,6 @@ static void setup(void)
 	seg_attr_catalog_add(&catalog, "seen", SEG_ATTR_TIMESTAMP, NULL);
 	seg_attr_catalog_add(&catalog, "tags", SEG_ATTR_STRING_LIST, NULL);
 	json_decref(allowed);
-}
-
-/* The value at RFC 6901 pointer ptr in doc, or NULL. */
-static json_t *resolve(json_t *doc, const char *ptr)
-{
-	struct seg_buf token = SEG_BUF_INIT;
-	json_t *v = doc;
-	while (v && *ptr == '/') {
-		ptr++;
-		seg_buf_reset(&token);
-		for (; *ptr && *ptr != '/'; ptr++) {
-			if (*ptr == '~' && ptr[1] == '0') {
-				seg_buf_addch(&token, '~');
-				ptr++;
-			} else if (*ptr == '~' && ptr[1] == '1') {
-				seg_buf_addch(&token, '/');
-				ptr++;
-			} else {
-				seg_buf_addch(&token, *ptr);
-			}
-		}
-		if (json_is_object(v)) {
-			v = json_object_get(v, token.data);
-		} else if (json_is_array(v)) {
-			char *end;
-			unsigned long i = strtoul(token.data, &end, 10);
-			v = *end || !token.len ? NULL : json_array_get(v, i);
-		} else {
-			v = NULL;
-		}
-	}
-	seg_buf_release(&token);
-	return v;
 }
 
 static void render_parses(const struct seg_problem *p)
