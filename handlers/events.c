@@ -128,9 +128,7 @@ enum seg_err seg_h_events_list(struct seg_req *r)
 					 &page);
 	if (err == SEG_ERR_NOT_FOUND)
 		seg_req_fail(r, err, "no customer with id \"%s\"", id);
-	if (err == SEG_ERR_MALFORMED && !r->problem.count)
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "cursor", 0,
-				"cursor is not one that this service handed out");
+	err = seg_req_page_result(r, err);
 	if (!err)
 		seg_req_reply_page(r, &page);
 	seg_page_release(&page);

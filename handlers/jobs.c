@@ -50,9 +50,7 @@ enum seg_err seg_h_job_list(struct seg_req *r)
 		err = seg_req_db(r, &db);
 	if (!err)
 		err = seg_db_job_list(db, r->tenant, status, kind, after, limit, &page);
-	if (err == SEG_ERR_MALFORMED && !r->problem.count)
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "cursor", 0,
-				"cursor is not one that this service handed out");
+	err = seg_req_page_result(r, err);
 	if (!err)
 		seg_req_reply_page(r, &page);
 	seg_page_release(&page);

@@ -352,14 +352,6 @@ enum seg_err seg_h_segment_get(struct seg_req *r)
 }
 
 /* A key that the list did not hand out: 400, as for every other list. */
-static enum seg_err seg__bad_cursor(struct seg_req *r, enum seg_err err)
-{
-	if (err == SEG_ERR_MALFORMED)
-		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "cursor", 0,
-				"cursor is not one that this service handed out");
-	return err;
-}
-
 enum seg_err seg_h_segment_list(struct seg_req *r)
 {
 	struct seg_page page;
@@ -374,7 +366,8 @@ enum seg_err seg_h_segment_list(struct seg_req *r)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg__bad_cursor(r, seg_db_segment_list(db, r->tenant, after, limit, &page));
+		err = seg_req_page_result(r,
+					  seg_db_segment_list(db, r->tenant, after, limit, &page));
 	if (!err)
 		seg_req_reply_page(r, &page);
 	seg_page_release(&page);
@@ -813,7 +806,7 @@ enum seg_err seg_h_segment_history(struct seg_req *r)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg__bad_cursor(
+		err = seg_req_page_result(
 			r, seg_db_segment_history(db, r->tenant, id, after, limit, &page));
 	if (!err)
 		seg_req_reply_page(r, &page);

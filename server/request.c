@@ -86,6 +86,14 @@ enum seg_err seg_req_check_query(struct seg_req *r, const char *const *allowed)
 	return c.bad ? SEG_ERR_MALFORMED : SEG_OK;
 }
 
+enum seg_err seg_req_page_result(struct seg_req *r, enum seg_err err)
+{
+	if (err == SEG_ERR_MALFORMED && !r->problem.count)
+		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "cursor", 0,
+				"cursor is not one that this service handed out");
+	return err;
+}
+
 enum seg_err seg_req_page_params(struct seg_req *r, int *limit, const char **after_key)
 {
 	enum seg_err err = SEG_OK;
@@ -111,9 +119,7 @@ enum seg_err seg_req_page_params(struct seg_req *r, int *limit, const char **aft
 		if (!*c || !seg_base64url_decode(c, strlen(c), &key) || key.len == 0 ||
 		    memchr(key.data, '\0', key.len) || !seg_utf8_valid(key.data, key.len)) {
 			seg_buf_release(&key);
-			seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "cursor", 0,
-					"cursor is not one that this service handed out");
-			return SEG_ERR_MALFORMED;
+			return seg_req_page_result(r, SEG_ERR_MALFORMED);
 		}
 		r->query_values =
 			seg_realloc(r->query_values, (r->nquery_values + 1) * sizeof(char *));

@@ -87,6 +87,11 @@ enum seg_err seg_req_check_query(struct seg_req *r, const char *const *allowed);
 enum seg_err seg_req_page_params(struct seg_req *r, int *limit, const char **after_key);
 /* Answers 200 {"items": [...], "next_cursor": ...} from a page. */
 void seg_req_reply_page(struct seg_req *r, const struct seg_page *page);
+/*
+ * Passes on a list function's result, except that SEG_ERR_MALFORMED (the cursor decoded but is
+ * not a key that list made) gets the cursor's problem item, as a cursor that does not decode.
+ */
+enum seg_err seg_req_page_result(struct seg_req *r, enum seg_err err);
 
 /*
  * Parses the body as JSON (duplicate keys refused). Not JSON → SEG_ERR_MALFORMED with the

@@ -3,6 +3,7 @@ import base64
 import json
 import random
 import threading
+import time
 import urllib.parse
 
 
@@ -23,9 +24,12 @@ def page(t, key, limit=None, cursor=None, extra=""):
     return d, r
 
 
-def walk(t, key, limit):
+def walk(t, key, limit, between=None):
+    """Every page in turn; between(), if given, runs after each page."""
     ids, cursor, n = [], None, 0
     while True:
+        if n and between:
+            between()
         d, r = page(t, key, limit, cursor)
         t.check(len(d["items"]) <= limit, "page has %d items for limit %d" % (len(d["items"]), limit), r)
         ids += [c["id"] for c in d["items"]]
@@ -78,10 +82,17 @@ def test_walk_limit7_byte_order_with_concurrent_inserts(t):
                 inserted.append(cid)
             except AssertionError as e:
                 errors.append(str(e))
+    def writer_moves():
+        # pages and inserts interleave however fast either is: wait for one more insert
+        # (at most 0.5 s) before the next page
+        seen, until = len(inserted), time.monotonic() + 0.5
+        while len(inserted) == seen and not errors and time.monotonic() < until:
+            time.sleep(0.002)
+
     th = threading.Thread(target=writer)
     th.start()
     try:
-        ids = walk(t, key, 7)
+        ids = walk(t, key, 7, writer_moves)
     finally:
         stop.set()
         th.join()
