@@ -70,16 +70,6 @@ LANGUAGE sql VOLATILE AS $$
 	RETURNING segments_version;
 $$;
 
--- Whole days from t to now, rounded down, never negative; NULL for NULL. Replaces the function
--- of migration 0002, which gave 0 for NULL (greatest() ignores NULL arguments), so that
--- recency_days of a customer who never bought is null in the customer document and makes a
--- rule's leaf false (SPEC §4).
-CREATE OR REPLACE FUNCTION seg_days_since(t timestamptz) RETURNS bigint
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-	SELECT CASE WHEN t IS NOT NULL
-		THEN greatest(0, floor(extract(epoch FROM now() - t) / 86400))::bigint END
-$$;
-
 -- The distinct ids of an array, for the membership step of a few customers (db/members.c). A
 -- PL/pgSQL function is never inlined, so the planner always estimates ROWS 10, whatever the
 -- array: the prepared step's custom plans then cost what its generic plan costs, and
