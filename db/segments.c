@@ -177,7 +177,7 @@ SEG_STMT(static_lock,
 SEG_STMT(static_size, "UPDATE segments s SET size = seg_segment_size(s), "
 		      "size_cursor = (SELECT k.last FROM change_counters k WHERE k.tenant_id = $1) "
 		      "WHERE s.tenant_id = $1 AND s.id = $2");
-SEG_STMT(member_lock_customer,
+SEG_STMT(member_touch_customer,
 	 "UPDATE customers SET rev = rev + 1 WHERE tenant_id = $1 AND id = $2");
 SEG_STMT(member_remove,
 	 "WITH del AS (DELETE FROM memberships WHERE tenant_id = $1 AND segment_id = $2 "
@@ -586,7 +586,7 @@ enum seg_err seg_db_segment_member_remove(struct seg_db *db, int64_t tenant, int
 	if (err == SEG_OK || err == SEG_ERR_CONFLICT)
 		*segment_found = true;
 	if (!err)
-		err = seg__db_exec(db, &member_lock_customer, 2, cp, NULL);
+		err = seg__db_exec(db, &member_touch_customer, 2, cp, NULL);
 	if (!err)
 		err = seg__exec_found(db, &member_remove, 3, params, &res);
 	if (!err) {
