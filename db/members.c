@@ -756,22 +756,38 @@ static void seg__closure(struct seg__defs *d, struct seg__def *def, struct seg_b
 	}
 }
 
-static const char seg__refresh_stage_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS seg_refresh_diff (customer_id text COLLATE \"C\" "
-	"PRIMARY KEY, rev bigint NOT NULL, enter boolean NOT NULL) ON COMMIT DELETE ROWS";
+/*
+ * The refresh's working memory: its sorts and hashes (the differences, the segment's members)
+ * stay in memory up to a few million rows instead of spilling to disk.
+ */
+static const char seg__refresh_memory_sql[] = "SET LOCAL work_mem = '64MB'";
 
 /*
- * After the predicate: every customer of the tenant with whether it matches and whether it is
- * a member, the differences kept. One pass over the
- * customers: "was" is a hashed subplan over the segment's members, or, when they would not fit
- * in work_mem, a probe of the memberships primary key per customer (never quadratic).
+ * The differences with the stored membership, from one snapshot, into a temporary table made by
+ * CREATE TABLE AS, which (unlike INSERT ... SELECT) may compute with parallel workers:
+ *   ok:    the customers that match, with their rev as of the snapshot — the predicate at the
+ *          top of a WHERE, where PostgreSQL turns event conditions into (parallel) semi-joins;
+ *   enter: those of ok that are not members (an anti-join);
+ *   exit:  the members not in ok (an anti-join), each then looked up for its rev (a probe per
+ *          exiting member, never a scan of the tenant); a member whose customer is gone has
+ *          left already (its delete removed it).
+ * Each part has a plan of its own, none tests the rule once per member (db/README.md
+ * "Memberships").
  */
-static const char seg__refresh_diff_sql[] =
-	" AS ok, EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2 "
-	"AND m.customer_id = c.id) AS was FROM customers c WHERE c.tenant_id = $1), "
-	"d AS (INSERT INTO seg_refresh_diff (customer_id, rev, enter) "
-	"SELECT s.id, s.rev, s.ok FROM s WHERE s.ok <> s.was RETURNING enter) "
-	"SELECT count(*) FROM d";
+static const char seg__refresh_delta_head[] =
+	"CREATE TEMP TABLE seg_refresh_delta ON COMMIT DROP AS "
+	"WITH ok AS MATERIALIZED (SELECT c.id, c.rev FROM customers c WHERE c.tenant_id = $1 AND ";
+static const char seg__refresh_delta_tail[] =
+	") SELECT ok.id AS customer_id, ok.rev, true AS enter FROM ok WHERE NOT EXISTS (SELECT 1 "
+	"FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2 AND m.customer_id = "
+	"ok.id) "
+	"UNION ALL SELECT c.id, c.rev, false FROM memberships m CROSS JOIN LATERAL (SELECT c.id, "
+	"c.rev FROM customers c WHERE c.tenant_id = $1 AND c.id = m.customer_id OFFSET 0) c "
+	"WHERE m.tenant_id = $1 AND m.segment_id = $2 "
+	"AND NOT EXISTS (SELECT 1 FROM ok WHERE ok.id = m.customer_id)";
+
+/* Statistics of the differences, so that the apply plans for their real number. */
+static const char seg__refresh_analyze_sql[] = "ANALYZE seg_refresh_delta";
 
 /* The rules used are still those compiled: the segment and those it inlines. */
 static const char seg__refresh_check_sql[] =
@@ -783,7 +799,7 @@ static const char seg__refresh_check_sql[] =
  * (FOR SHARE, in id order) until the commit.
  */
 static const char seg__refresh_apply_sql[] =
-	"WITH ok AS MATERIALIZED (SELECT d.customer_id, d.enter FROM seg_refresh_diff d "
+	"WITH ok AS MATERIALIZED (SELECT d.customer_id, d.enter FROM seg_refresh_delta d "
 	"JOIN customers c ON c.tenant_id = $1 AND c.id = d.customer_id "
 	"WHERE c.rev = d.rev ORDER BY c.id FOR SHARE OF c), "
 	"ins AS (INSERT INTO memberships (tenant_id, segment_id, customer_id) "
@@ -875,25 +891,25 @@ enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_clai
 	seg_buf_addch(&versions, '}');
 
 	/* the members from one snapshot, and their difference with the stored membership */
-	err = seg__db_query(db, seg__refresh_stage_sql, 0, NULL, NULL);
+	err = seg__db_query(db, seg__refresh_memory_sql, 0, NULL, NULL);
 	if (err)
 		goto out;
 	seg__sqlparams_addstr(&params, tid);
 	seg__sqlparams_addstr(&params, sid);
-	seg_buf_addstr(&sql, "WITH s AS (SELECT c.id, c.rev, ");
+	seg_buf_addstr(&sql, seg__refresh_delta_head);
 	err = seg__rulesql_compile(def->rule->root, "c", &refs, &sql, &params);
 	if (err)
 		goto out;
-	seg_buf_addstr(&sql, seg__refresh_diff_sql);
+	seg_buf_addstr(&sql, seg__refresh_delta_tail);
 	if (seg__stopping(hooks)) {
 		err = SEG_ERR_CANCELLED;
 		goto out;
 	}
-	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
+	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, NULL);
+	if (!err)
+		err = seg__db_query(db, seg__refresh_analyze_sql, 0, NULL, NULL);
 	if (err)
 		goto out;
-	PQclear(res);
-	res = NULL;
 	seg__progress(hooks, 0.7);
 	if (seg__stopping(hooks)) {
 		err = SEG_ERR_CANCELLED;
