@@ -313,6 +313,66 @@ static const char *seg__source_cte(enum seg__changed src, bool many)
 }
 
 /*
+ * Which staged events can change a segment: appends to r, as " OR "-joined terms over a staged
+ * event s, a superset of the events that can change the rule n (and the dynamic rules it
+ * inlines), or returns false when any event can. An event condition is changed by events of
+ * its type inside its window; the purchase metrics by revenue events; the other metrics
+ * (events, last_event_at, tenure_days) by any event. Attributes, fields and static segments
+ * are not changed by events. The where filters of event conditions are ignored (a superset).
+ */
+static bool seg__event_terms(struct seg__defs *d, const struct seg_rule_node *n, int depth,
+			     struct seg_buf *r, struct seg__sqlparams *params)
+{
+	static const char *const purchase_metrics[] = {
+		"orders",	    "revenue",	    "avg_order_value", "first_purchase_at",
+		"last_purchase_at", "recency_days",
+	};
+	static const char revenue[] = "s.type = ANY (coalesce((SELECT t.revenue_event_types FROM "
+				      "tenants t WHERE t.id = $1), '{}'))";
+	char days[48];
+
+	if (!n || depth > SEG_RULE_MAX_DEPTH)
+		return false;
+	switch (n->kind) {
+	case SEG_RULE_ALL:
+	case SEG_RULE_ANY:
+	case SEG_RULE_NOT:
+		for (size_t i = 0; i < n->nchildren; i++)
+			if (!seg__event_terms(d, n->children[i], depth, r, params))
+				return false;
+		return true;
+	case SEG_RULE_METRIC:
+		for (size_t i = 0; i < sizeof(purchase_metrics) / sizeof(*purchase_metrics); i++)
+			if (strcmp(n->name, purchase_metrics[i]) == 0) {
+				if (!r->len || !strstr(r->data, revenue))
+					seg_buf_addf(r, "%s%s", r->len ? " OR " : "", revenue);
+				return true;
+			}
+		return false;
+	case SEG_RULE_EVENT: {
+		if (!n->name)
+			return false;
+		size_t k = seg__sqlparams_addstr(params, n->name);
+		seg_buf_addf(r, "%s(s.type = $%zu::text", r->len ? " OR " : "", k);
+		if (n->within_days > 0) {
+			snprintf(days, sizeof(days), "%lld days", (long long)n->within_days);
+			k = seg__sqlparams_addstr(params, days);
+			seg_buf_addf(r, " AND s.occurred_at > now() - $%zu::interval", k);
+		}
+		seg_buf_addch(r, ')');
+		return true;
+	}
+	case SEG_RULE_SEGMENT: {
+		struct seg__def *ref = seg__defs_find(d, n->segment);
+		if (!ref || !ref->dynamic)
+			return true; /* gone, or static: events do not change it */
+		return ref->rule && seg__event_terms(d, ref->rule->root, depth + 1, r, params);
+	}
+	default: return true; /* attributes and fields */
+	}
+}
+
+/*
  * Appends, after the customers row c, " LEFT JOIN LATERAL (<the event aggregates>) ea ON true
  * LEFT JOIN LATERAL (<the customer's memberships>) cm ON true CROSS JOIN LATERAL (VALUES (sid,
  * whether c matches), ...) AS s(sid, ok)" for the segments v[0..n): every event condition of
@@ -398,18 +458,37 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 	if (!nhit && !nrest && src != SEG__CHANGED_IDS)
 		goto out; /* nothing can change: only a deleted customer leaves static segments */
 
+	/*
+	 * An events batch evaluates the segments over events and metrics only for the customers
+	 * with an event that can change one of them (x.rel), and for those it created.
+	 */
+	struct seg_buf rel = SEG_BUF_INIT;
+	size_t nparams = st->params.n;
+	bool filter = src == SEG__CHANGED_STAGE_EVENTS && nhit;
+	for (size_t i = 0; filter && i < nhit; i++)
+		filter = seg__event_terms(d, hit[i]->rule->root, 0, &rel, &st->params);
+	filter = filter && rel.len;
+	if (!filter)
+		seg__sqlparams_truncate(&st->params, nparams);
 	seg_buf_addstr(&sql, "WITH ");
-	if (!all) {
+	if (filter)
+		seg_buf_addf(&sql,
+			     "x AS MATERIALIZED (SELECT s.customer_id AS id, bool_or(%s) AS rel "
+			     "FROM seg_stage_events s GROUP BY s.customer_id), ",
+			     rel.data);
+	else if (!all) {
 		seg_buf_addstr(&sql, seg__source_cte(src, many));
 		seg_buf_addstr(&sql, ", ");
 	}
+	seg_buf_release(&rel);
 	if (nhit || nrest) {
 		/* the (customer, segment) pairs that change, and whether they now match */
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
 		if (nhit) {
 			seg_buf_addf(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM %s", from_c);
 			err = seg__step_values(&sql, &st->params, d, hit, nhit);
-			seg_buf_addf(&sql, "%s%s", where_c, keep);
+			seg_buf_addf(&sql, "%s%s%s", where_c,
+				     filter ? " AND (x.rel OR c.created_at = now())" : "", keep);
 		}
 		if (nrest && !err) {
 			/* the customers this transaction created are evaluated for every segment */
