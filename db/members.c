@@ -844,26 +844,27 @@ static const char seg__refresh_memory_sql[] = "SET LOCAL work_mem = '64MB'";
 /*
  * The differences with the stored membership, from one snapshot, into a temporary table made by
  * CREATE TABLE AS, which (unlike INSERT ... SELECT) may compute with parallel workers:
- *   ok:    the customers that match, with their rev as of the snapshot — the predicate at the
- *          top of a WHERE, where PostgreSQL turns event conditions into (parallel) semi-joins;
- *   enter: those of ok that are not members (an anti-join);
- *   exit:  the members not in ok (an anti-join), each then looked up for its rev (a probe per
- *          exiting member, never a scan of the tenant); a member whose customer is gone has
- *          left already (its delete removed it).
- * Each part has a plan of its own, none tests the rule once per member (db/README.md
- * "Memberships").
+ *   ok: the customers that match, with their rev as of the snapshot — the predicate at the top
+ *       of a WHERE, where PostgreSQL turns event conditions into (parallel) semi-joins;
+ *   d:  ok FULL JOIN the members, keeping the rows present on one side only: a full join has
+ *       only hash and merge plans, so the comparison never turns quadratic, whatever the
+ *       planner believes of the two sides' sizes (an anti-join against ok may: ok is a CTE of
+ *       unknown size, and a nested loop over it compares every member with every match);
+ *   then the matches that are not members enter, and the members not in ok exit, each looked
+ *       up by primary key for its rev (a member whose customer is gone has left already: its
+ *       delete removed it).
+ * No part tests the rule once per member (db/README.md "Memberships").
  */
 static const char seg__refresh_delta_head[] =
 	"CREATE TEMP TABLE seg_refresh_delta ON COMMIT DROP AS "
 	"WITH ok AS MATERIALIZED (SELECT c.id, c.rev FROM customers c WHERE c.tenant_id = $1 AND ";
 static const char seg__refresh_delta_tail[] =
-	") SELECT ok.id AS customer_id, ok.rev, true AS enter FROM ok WHERE NOT EXISTS (SELECT 1 "
-	"FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2 AND m.customer_id = "
-	"ok.id) "
-	"UNION ALL SELECT c.id, c.rev, false FROM memberships m CROSS JOIN LATERAL (SELECT c.id, "
-	"c.rev FROM customers c WHERE c.tenant_id = $1 AND c.id = m.customer_id OFFSET 0) c "
-	"WHERE m.tenant_id = $1 AND m.segment_id = $2 "
-	"AND NOT EXISTS (SELECT 1 FROM ok WHERE ok.id = m.customer_id)";
+	"), d AS MATERIALIZED (SELECT ok.id, ok.rev, m.customer_id AS mid FROM ok FULL JOIN "
+	"(SELECT m.customer_id FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2) m "
+	"ON ok.id = m.customer_id WHERE ok.id IS NULL OR m.customer_id IS NULL) "
+	"SELECT d.id AS customer_id, d.rev, true AS enter FROM d WHERE d.mid IS NULL "
+	"UNION ALL SELECT c.id, c.rev, false FROM d CROSS JOIN LATERAL (SELECT c.id, c.rev "
+	"FROM customers c WHERE c.tenant_id = $1 AND c.id = d.mid OFFSET 0) c WHERE d.id IS NULL";
 
 /* Statistics of the differences, so that the apply plans for their real number. */
 static const char seg__refresh_analyze_sql[] = "ANALYZE seg_refresh_delta";

@@ -369,7 +369,7 @@ def test_jobs_kill9_in_the_middle_of_a_refresh(t):
         while time.time() < deadline and not waiting:
             waiting = db.sql("SELECT a.pid FROM pg_stat_activity a WHERE a.datname = "
                              "current_database() AND a.wait_event_type = 'Lock' AND a.query "
-                             "LIKE '%%seg_refresh_diff%%'")
+                             "LIKE '%%seg_refresh_delta%%'")
             time.sleep(0.1)
         t.check(waiting, "the refresh never waited on the held customer")
         worker = db.sql("SELECT worker FROM jobs WHERE id = %s" % jid)[0][0]
@@ -439,7 +439,7 @@ def test_jobs_sigterm_while_a_refresh_is_blocked(t):
         while time.time() < deadline and not waiting:
             waiting = db.sql("SELECT a.pid FROM pg_stat_activity a WHERE a.datname = "
                              "current_database() AND a.wait_event_type = 'Lock' AND a.query "
-                             "LIKE '%%seg_refresh_diff%%'")
+                             "LIKE '%%seg_refresh_delta%%'")
             time.sleep(0.1)
         t.check(waiting, "the refresh never waited on the held customer")
         rc, took = d1.sigterm(timeout=15)
