@@ -3,10 +3,10 @@
  * JSON pages and CSV batches, snapshots of the assignment and the transitions between two.
  * The model (tables, the report's one pass, compact snapshots) is in db/README.md ("Schemes").
  *
- * A scheme's segments are read by one branch per segment, each an index range of memberships
- * (tenant, segment) in customer order, merged by customer (MergeAppend), so that one pass over
- * the scheme's memberships gives every customer's segments without a sort or a hash table.
- * Only the number of branches depends on the scheme; the segment ids are parameters.
+ * The report and a snapshot read the scheme's memberships in one pass (segment_id = ANY of the
+ * scheme's ids, grouped by customer): each customer's segments as a bit mask (the report) or
+ * the first of them in priority order (a snapshot). They run unprepared, planned with the ids
+ * they read.
  *
  * Lock order: a scheme's row (FOR UPDATE by a change, FOR NO KEY UPDATE by a snapshot, so both
  * serialise per scheme), then the rows of the segments it names (FOR KEY SHARE, id order),
@@ -130,6 +130,46 @@ SEG_STMT(scheme_assignments_csv,
 							  "WHERE k.tenant_id = $1 AND "
 							  "k.id = $2) b");
 
+/*
+ * Each customer's segments of the scheme as a mask (bit p: element p + 1 of the bigint[] $2),
+ * from one pass over the scheme's memberships, grouped by customer. Run unprepared, so that it
+ * is planned with the ids it reads (a scan of memberships_customer in customer order, or the
+ * segments' ranges of the primary key and a hash, as their share of the tenant's memberships
+ * says).
+ */
+#define SEG__MASKS(ids)                                                                           \
+	"SELECT m.customer_id, bit_or(1::bigint << (array_position(" ids ", m.segment_id) - 1)) " \
+	"AS mask FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = ANY(" ids ") "      \
+	"GROUP BY m.customer_id"
+/* The tenant's customers (mask NULL), then the customers of each combination of segments. */
+static const char seg__report_sql[] =
+	"SELECT NULL::bigint, count(*) FROM customers c WHERE c.tenant_id = $1 UNION ALL "
+	"SELECT x.mask, count(*) FROM (" SEG__MASKS("$2::bigint[]") ") x GROUP BY x.mask";
+/*
+ * A snapshot ($3, its row inserted) of scheme $2 whose segments are $4: every customer's
+ * assignment (the first of its segments in the scheme's order), beside the previous snapshot's
+ * (each customer's latest row); the customers whose assignment differs are stored, then the counts.
+ */
+static const char seg__snapshot_sql[] =
+	"WITH cur AS MATERIALIZED (SELECT c.id AS customer_id, ($4::bigint[])[a.p] AS sid "
+	"FROM customers c LEFT JOIN (SELECT m.customer_id, min(array_position($4::bigint[], "
+	"m.segment_id)) AS p FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = "
+	"ANY($4::bigint[]) GROUP BY m.customer_id) a ON a.customer_id = c.id "
+	"WHERE c.tenant_id = $1), "
+	"prev AS (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.segment_id, h.gone "
+	"FROM scheme_assignments h WHERE h.tenant_id = $1 AND h.scheme_id = $2 "
+	"ORDER BY h.customer_id, h.snapshot_id DESC), "
+	"ins AS (INSERT INTO scheme_assignments (tenant_id, scheme_id, customer_id, "
+	"snapshot_id, segment_id, gone) SELECT $1, $2, coalesce(cur.customer_id, "
+	"p.customer_id), $3, cur.sid, cur.customer_id IS NULL FROM cur FULL JOIN "
+	"(SELECT * FROM prev WHERE NOT prev.gone) p ON p.customer_id = cur.customer_id "
+	"WHERE cur.customer_id IS NULL OR p.customer_id IS NULL "
+	"OR cur.sid IS DISTINCT FROM p.segment_id RETURNING 1), "
+	"upd AS (UPDATE scheme_snapshots s SET customers = (SELECT count(*) FROM cur), "
+	"assigned = (SELECT count(cur.sid) FROM cur), changed = (SELECT count(*) FROM ins) "
+	"WHERE s.tenant_id = $1 AND s.id = $3::bigint RETURNING s.*) "
+	"SELECT " SEG__SNAPSHOT_JSON " FROM upd s";
+
 /* A cursor key of an id-ordered list: digits only, or the key was not ours. */
 static bool seg__int_key(const char *key)
 {
@@ -144,28 +184,6 @@ static void seg__ids_literal(struct seg_buf *out, const int64_t *ids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		seg_buf_addf(out, i ? ",%lld" : "%lld", (long long)ids[i]);
 	seg_buf_addch(out, '}');
-}
-
-/*
- * One branch per segment of the scheme: (customer_id, p) for every member of segment p, whose
- * id is element p + 1 of the bigint[] parameter $ids. In customer order per branch.
- */
-static void seg__members_union(struct seg_buf *sql, size_t n, int ids)
-{
-	if (!n) {
-		/* none: the array is '{}' (the parameter must still be used) */
-		seg_buf_addf(sql,
-			     "SELECT NULL::text COLLATE \"C\" AS customer_id, 0 AS p "
-			     "WHERE $%d::bigint[] IS NULL",
-			     ids);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		seg_buf_addf(
-			sql,
-			"%sSELECT m.customer_id, %zu AS p FROM memberships m WHERE m.tenant_id "
-			"= $1 AND m.segment_id = ($%d::bigint[])[%zu]",
-			i ? " UNION ALL " : "", i, ids, i + 1);
 }
 
 /*
@@ -332,7 +350,7 @@ enum seg_err seg_db_scheme_report(struct seg_db *db, int64_t tenant, int64_t id,
 {
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id), NULL};
-	struct seg_buf sql = SEG_BUF_INIT, ids = SEG_BUF_INIT;
+	struct seg_buf ids = SEG_BUF_INIT;
 	PGresult *res = NULL;
 	enum seg_err err;
 
@@ -371,15 +389,9 @@ enum seg_err seg_db_scheme_report(struct seg_db *db, int64_t tenant, int64_t id,
 	params[1] = ids.data;
 	/*
 	 * The tenant's customers (a NULL mask), then one row per combination of segments with its
-	 * customers: each customer's mask of segments, from one merged pass over the memberships.
+	 * customers: each customer's mask of segments, from one pass over the memberships.
 	 */
-	seg_buf_addstr(&sql,
-		       "SELECT NULL::bigint, count(*) FROM customers c WHERE c.tenant_id = $1 "
-		       "UNION ALL SELECT x.mask, count(*) FROM (SELECT "
-		       "bit_or(1::bigint << u.p) AS mask FROM (");
-	seg__members_union(&sql, out->nsegments, 2);
-	seg_buf_addstr(&sql, ") u GROUP BY u.customer_id) x GROUP BY x.mask");
-	err = seg__db_query(db, sql.data, 2, params, &res);
+	err = seg__db_query(db, seg__report_sql, 2, params, &res);
 	if (err)
 		goto out;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -395,7 +407,6 @@ out:
 	if (err)
 		seg_db_rollback(db);
 	PQclear(res);
-	seg_buf_release(&sql);
 	seg_buf_release(&ids);
 	return err;
 }
@@ -469,7 +480,7 @@ static enum seg_err seg__snapshot(struct seg_db *db, int64_t tenant, int64_t id,
 	const char *params[] = {
 		seg__db_int(tid, tenant), seg__db_int(sid, id), NULL, NULL, NULL, NULL};
 	struct seg_scheme s;
-	struct seg_buf sql = SEG_BUF_INIT, ids = SEG_BUF_INIT, names = SEG_BUF_INIT;
+	struct seg_buf ids = SEG_BUF_INIT, names = SEG_BUF_INIT;
 	char *fallback = NULL, *snap = NULL;
 	PGresult *res = NULL;
 	enum seg_err err;
@@ -507,27 +518,7 @@ static enum seg_err seg__snapshot(struct seg_db *db, int64_t tenant, int64_t id,
 	res = NULL;
 	params[2] = snap;
 	params[3] = ids.data;
-	seg_buf_addstr(&sql, "WITH cur AS MATERIALIZED (SELECT c.id AS customer_id, "
-			     "($4::bigint[])[a.p + 1] AS sid FROM customers c LEFT JOIN "
-			     "(SELECT u.customer_id, min(u.p) AS p FROM (");
-	seg__members_union(&sql, s.nsegments, 4);
-	seg_buf_addstr(
-		&sql,
-		") u GROUP BY u.customer_id) a ON a.customer_id = c.id WHERE c.tenant_id = $1), "
-		"prev AS (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.segment_id, h.gone "
-		"FROM scheme_assignments h WHERE h.tenant_id = $1 AND h.scheme_id = $2 "
-		"ORDER BY h.customer_id, h.snapshot_id DESC), "
-		"ins AS (INSERT INTO scheme_assignments (tenant_id, scheme_id, customer_id, "
-		"snapshot_id, segment_id, gone) SELECT $1, $2, coalesce(cur.customer_id, "
-		"p.customer_id), $3, cur.sid, cur.customer_id IS NULL FROM cur FULL JOIN "
-		"(SELECT * FROM prev WHERE NOT prev.gone) p ON p.customer_id = cur.customer_id "
-		"WHERE cur.customer_id IS NULL OR p.customer_id IS NULL "
-		"OR cur.sid IS DISTINCT FROM p.segment_id RETURNING 1), "
-		"upd AS (UPDATE scheme_snapshots s SET customers = (SELECT count(*) FROM cur), "
-		"assigned = (SELECT count(cur.sid) FROM cur), changed = (SELECT count(*) FROM ins) "
-		"WHERE s.tenant_id = $1 AND s.id = $3::bigint RETURNING s.*) "
-		"SELECT " SEG__SNAPSHOT_JSON " FROM upd s");
-	err = seg__db_query(db, sql.data, 4, params, &res);
+	err = seg__db_query(db, seg__snapshot_sql, 4, params, &res);
 	if (err)
 		goto out;
 	*json = seg__db_strdup(res, 0, 0);
@@ -541,7 +532,6 @@ out:
 	PQclear(res);
 	free(fallback);
 	free(snap);
-	seg_buf_release(&sql);
 	seg_buf_release(&ids);
 	seg_buf_release(&names);
 	seg_scheme_release(&s);
