@@ -85,20 +85,19 @@ SEG_STMT(scheme_snapshot_segments,
 	 "unnest(s.segment_ids, s.segment_names) WITH ORDINALITY u(id, name, o) "
 	 "WHERE s.tenant_id = $1 AND s.id = $2 ORDER BY u.o");
 /*
- * The transitions between snapshots $3 and $4 (<= $4): each customer's latest row at or before
- * each, in one scan of the scheme's rows up to $4; customers gone or absent at either are left
- * out.
+ * The transitions between snapshots $3 and $4 ($3 <= $4): each customer's latest row at or
+ * before each, by two scans of the scheme's rows in customer order (the unique index), merged
+ * by customer; customers gone or absent at either are left out.
  */
+#define SEG__LATEST(snap)                                                            \
+	"(SELECT DISTINCT ON (h.customer_id) h.customer_id, h.segment_id, h.gone "   \
+	"FROM scheme_assignments h WHERE h.tenant_id = $1 AND h.scheme_id = $2 AND " \
+	"h.snapshot_id <= " snap " ORDER BY h.customer_id, h.snapshot_id DESC)"
 SEG_STMT(scheme_transitions,
-	 "WITH h AS (SELECT customer_id, snapshot_id, segment_id, gone FROM scheme_assignments "
-	 "WHERE tenant_id = $1 AND scheme_id = $2 AND snapshot_id <= $4), "
-	 "f AS (SELECT DISTINCT ON (customer_id) customer_id, segment_id, gone FROM h "
-	 "WHERE snapshot_id <= $3 ORDER BY customer_id, snapshot_id DESC), "
-	 "t AS (SELECT DISTINCT ON (customer_id) customer_id, segment_id, gone FROM h "
-	 "ORDER BY customer_id, snapshot_id DESC) "
-	 "SELECT coalesce(f.segment_id, 0), coalesce(t.segment_id, 0), count(*) FROM f "
-	 "JOIN t ON t.customer_id = f.customer_id WHERE NOT f.gone AND NOT t.gone "
-	 "GROUP BY 1, 2");
+	 "SELECT coalesce(f.segment_id, 0), coalesce(t.segment_id, 0), count(*) "
+	 "FROM " SEG__LATEST("$3") " f JOIN " SEG__LATEST(
+		 "$4") " t ON t.customer_id = "
+		       "f.customer_id WHERE NOT f.gone AND NOT t.gone GROUP BY 1, 2");
 
 /*
  * A customer's assignment: the first of the scheme's segments (by position) it belongs to, by
