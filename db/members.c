@@ -313,6 +313,66 @@ static const char *seg__source_cte(enum seg__changed src, bool many)
 }
 
 /*
+ * Which staged events can change a segment: appends to r, as " OR "-joined terms over a staged
+ * event s, a superset of the events that can change the rule n (and the dynamic rules it
+ * inlines), or returns false when any event can. An event condition is changed by events of
+ * its type inside its window; the purchase metrics by revenue events; the other metrics
+ * (events, last_event_at, tenure_days) by any event. Attributes, fields and static segments
+ * are not changed by events. The where filters of event conditions are ignored (a superset).
+ */
+static bool seg__event_terms(struct seg__defs *d, const struct seg_rule_node *n, int depth,
+			     struct seg_buf *r, struct seg__sqlparams *params)
+{
+	static const char *const purchase_metrics[] = {
+		"orders",	    "revenue",	    "avg_order_value", "first_purchase_at",
+		"last_purchase_at", "recency_days",
+	};
+	static const char revenue[] = "s.type = ANY (coalesce((SELECT t.revenue_event_types FROM "
+				      "tenants t WHERE t.id = $1), '{}'))";
+	char days[48];
+
+	if (!n || depth > SEG_RULE_MAX_DEPTH)
+		return false;
+	switch (n->kind) {
+	case SEG_RULE_ALL:
+	case SEG_RULE_ANY:
+	case SEG_RULE_NOT:
+		for (size_t i = 0; i < n->nchildren; i++)
+			if (!seg__event_terms(d, n->children[i], depth, r, params))
+				return false;
+		return true;
+	case SEG_RULE_METRIC:
+		for (size_t i = 0; i < sizeof(purchase_metrics) / sizeof(*purchase_metrics); i++)
+			if (strcmp(n->name, purchase_metrics[i]) == 0) {
+				if (!r->len || !strstr(r->data, revenue))
+					seg_buf_addf(r, "%s%s", r->len ? " OR " : "", revenue);
+				return true;
+			}
+		return false;
+	case SEG_RULE_EVENT: {
+		if (!n->name)
+			return false;
+		size_t k = seg__sqlparams_addstr(params, n->name);
+		seg_buf_addf(r, "%s(s.type = $%zu::text", r->len ? " OR " : "", k);
+		if (n->within_days > 0) {
+			snprintf(days, sizeof(days), "%lld days", (long long)n->within_days);
+			k = seg__sqlparams_addstr(params, days);
+			seg_buf_addf(r, " AND s.occurred_at > now() - $%zu::interval", k);
+		}
+		seg_buf_addch(r, ')');
+		return true;
+	}
+	case SEG_RULE_SEGMENT: {
+		struct seg__def *ref = seg__defs_find(d, n->segment);
+		if (!ref || !ref->dynamic)
+			return true; /* gone, or static: events do not change it */
+		return ref->rule && seg__event_terms(d, ref->rule->root, depth + 1, r, params);
+	}
+	default: return true; /* attributes and fields */
+	}
+}
+
+/*
  * Appends, after the customers row c, " LEFT JOIN LATERAL (<the event aggregates>) ea ON true
  * LEFT JOIN LATERAL (<the customer's memberships>) cm ON true CROSS JOIN LATERAL (VALUES (sid,
  * whether c matches), ...) AS s(sid, ok)" for the segments v[0..n): every event condition of
@@ -398,18 +458,37 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 	if (!nhit && !nrest && src != SEG__CHANGED_IDS)
 		goto out; /* nothing can change: only a deleted customer leaves static segments */
 
+	/*
+	 * An events batch evaluates the segments over events and metrics only for the customers
+	 * with an event that can change one of them (x.rel), and for those it created.
+	 */
+	struct seg_buf rel = SEG_BUF_INIT;
+	size_t nparams = st->params.n;
+	bool filter = src == SEG__CHANGED_STAGE_EVENTS && nhit;
+	for (size_t i = 0; filter && i < nhit; i++)
+		filter = seg__event_terms(d, hit[i]->rule->root, 0, &rel, &st->params);
+	filter = filter && rel.len;
+	if (!filter)
+		seg__sqlparams_truncate(&st->params, nparams);
 	seg_buf_addstr(&sql, "WITH ");
-	if (!all) {
+	if (filter)
+		seg_buf_addf(&sql,
+			     "x AS MATERIALIZED (SELECT s.customer_id AS id, bool_or(%s) AS rel "
+			     "FROM seg_stage_events s GROUP BY s.customer_id), ",
+			     rel.data);
+	else if (!all) {
 		seg_buf_addstr(&sql, seg__source_cte(src, many));
 		seg_buf_addstr(&sql, ", ");
 	}
+	seg_buf_release(&rel);
 	if (nhit || nrest) {
 		/* the (customer, segment) pairs that change, and whether they now match */
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
 		if (nhit) {
 			seg_buf_addf(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM %s", from_c);
 			err = seg__step_values(&sql, &st->params, d, hit, nhit);
-			seg_buf_addf(&sql, "%s%s", where_c, keep);
+			seg_buf_addf(&sql, "%s%s%s", where_c,
+				     filter ? " AND (x.rel OR c.created_at = now())" : "", keep);
 		}
 		if (nrest && !err) {
 			/* the customers this transaction created are evaluated for every segment */
@@ -756,22 +835,38 @@ static void seg__closure(struct seg__defs *d, struct seg__def *def, struct seg_b
 	}
 }
 
-static const char seg__refresh_stage_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS seg_refresh_diff (customer_id text COLLATE \"C\" "
-	"PRIMARY KEY, rev bigint NOT NULL, enter boolean NOT NULL) ON COMMIT DELETE ROWS";
+/*
+ * The refresh's working memory: its sorts and hashes (the differences, the segment's members)
+ * stay in memory up to a few million rows instead of spilling to disk.
+ */
+static const char seg__refresh_memory_sql[] = "SET LOCAL work_mem = '64MB'";
 
 /*
- * After the predicate: every customer of the tenant with whether it matches and whether it is
- * a member, the differences kept. One pass over the
- * customers: "was" is a hashed subplan over the segment's members, or, when they would not fit
- * in work_mem, a probe of the memberships primary key per customer (never quadratic).
+ * The differences with the stored membership, from one snapshot, into a temporary table made by
+ * CREATE TABLE AS, which (unlike INSERT ... SELECT) may compute with parallel workers:
+ *   ok:    the customers that match, with their rev as of the snapshot — the predicate at the
+ *          top of a WHERE, where PostgreSQL turns event conditions into (parallel) semi-joins;
+ *   enter: those of ok that are not members (an anti-join);
+ *   exit:  the members not in ok (an anti-join), each then looked up for its rev (a probe per
+ *          exiting member, never a scan of the tenant); a member whose customer is gone has
+ *          left already (its delete removed it).
+ * Each part has a plan of its own, none tests the rule once per member (db/README.md
+ * "Memberships").
  */
-static const char seg__refresh_diff_sql[] =
-	" AS ok, EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2 "
-	"AND m.customer_id = c.id) AS was FROM customers c WHERE c.tenant_id = $1), "
-	"d AS (INSERT INTO seg_refresh_diff (customer_id, rev, enter) "
-	"SELECT s.id, s.rev, s.ok FROM s WHERE s.ok <> s.was RETURNING enter) "
-	"SELECT count(*) FROM d";
+static const char seg__refresh_delta_head[] =
+	"CREATE TEMP TABLE seg_refresh_delta ON COMMIT DROP AS "
+	"WITH ok AS MATERIALIZED (SELECT c.id, c.rev FROM customers c WHERE c.tenant_id = $1 AND ";
+static const char seg__refresh_delta_tail[] =
+	") SELECT ok.id AS customer_id, ok.rev, true AS enter FROM ok WHERE NOT EXISTS (SELECT 1 "
+	"FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2 AND m.customer_id = "
+	"ok.id) "
+	"UNION ALL SELECT c.id, c.rev, false FROM memberships m CROSS JOIN LATERAL (SELECT c.id, "
+	"c.rev FROM customers c WHERE c.tenant_id = $1 AND c.id = m.customer_id OFFSET 0) c "
+	"WHERE m.tenant_id = $1 AND m.segment_id = $2 "
+	"AND NOT EXISTS (SELECT 1 FROM ok WHERE ok.id = m.customer_id)";
+
+/* Statistics of the differences, so that the apply plans for their real number. */
+static const char seg__refresh_analyze_sql[] = "ANALYZE seg_refresh_delta";
 
 /* The rules used are still those compiled: the segment and those it inlines. */
 static const char seg__refresh_check_sql[] =
@@ -783,7 +878,7 @@ static const char seg__refresh_check_sql[] =
  * (FOR SHARE, in id order) until the commit.
  */
 static const char seg__refresh_apply_sql[] =
-	"WITH ok AS MATERIALIZED (SELECT d.customer_id, d.enter FROM seg_refresh_diff d "
+	"WITH ok AS MATERIALIZED (SELECT d.customer_id, d.enter FROM seg_refresh_delta d "
 	"JOIN customers c ON c.tenant_id = $1 AND c.id = d.customer_id "
 	"WHERE c.rev = d.rev ORDER BY c.id FOR SHARE OF c), "
 	"ins AS (INSERT INTO memberships (tenant_id, segment_id, customer_id) "
@@ -875,25 +970,25 @@ enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_clai
 	seg_buf_addch(&versions, '}');
 
 	/* the members from one snapshot, and their difference with the stored membership */
-	err = seg__db_query(db, seg__refresh_stage_sql, 0, NULL, NULL);
+	err = seg__db_query(db, seg__refresh_memory_sql, 0, NULL, NULL);
 	if (err)
 		goto out;
 	seg__sqlparams_addstr(&params, tid);
 	seg__sqlparams_addstr(&params, sid);
-	seg_buf_addstr(&sql, "WITH s AS (SELECT c.id, c.rev, ");
+	seg_buf_addstr(&sql, seg__refresh_delta_head);
 	err = seg__rulesql_compile(def->rule->root, "c", &refs, &sql, &params);
 	if (err)
 		goto out;
-	seg_buf_addstr(&sql, seg__refresh_diff_sql);
+	seg_buf_addstr(&sql, seg__refresh_delta_tail);
 	if (seg__stopping(hooks)) {
 		err = SEG_ERR_CANCELLED;
 		goto out;
 	}
-	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, &res);
+	err = seg__db_query(db, sql.data, (int)params.n, (const char *const *)params.v, NULL);
+	if (!err)
+		err = seg__db_query(db, seg__refresh_analyze_sql, 0, NULL, NULL);
 	if (err)
 		goto out;
-	PQclear(res);
-	res = NULL;
 	seg__progress(hooks, 0.7);
 	if (seg__stopping(hooks)) {
 		err = SEG_ERR_CANCELLED;

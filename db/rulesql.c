@@ -41,6 +41,12 @@ size_t seg__sqlparams_add(struct seg__sqlparams *p, const char *text, size_t len
 	return p->n;
 }
 
+void seg__sqlparams_truncate(struct seg__sqlparams *p, size_t n)
+{
+	while (p->n > n)
+		free(p->v[--p->n]);
+}
+
 size_t seg__sqlparams_addstr(struct seg__sqlparams *p, const char *text)
 {
 	return seg__sqlparams_add(p, text, strlen(text));

@@ -30,6 +30,8 @@ struct seg__sqlparams {
 };
 void seg__sqlparams_init(struct seg__sqlparams *p);
 void seg__sqlparams_release(struct seg__sqlparams *p);
+/* Drops the parameters after the first n (those of a fragment that is not used after all). */
+void seg__sqlparams_truncate(struct seg__sqlparams *p, size_t n);
 /* Appends a copy of text[0..len) and returns its parameter number (n after the append). */
 size_t seg__sqlparams_add(struct seg__sqlparams *p, const char *text, size_t len);
 /* Appends a copy of the NUL-terminated text; returns its parameter number. */

@@ -12,10 +12,12 @@
  * own connection (the database does most of an events import's work, and this lets it use two
  * cores): their effects commute — metrics add up, each customer's row lock orders its
  * membership step — except for a repeated event id, where the first line must win, so a batch
- * holding an id of a batch still in writing waits for it. A writer borrows a pooled connection
- * only while it writes, so neither a transaction nor a connection is held while the client is
- * sending. Memory is bounded by three batches plus one record (1 MiB) plus the server's inbox,
- * however large the body.
+ * holding an id of a batch still in writing waits for it. Events are filled into two lanes by
+ * customer, so that the two batches in writing rarely share a customer: a shared one would
+ * make the second wait for the first's commit on that customer's row lock (seg__event_lane).
+ * A writer borrows a pooled connection only while it writes, so neither a transaction nor a
+ * connection is held while the client is sending. Memory is bounded by four batches plus one
+ * record (1 MiB) plus the server's inbox, however large the body.
  *
  * A batch that the database refuses as a whole for a value (a value out of its range that the
  * checks in C let through) is written again one line at a time, so that only the lines it
@@ -29,6 +31,7 @@
 
 #include <csv.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +47,8 @@
 #define SEG_BATCH_ROWS	5000
 #define SEG_BATCH_BYTES (4 << 20)
 #define SEG_MAX_ERRORS	100
-#define SEG_BATCHES	3 /* one being filled, up to two in writing */
+#define SEG_LANES	2 /* events: batches filled side by side, by customer */
+#define SEG_BATCHES	4 /* one being filled per lane, up to two in writing */
 
 struct seg_import;
 
@@ -73,11 +77,11 @@ struct seg_import {
 	struct seg_lines lines;
 	struct seg_attr_catalog catalog;
 	struct seg_batch batches[SEG_BATCHES];
-	int cur;	   /* the batch being filled */
-	int oldest;	   /* the batch written longest ago, when inflight > 0 */
-	int inflight;	   /* batches in writing, in ring order from oldest */
-	bool fast;	   /* customers: try the all-new fast path */
-	json_t *batch_ids; /* customer ids in the current batch (a set) */
+	int cur[SEG_LANES];	/* the batch each lane fills (customers: lane 0 only) */
+	int queue[SEG_BATCHES]; /* the batches in writing, oldest first */
+	int inflight;		/* how many */
+	bool fast;		/* customers: try the all-new fast path */
+	json_t *batch_ids;	/* customer ids in the current batch (a set) */
 	size_t received, inserted, updated, accepted, duplicates, rejected;
 	struct seg_buf errors; /* JSON objects joined by commas */
 	size_t nerrors;
@@ -206,12 +210,12 @@ static void *seg__writer_main(void *arg)
 /* Waits for the oldest batch in writing and counts it. */
 static enum seg_err seg__wait_oldest(struct seg_import *im)
 {
-	struct seg_batch *b = &im->batches[im->oldest];
+	struct seg_batch *b = &im->batches[im->queue[0]];
 	if (b->threaded)
 		pthread_join(b->writer, NULL);
 	b->writing = false;
-	im->oldest = (im->oldest + 1) % SEG_BATCHES;
 	im->inflight--;
+	memmove(im->queue, im->queue + 1, (size_t)im->inflight * sizeof(*im->queue));
 	enum seg_err err = b->err;
 	for (const char *p = b->refused.data; p && *p; p += strcspn(p, "\n") + 1)
 		seg__reject(im, strtoull(p, NULL, 10),
@@ -266,23 +270,36 @@ static bool seg__ids_clash(struct seg_import *im, const struct seg_batch *b)
 	json_t *v;
 	if (!b->ids)
 		return false;
-	for (int i = 0, k = im->oldest; i < im->inflight; i++, k = (k + 1) % SEG_BATCHES)
+	for (int i = 0; i < im->inflight; i++)
 		json_object_foreach(b->ids, id, v)
 		{
-			if (json_object_get(im->batches[k].ids, id))
+			if (json_object_get(im->batches[im->queue[i]].ids, id))
 				return true;
 		}
 	return false;
 }
 
+/* A batch neither in writing nor being filled. */
+static int seg__free_batch(const struct seg_import *im)
+{
+	for (int i = 0; i < SEG_BATCHES; i++) {
+		bool used = im->batches[i].writing;
+		for (int l = 0; l < SEG_LANES && !used; l++)
+			used = im->cur[l] == i;
+		if (!used)
+			return i;
+	}
+	return -1; /* cannot happen: lanes + writers < SEG_BATCHES */
+}
+
 /*
- * Hands the current batch to a writer: at once when the import may write one more batch at a
+ * Hands the batch of a lane to a writer: at once when the import may write one more batch at a
  * time and no batch in writing must apply first; otherwise after waiting for those.
  */
-static enum seg_err seg__flush(struct seg_import *im)
+static enum seg_err seg__flush(struct seg_import *im, int lane)
 {
-	struct seg_batch *b = &im->batches[im->cur];
-	int max = im->events ? SEG_BATCHES - 1 : 1;
+	struct seg_batch *b = &im->batches[im->cur[lane]];
+	int max = im->events ? SEG_BATCHES - SEG_LANES : 1;
 	enum seg_err err = SEG_OK;
 
 	if (!b->nrows)
@@ -298,25 +315,41 @@ static enum seg_err seg__flush(struct seg_import *im)
 			im->inserted + im->updated + im->accepted + im->duplicates);
 	}
 	b->try_new = !im->events && im->fast && b->new_ok;
-	if (!im->inflight)
-		im->oldest = im->cur;
-	im->inflight++;
-	im->cur = (im->cur + 1) % SEG_BATCHES;
-	json_object_clear(im->batch_ids);
+	im->queue[im->inflight++] = im->cur[lane];
 	b->writing = true;
+	im->cur[lane] = seg__free_batch(im);
+	json_object_clear(im->batch_ids);
 	b->threaded = pthread_create(&b->writer, NULL, seg__writer_main, b) == 0;
 	if (!b->threaded) /* no thread could be made: write it here; it is counted later */
 		seg__write(im, b);
 	return SEG_OK;
 }
 
-static enum seg_err seg__staged(struct seg_import *im)
+static enum seg_err seg__staged(struct seg_import *im, int lane)
 {
-	struct seg_batch *b = &im->batches[im->cur];
+	struct seg_batch *b = &im->batches[im->cur[lane]];
 	b->nrows++;
 	if (b->nrows >= SEG_BATCH_ROWS || b->rows.len >= SEG_BATCH_BYTES)
-		return seg__flush(im);
+		return seg__flush(im, lane);
 	return SEG_OK;
+}
+
+/*
+ * The lane of an event: its customer's (so that batches written at once never wait for each
+ * other's row locks), unless its id is in the batch the other lane fills, whose line came
+ * first and must win: then that lane. So two batches being filled never share an id, and a
+ * batch in writing that shares one with a batch being filled holds the earlier line.
+ */
+static int seg__event_lane(const struct seg_import *im, const char *customer_id, const char *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)customer_id; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	int lane = (int)(h % SEG_LANES);
+	for (int l = 0; id && l < SEG_LANES; l++)
+		if (l != lane && json_object_get(im->batches[im->cur[l]].ids, id))
+			return l;
+	return lane;
 }
 
 /* Stages one customer; a repeated id first sends the batch, so lines apply in order. */
@@ -329,12 +362,12 @@ static enum seg_err seg__stage_customer(struct seg_import *im, size_t line, cons
 	size_t attrs_len = 2;
 
 	if (json_object_get(im->batch_ids, id)) {
-		enum seg_err err = seg__flush(im);
+		enum seg_err err = seg__flush(im, 0);
 		if (err)
 			return err;
 	}
 	json_object_set_new(im->batch_ids, id, json_true());
-	b = &im->batches[im->cur];
+	b = &im->batches[im->cur[0]];
 	seg_customer_rows_add(&b->rows, line, id, kind, doc, doc_len, flat, has_null);
 	if (im->fast && b->new_ok) {
 		/* a new customer's attributes are the line's own, unless nulls must be dropped */
@@ -346,7 +379,7 @@ static enum seg_err seg__stage_customer(struct seg_import *im, size_t line, cons
 						  attrs_len);
 		}
 	}
-	return seg__staged(im);
+	return seg__staged(im, 0);
 }
 
 static void seg__reject_problem(struct seg_import *im, size_t line, struct seg_problem *p)
@@ -412,12 +445,13 @@ static enum seg_err seg__ndjson_line(struct seg_import *im, const char *data, si
 		if (seg_event_check(doc, "", &p, &ev)) {
 			seg__reject_problem(im, line, &p);
 		} else {
-			struct seg_batch *b = &im->batches[im->cur];
+			int lane = seg__event_lane(im, ev.customer_id, ev.id);
+			struct seg_batch *b = &im->batches[im->cur[lane]];
 			seg_event_rows_add(&b->rows, line, ev.id, ev.customer_id, ev.type,
 					   ev.occurred_at, data, len);
 			if (ev.id)
 				json_object_set_new(b->ids, ev.id, json_true());
-			err = seg__staged(im);
+			err = seg__staged(im, lane);
 		}
 	} else {
 		struct seg_customer_doc c;
@@ -626,6 +660,8 @@ static enum seg_err seg__begin(struct seg_req *r, bool events)
 		if (events)
 			b->ids = json_object();
 	}
+	for (int l = 0; l < SEG_LANES; l++)
+		im->cur[l] = events ? l : 0;
 	im->fast = !events;
 	seg_buf_init(&im->errors);
 	if (im->csv) {
@@ -653,8 +689,8 @@ static enum seg_err seg__end(struct seg_req *r)
 	struct seg_buf out = SEG_BUF_INIT;
 	enum seg_err err = (enum seg_err)seg_lines_finish(&im->lines, seg__on_record, im);
 
-	if (!err)
-		err = seg__flush(im);
+	for (int lane = 0; lane < (im->events ? SEG_LANES : 1) && !err; lane++)
+		err = seg__flush(im, lane);
 	if (!err)
 		err = seg__wait(im);
 	if (err)

@@ -1,6 +1,7 @@
 """Events: POST /v1/events, POST /v1/events:import, GET /v1/customers/{id}/events, metrics."""
 import datetime
 import json
+import random
 import urllib.parse
 from decimal import Decimal
 
@@ -424,3 +425,40 @@ def test_events_cursor_of_another_customer_leaks_nothing(t):
         t.check(set(got) <= {b}, "a cursor of customer A returned A's events for B: %s" % got, r)
     else:
         t.problem(r, 400)
+
+
+def test_events_import_repeated_id_first_line_wins_across_batches(t):
+    """The import fills two batches side by side (by customer) and writes two at once; a
+    repeated event id must still keep its first line, whichever lanes and batches the two
+    lines fall in."""
+    tenant, key = t.new_tenant("read,write")
+    rnd = random.Random(7)
+    lines = []
+    for i in range(24000):
+        lines.append({"customer_id": "f-%d" % rnd.randrange(2000), "type": "view",
+                      "occurred_at": "2026-01-01T00:00:00Z", "id": "fill-%d" % i})
+    pairs = []
+    for i in range(60):
+        first = rnd.randrange(0, 20000)
+        second = first + rnd.choice([1, 7, 900, 4999, 5001, 9000, 15000, 3000])
+        pairs.append((i, first, min(second, len(lines))))
+    # insert from the back so that earlier positions stay put
+    inserts = []
+    for i, first, second in pairs:
+        inserts.append((first, {"customer_id": "pa-%d" % i, "type": "first",
+                                "occurred_at": "2026-01-02T00:00:00Z", "id": "dup-%d" % i}))
+        inserts.append((second, {"customer_id": "pb-%d" % i, "type": "second",
+                                 "occurred_at": "2026-01-03T00:00:00Z", "id": "dup-%d" % i}))
+    for pos, e in sorted(inserts, key=lambda x: x[0], reverse=True):
+        lines.insert(pos, e)
+    body = "".join(json.dumps(e) + "\n" for e in lines).encode()
+    r = t.req("POST", "/v1/events:import", raw_body=body, ctype="application/x-ndjson", key=key,
+              timeout=180)
+    d = t.expect_json(r, 200)
+    t.eq((d.get("accepted"), d.get("duplicates")), (24060, 60), "counts", r)
+    for i, first, second in pairs:
+        a = t.req("GET", path("pa-%d" % i) + "/events", key=key)
+        t.eq([e["type"] for e in t.expect_json(a, 200)["items"]], ["first"],
+             "dup-%d (lines %d and %d): the first line wins" % (i, first, second), a)
+        b = t.req("GET", path("pb-%d" % i), key=key)
+        t.eq(b.status, 404, "the repeated line of dup-%d made no customer" % i, b)
