@@ -21,6 +21,7 @@
 #include "attrs.h"
 #include "buf.h"
 #include "err.h"
+#include "schemereport.h"
 
 struct seg_db;
 struct seg_pool;
@@ -402,12 +403,13 @@ enum seg_err seg_db_segment_patch(struct seg_db *db, int64_t tenant, int64_t id,
 				  const struct seg_segment_input *in, char **json, int64_t *job);
 /*
  * Deletes a segment in one transaction with the definitions lock: its members leave it (each
- * recorded as exited in the feed), its history goes, its jobs are cancelled. Unless force,
- * SEG_ERR_CONFLICT when dynamic segments refer to it: *dependents receives them as a JSON
- * array of {"id", "name"}. SEG_ERR_NOT_FOUND.
+ * recorded as exited in the feed), its history goes, its jobs are cancelled, and it leaves
+ * the schemes that use it. Unless force, SEG_ERR_CONFLICT when dynamic segments refer to it
+ * or schemes use it: *dependents receives the segments and *schemes the schemes, each as a
+ * JSON array of {"id", "name"} or NULL when there are none. SEG_ERR_NOT_FOUND.
  */
 enum seg_err seg_db_segment_delete(struct seg_db *db, int64_t tenant, int64_t id, bool force,
-				   char **dependents);
+				   char **dependents, char **schemes);
 /*
  * Every segment of the tenant, ordered by id, with the ids its rule refers to (none for a
  * static one), for seg_rule_cycle and for checking that a referenced segment exists. Free
@@ -493,5 +495,99 @@ enum seg_err seg_db_segment_preview(struct seg_db *db, int64_t tenant, const str
 				    char **json);
 /* Whether the tenant has a segment with that id. */
 enum seg_err seg_db_segment_exists(struct seg_db *db, int64_t tenant, int64_t id, bool *exists);
+
+/* --- schemes (db/schemes.c; the model: db/README.md "Schemes") --- */
+/*
+ * What a create or a patch sets. name NULL: unchanged (patch); segments: ids in priority order
+ * (set_segments; always set on create), at most SEG_SCHEME_SEGMENTS_MAX, distinct; fallback
+ * (set_fallback; NULL: none); min_segment_size (set_min; else 1 on create, unchanged on patch).
+ */
+struct seg_scheme_input {
+	const char *name;
+	const int64_t *segments;
+	size_t nsegments;
+	bool set_segments;
+	const char *fallback;
+	bool set_fallback;
+	int64_t min_segment_size;
+	bool set_min;
+};
+/*
+ * Creates a scheme in one transaction, its segments locked against deletion meanwhile.
+ * SEG_ERR_CONFLICT: the tenant has a scheme of that name; SEG_ERR_INVALID: missing[i] (an
+ * array of in->nsegments) is set for each id that names no segment of the tenant.
+ */
+enum seg_err seg_db_scheme_create(struct seg_db *db, int64_t tenant,
+				  const struct seg_scheme_input *in, int64_t *id, bool *missing);
+/* Changes what in sets. SEG_ERR_NOT_FOUND, SEG_ERR_CONFLICT, SEG_ERR_INVALID as create. */
+enum seg_err seg_db_scheme_patch(struct seg_db *db, int64_t tenant, int64_t id,
+				 const struct seg_scheme_input *in, bool *missing);
+/* Deletes a scheme with its snapshots. SEG_ERR_NOT_FOUND. */
+enum seg_err seg_db_scheme_delete(struct seg_db *db, int64_t tenant, int64_t id);
+/* SEG_ERR_NOT_FOUND when the tenant has no such scheme. */
+enum seg_err seg_db_scheme_exists(struct seg_db *db, int64_t tenant, int64_t id);
+/*
+ * Schemes ordered by id, as definitions: {"id", "name", "segments": [{"id", "name"}],
+ * "fallback", "min_segment_size", "created_at", "updated_at"}. SEG_ERR_MALFORMED for a key
+ * this did not make.
+ */
+enum seg_err seg_db_scheme_list(struct seg_db *db, int64_t tenant, const char *after_key, int limit,
+				struct seg_page *page);
+/*
+ * Fills out (released first) with the scheme's definition and its report's input, read in
+ * one snapshot (REPEATABLE READ): the tenant's customers, and the customers of every
+ * combination of its segments, from one pass over their memberships. SEG_ERR_NOT_FOUND.
+ */
+enum seg_err seg_db_scheme_report(struct seg_db *db, int64_t tenant, int64_t id,
+				  struct seg_scheme *out);
+/*
+ * Every customer of the tenant, ordered by id, with its assignment {"customer_id",
+ * "segment_id" (null: none of the segments), "segment" (the segment's name, or the
+ * fallback's, or null)}. SEG_ERR_NOT_FOUND.
+ */
+enum seg_err seg_db_scheme_assignments(struct seg_db *db, int64_t tenant, int64_t id,
+				       const char *after_key, int limit, struct seg_page *page);
+/*
+ * One batch of the CSV export: up to limit lines "customer_id,segment_id,segment\r\n" of the
+ * customers after after_key (NULL: from the start). *last receives the last customer id
+ * written (NULL when none; malloc'ed), *rows the lines. No lines when the scheme is gone.
+ */
+enum seg_err seg_db_scheme_assignments_csv(struct seg_db *db, int64_t tenant, int64_t id,
+					   const char *after_key, int limit, struct seg_buf *out,
+					   char **last, size_t *rows);
+/*
+ * Records the scheme's current assignment as a snapshot ("manual"), in one transaction that
+ * stores only the customers whose assignment changed since the previous snapshot. *json:
+ * {"id", "at", "trigger", "customers", "assigned", "unassigned", "changed", "segments":
+ * [{"id", "name"}], "fallback"}. SEG_ERR_NOT_FOUND.
+ */
+enum seg_err seg_db_scheme_snapshot(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+/*
+ * After a full refresh of segment committed: a snapshot ("refresh") of every scheme that uses
+ * it, each in a transaction of its own without a statement timeout; stops early (SEG_OK) when
+ * hooks->stopping says so. *taken counts them. A job worker's connection.
+ */
+enum seg_err seg_db_scheme_snapshot_segment(struct seg_db *db, int64_t tenant, int64_t segment,
+					    const struct seg_job_hooks *hooks, int *taken);
+/* Snapshots oldest first (the objects of seg_db_scheme_snapshot). SEG_ERR_NOT_FOUND. */
+enum seg_err seg_db_scheme_snapshots(struct seg_db *db, int64_t tenant, int64_t id,
+				     const char *after_key, int limit, struct seg_page *page);
+/* The two snapshots of a transition matrix and the flows between them. */
+struct seg_scheme_transitions {
+	struct seg_scheme_snap from, to;
+	bool from_found, to_found; /* a snapshot at or before the time asked for exists */
+	struct seg_scheme_flow *flows;
+	size_t nflows;
+};
+void seg_scheme_transitions_release(struct seg_scheme_transitions *t);
+/*
+ * Resolves from and to (timestamptz text, from <= to) to the latest snapshots at or before
+ * them and counts the customers of each (segment at from, segment at to), leaving out those
+ * present in only one. When either has no snapshot, *_found says which and no flow is read.
+ * out starts zeroed. SEG_ERR_NOT_FOUND: no such scheme.
+ */
+enum seg_err seg_db_scheme_transitions(struct seg_db *db, int64_t tenant, int64_t id,
+				       const char *from, const char *to,
+				       struct seg_scheme_transitions *out);
 
 #endif

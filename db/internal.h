@@ -378,4 +378,13 @@ enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int
  */
 enum seg_err seg__events_recompute_metrics(struct seg_db *db, int64_t tenant);
 
+/* --- CSV exports (db/segments.c, db/schemes.c) --- */
+/*
+ * A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes
+ * doubled. x is a text expression.
+ */
+#define SEG__CSV(x)                                                                           \
+	"(CASE WHEN " x " ~ '[\",\\r\\n]' THEN '\"' || replace(" x ", '\"', '\"\"') || '\"' " \
+	"ELSE " x " END)"
+
 #endif

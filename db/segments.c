@@ -67,6 +67,11 @@ SEG_STMT(segment_dependents,
 	 "SELECT json_agg(json_build_object('id', s.id::text, 'name', s.name) ORDER BY s.id)::text "
 	 "FROM segments s WHERE s.tenant_id = $1 AND s.type = 'dynamic' AND s.id <> $2 "
 	 "AND " SEG__REFERS("s.rule", "$2::bigint"));
+/* The schemes that use $2, as [{"id", "name"}] (db/schemes.c). */
+SEG_STMT(segment_schemes,
+	 "SELECT json_agg(json_build_object('id', k.id::text, 'name', k.name) ORDER BY k.id)::text "
+	 "FROM scheme_segments ss JOIN schemes k ON k.tenant_id = ss.tenant_id "
+	 "AND k.id = ss.scheme_id WHERE ss.tenant_id = $1 AND ss.segment_id = $2");
 SEG_STMT(segment_lock,
 	 "SELECT s.type FROM segments s WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE");
 /* Its members leave it, each recorded as exited, so that a mirror of the feed stays exact. */
@@ -93,13 +98,6 @@ SEG_STMT(members_page,
 	 "m.customer_id FROM memberships m WHERE m.tenant_id = $1 AND m.segment_id = $2 "
 	 "AND ($3::text IS NULL OR m.customer_id > $3) ORDER BY m.customer_id LIMIT $4");
 
-/*
- * A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes
- * doubled. x is a text expression.
- */
-#define SEG__CSV(x)                                                                           \
-	"(CASE WHEN " x " ~ '[\",\\r\\n]' THEN '\"' || replace(" x ", '\"', '\"\"') || '\"' " \
-	"ELSE " x " END)"
 /* An attribute as CSV text: a string as itself, null or absent empty, anything else as JSON. */
 #define SEG__ATTR_TEXT                                                                 \
 	"(CASE jsonb_typeof(v.v) WHEN 'string' THEN v.v #>> '{}' WHEN 'null' THEN '' " \
@@ -353,7 +351,7 @@ enum seg_err seg_db_segment_patch(struct seg_db *db, int64_t tenant, int64_t id,
 }
 
 enum seg_err seg_db_segment_delete(struct seg_db *db, int64_t tenant, int64_t id, bool force,
-				   char **dependents)
+				   char **dependents, char **schemes)
 {
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id)};
@@ -361,6 +359,7 @@ enum seg_err seg_db_segment_delete(struct seg_db *db, int64_t tenant, int64_t id
 	enum seg_err err;
 
 	*dependents = NULL;
+	*schemes = NULL;
 	err = seg_db_begin(db);
 	if (!err)
 		err = seg__members_definitions_changed(db, tenant);
@@ -374,6 +373,17 @@ enum seg_err seg_db_segment_delete(struct seg_db *db, int64_t tenant, int64_t id
 			*dependents = seg__db_strdup(res, 0, 0);
 			err = SEG_ERR_CONFLICT;
 		}
+		PQclear(res);
+		res = NULL;
+	}
+	if ((!err || err == SEG_ERR_CONFLICT) && !force) { /* and the schemes that use it */
+		enum seg_err e2 = seg__db_exec(db, &segment_schemes, 2, params, &res);
+		if (!e2 && !PQgetisnull(res, 0, 0)) {
+			*schemes = seg__db_strdup(res, 0, 0);
+			e2 = SEG_ERR_CONFLICT;
+		}
+		if (e2 && err != SEG_ERR_CONFLICT)
+			err = e2;
 		PQclear(res);
 		res = NULL;
 	}

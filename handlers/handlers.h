@@ -64,4 +64,15 @@ enum seg_err seg_h_job_cancel(struct seg_req *r);
 /* preview.c */
 enum seg_err seg_h_segments_preview(struct seg_req *r);
 
+/* schemes.c */
+enum seg_err seg_h_scheme_create(struct seg_req *r);
+enum seg_err seg_h_scheme_list(struct seg_req *r);
+enum seg_err seg_h_scheme_get(struct seg_req *r);
+enum seg_err seg_h_scheme_patch(struct seg_req *r);
+enum seg_err seg_h_scheme_delete(struct seg_req *r);
+enum seg_err seg_h_scheme_assignments(struct seg_req *r);
+enum seg_err seg_h_scheme_snapshot(struct seg_req *r);
+enum seg_err seg_h_scheme_snapshots(struct seg_req *r);
+enum seg_err seg_h_scheme_transitions(struct seg_req *r);
+
 #endif

@@ -9,6 +9,8 @@
  */
 #include "jobkinds.h"
 
+#include "log.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,8 +61,30 @@ static enum seg_err seg__test_sleep(struct seg_db *db, const struct seg_job_clai
 	return err;
 }
 
+/*
+ * A segment's full refresh, then a snapshot of every scheme that uses the segment (SPEC
+ * §5.5), each in a transaction of its own once the refresh has committed: the refresh's
+ * transaction holds the tenant's change counter to its commit, and a snapshot reads every
+ * customer. A snapshot that fails is logged; the refresh stands.
+ */
+static enum seg_err seg__segment_refresh(struct seg_db *db, const struct seg_job_claim *job,
+					 const struct seg_job_hooks *hooks)
+{
+	int taken = 0;
+	enum seg_err err = seg_db_segment_refresh(db, job, hooks);
+	if (!err) {
+		enum seg_err e2 =
+			seg_db_scheme_snapshot_segment(db, job->tenant, job->target, hooks, &taken);
+		if (e2)
+			seg_warn("could not snapshot the schemes of segment %lld after its refresh "
+				 "(job %lld): %s",
+				 (long long)job->target, (long long)job->id, seg_err_slug(e2));
+	}
+	return err;
+}
+
 const struct seg_job_kind seg_job_kinds[] = {
-	{"segment.refresh", seg_db_segment_refresh},
+	{"segment.refresh", seg__segment_refresh},
 	{"test.sleep", seg__test_sleep},
 	{NULL, NULL},
 };

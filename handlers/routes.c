@@ -57,5 +57,15 @@ const struct seg_route seg_routes[] = {
 
 	{"POST", "/v1/segments:preview", seg_h_segments_preview, NULL, W, seg__json, 0},
 
+	{"GET", "/v1/schemes", seg_h_scheme_list, NULL, R, NULL, 0},
+	{"POST", "/v1/schemes", seg_h_scheme_create, NULL, W, seg__json, 0},
+	{"GET", "/v1/schemes/{id}", seg_h_scheme_get, NULL, R, NULL, 0},
+	{"PATCH", "/v1/schemes/{id}", seg_h_scheme_patch, NULL, W, seg__patch, 0},
+	{"DELETE", "/v1/schemes/{id}", seg_h_scheme_delete, NULL, W, NULL, 0},
+	{"POST", "/v1/schemes/{id}:snapshot", seg_h_scheme_snapshot, NULL, W, NULL, 0},
+	{"GET", "/v1/schemes/{id}/assignments", seg_h_scheme_assignments, NULL, R, NULL, 0},
+	{"GET", "/v1/schemes/{id}/snapshots", seg_h_scheme_snapshots, NULL, R, NULL, 0},
+	{"GET", "/v1/schemes/{id}/transitions", seg_h_scheme_transitions, NULL, R, NULL, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -459,7 +459,7 @@ enum seg_err seg_h_segment_delete(struct seg_req *r)
 {
 	static const char *const params[] = {"force", NULL};
 	struct seg_db *db;
-	char *dependents = NULL;
+	char *dependents = NULL, *schemes = NULL;
 	int64_t id = 0;
 	bool force = false;
 	enum seg_err err = seg__segment_id(r, &id);
@@ -479,16 +479,21 @@ enum seg_err seg_h_segment_delete(struct seg_req *r)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_db_segment_delete(db, r->tenant, id, force, &dependents);
-	if (err == SEG_ERR_CONFLICT && dependents) {
+		err = seg_db_segment_delete(db, r->tenant, id, force, &dependents, &schemes);
+	if (err == SEG_ERR_CONFLICT && (dependents || schemes)) {
 		seg_buf_addstr(&r->problem_extra, ",\"dependents\":");
-		seg_buf_addstr(&r->problem_extra, dependents);
-		seg_req_fail(
-			r, err,
-			"dynamic segments refer to this one in their rules; change them first, "
-			"or delete with ?force=true");
+		seg_buf_addstr(&r->problem_extra, dependents ? dependents : "[]");
+		seg_buf_addstr(&r->problem_extra, ",\"schemes\":");
+		seg_buf_addstr(&r->problem_extra, schemes ? schemes : "[]");
+		seg_req_fail(r, err,
+			     "%s%s%s; change them first, or delete with ?force=true (which also "
+			     "removes the segment from those schemes)",
+			     dependents ? "dynamic segments refer to this one in their rules" : "",
+			     dependents && schemes ? ", and " : "",
+			     schemes ? "schemes use this segment" : "");
 	}
 	free(dependents);
+	free(schemes);
 	if (!err)
 		seg_req_reply_empty(r, 204);
 	return seg__not_found(r, err, id);
