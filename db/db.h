@@ -342,6 +342,11 @@ enum seg_err seg_db_job_rescue(struct seg_db *db, const struct seg_job_policy *p
  * several daemons at once. *queued counts the new jobs.
  */
 enum seg_err seg_db_job_schedule_refresh(struct seg_db *db, int interval_s, int *queued);
+/*
+ * Deletes jobs of every tenant that finished more than retention_s seconds ago, at most 10,000
+ * (the oldest) per call, with their cancel requests; *purged counts them.
+ */
+enum seg_err seg_db_job_purge(struct seg_db *db, int retention_s, int *purged);
 /* The queue's depth over all tenants, for /metrics. */
 struct seg_job_depth {
 	int64_t ready;	 /* queued and runnable now */

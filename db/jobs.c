@@ -162,6 +162,13 @@ SEG_STMT(job_schedule_refresh,
 	 "DO NOTHING RETURNING 1) "
 	 "SELECT count(*) FROM ins");
 SEG_STMT(job_notify, "SELECT pg_notify('segmentd_jobs', $1)");
+/* At most 10,000 a time (oldest first), so that a backlog never makes one long delete. */
+SEG_STMT(job_purge,
+	 "WITH d AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN "
+	 "('succeeded', 'failed', 'cancelled') AND finished_at < now() - $1 * interval '1 second' "
+	 "ORDER BY finished_at LIMIT 10000) RETURNING id), "
+	 "r AS (DELETE FROM job_cancel_requests c USING d WHERE c.job_id = d.id) "
+	 "SELECT count(*) FROM d");
 SEG_STMT(job_depth, "SELECT count(*) FILTER (WHERE status = 'queued' AND run_after <= now()), "
 		    "count(*) FILTER (WHERE status = 'queued' AND run_after > now()), "
 		    "count(*) FILTER (WHERE status = 'running') FROM jobs "
@@ -497,6 +504,21 @@ enum seg_err seg_db_job_schedule_refresh(struct seg_db *db, int interval_s, int 
 	PQclear(res);
 	if (*queued > 0 && seg__db_exec(db, &job_notify, 1, kind, NULL) != SEG_OK)
 		seg_debug("could not notify the workers of the scheduled refreshes");
+	return SEG_OK;
+}
+
+enum seg_err seg_db_job_purge(struct seg_db *db, int retention_s, int *purged)
+{
+	char s[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(s, retention_s)};
+	PGresult *res;
+	enum seg_err err = seg__db_exec(db, &job_purge, 1, p, &res);
+
+	*purged = 0;
+	if (err)
+		return err;
+	*purged = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
 	return SEG_OK;
 }
 

@@ -92,6 +92,9 @@ static const struct seg__option {
 	{"SEGMENTD_JOB_BACKOFF", "--job-backoff", "5",
 	 "seconds before a failed job's first retry (x4 per attempt, at most 120 times this)",
 	 SEG_NUM, offsetof(struct seg_config, job_backoff), 0, 3600},
+	{"SEGMENTD_JOB_RETENTION", "--job-retention", "604800",
+	 "seconds a finished job is kept before it is deleted (0: kept for ever)", SEG_INT,
+	 offsetof(struct seg_config, job_retention), 0, 86400 * 3650},
 };
 
 #define SEG__NOPTIONS (sizeof(seg__options) / sizeof(seg__options[0]))

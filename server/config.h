@@ -43,6 +43,7 @@ struct seg_config {
 	int job_heartbeat;  /* seconds between heartbeats (and rescue passes) */
 	int job_poll;	    /* seconds between claims when no notification arrives */
 	double job_backoff; /* seconds before the first retry (x4 each time, capped x120) */
+	int job_retention;  /* seconds a finished job is kept (0: for ever) */
 };
 
 void seg_config_init(struct seg_config *c);

@@ -511,3 +511,47 @@ def test_jobs_scheduled_refresh_queued_once(t):
         for d in daemons:
             t.stop_daemon(d)
         db.drop()
+
+
+def test_jobs_finished_are_deleted_after_the_retention(t):
+    """SEGMENTD_JOB_RETENTION: a finished job older than the retention is deleted (its GET
+    answers 404, its cancel request goes with it); a recent one, a queued one and a running one
+    stay."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "retain")
+    daemons = []
+    try:
+        tid = db.tenant_id()
+        old = db.sql("INSERT INTO jobs (tenant_id, kind, status, finished_at) VALUES "
+                     "(%d, 'test.sleep', 'succeeded', now() - interval '2 hours'), "
+                     "(%d, 'test.sleep', 'failed', now() - interval '3 hours'), "
+                     "(%d, 'test.sleep', 'cancelled', now() - interval '2 hours') "
+                     "RETURNING id" % (tid, tid, tid))
+        old = [r[0] for r in old]
+        db.sql("INSERT INTO job_cancel_requests (job_id) VALUES (%s)" % old[2])
+        keep = db.sql("INSERT INTO jobs (tenant_id, kind, status, finished_at, run_after) VALUES "
+                      "(%d, 'test.sleep', 'succeeded', now() - interval '10 minutes', now()), "
+                      "(%d, 'test.sleep', 'queued', NULL, now() + interval '1 day'), "
+                      "(%d, 'test.sleep', 'running', NULL, now()) RETURNING id"
+                      % (tid, tid, tid))
+        keep = [r[0] for r in keep]
+        env = {"SEGMENTD_REFRESH_INTERVAL": "1", "SEGMENTD_WORKERS": "0",
+               "SEGMENTD_JOB_HEARTBEAT": "1", "SEGMENTD_JOB_RETENTION": "3600"}
+        daemons = [db.daemon("retain-1", env)]
+        deadline = time.time() + 15
+        left = None
+        while time.time() < deadline:
+            left = sorted(r[0] for r in db.sql("SELECT id FROM jobs"))
+            if left == sorted(keep):
+                break
+            time.sleep(0.2)
+        t.eq(left, sorted(keep), "the jobs left after the retention pass")
+        t.eq(db.sql("SELECT count(*) FROM job_cancel_requests"), [["0"]],
+             "the cancel request of a deleted job")
+        r = t.req("GET", "/v1/jobs/%s" % old[0], key=db.key, daemon=daemons[0])
+        t.problem(r, 404)
+    finally:
+        for d in daemons:
+            t.stop_daemon(d)
+        db.drop()
