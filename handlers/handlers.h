@@ -64,4 +64,8 @@ enum seg_err seg_h_job_cancel(struct seg_req *r);
 /* preview.c */
 enum seg_err seg_h_segments_preview(struct seg_req *r);
 
+/* profile.c */
+enum seg_err seg_h_segment_profile(struct seg_req *r);
+enum seg_err seg_h_segments_overlap(struct seg_req *r);
+
 #endif

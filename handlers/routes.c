@@ -57,5 +57,8 @@ const struct seg_route seg_routes[] = {
 
 	{"POST", "/v1/segments:preview", seg_h_segments_preview, NULL, W, seg__json, 0},
 
+	{"GET", "/v1/segments/{id}/profile", seg_h_segment_profile, NULL, R, NULL, 0},
+	{"GET", "/v1/segments:overlap", seg_h_segments_overlap, NULL, R, NULL, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };
