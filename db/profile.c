@@ -33,10 +33,15 @@ SEG_STMT(profile_segment, "SELECT to_json(s.name)::text, s.profile::text FROM se
 /*
  * The pass over the members. $1 tenant, $2 segment, $3 the most attributes profiled.
  * Columns: size, the "numeric" object, the top values of the categorical attributes as
- * {attr: {"m": mode, "v": {value's JSON text: count}}}, the dotted paths read (text[]), the
- * members' revenue, the top values as "len:attr<JSON>" (text[], for the base pass), the attributes
- * whose lists count (text[]), the metrics object (without revenue_share), the number of attributes
- * there were to profile.
+ * {attr: {"m": mode, "v": {value's JSON text: count}}}, the dotted paths read (text[]),
+ * the members' revenue, the top values as "len:attr<JSON>" (text[], for the base pass), the
+ * attributes whose lists count (text[]), the metrics object (without revenue_share), the
+ * number of attributes there were to profile.
+ *
+ * g is the one pass: a row per (attribute, JSON type, listable value); ks/kc/kr classify and
+ * rank the attributes (mode: numeric, string, boolean, list, or any for an unregistered
+ * categorical one); num, cv/ct/cat and ms/met derive the numeric statistics, the top values
+ * and the metrics from g alone.
  */
 static const char seg__profile_members_sql[] =
 	"WITH defs AS ( "
@@ -142,8 +147,10 @@ static const char seg__profile_members_sql[] =
 /*
  * The pass over the base. $1 tenant, $2 the top values object, $3 the dotted paths, $4 the
  * top values as "len:attr<JSON>", $5 the attributes whose lists count, $6 the segment's size,
- * $7 its revenue. Columns: the "categorical" object,
- * share, revenue_share.
+ * $7 its revenue. x is the one pass (a row per attribute and top value or list, and per
+ * attribute for the rest; customers and revenue counted on each customer's first row); bc
+ * expands the lists; cat builds each attribute's list in order. Columns: the "categorical"
+ * object, share, revenue_share.
  */
 static const char seg__profile_base_sql[] =
 	"WITH x AS ( "
