@@ -200,9 +200,10 @@ def check_profile(t, got, docs, members, registered, what):
 DOCS = {
     "p01": {"age": 30, "score": 1.5, "city": "Zürich", "plan": "pro", "vip": True,
             "tags": ["a", "b", "a"], "mixed": 5, "nested": {"x": 1}, "signup": "2024-01-02",
-            "address": {"city": "Bern"}},
+            "address": {"city": "Bern"}, "größe \"eu\"": "L"},
     "p02": {"age": 41, "score": 2.25, "city": "東京", "plan": "free", "vip": False,
-            "tags": ["b"], "mixed": "five", "address": {"city": "東京"}},
+            "tags": ["b"], "mixed": "five", "address": {"city": "東京"},
+            "größe \"eu\"": "M"},
     "p03": {"age": None, "score": 3, "city": "Zürich", "plan": "pro", "vip": True,
             "tags": [], "mixed": "five", "nested": {"y": 2}},
     "p04": {"age": 25.5, "city": "😀 emoji", "plan": "team", "tags": ["c", "b"],
@@ -213,7 +214,8 @@ DOCS = {
     "p07": {"age": 30, "score": 7.75, "city": "Köln", "plan": "team", "vip": True},
     # not in the segment: the rest of the base, for lift
     "p08": {"age": 19, "city": "Zürich", "plan": "pro", "vip": True, "tags": ["a"]},
-    "p09": {"age": 77, "city": "Berlin", "plan": "free", "vip": False, "tags": ["z"],
+    "p09": {"größe \"eu\"": "L", "age": 77, "city": "Berlin", "plan": "free", "vip": False,
+            "tags": ["z"],
             "address": {"city": "Bern"}},
     "p10": {"city": "東京", "plan": "enterprise", "mixed": "five"},
     "p11": {},
@@ -260,6 +262,8 @@ def test_profile_registered_unregistered_missing_unicode(t):
     t.eq([(e["value"], e["count"]) for e in got["categorical"]["city"]],
          [("Zürich", 2), ("東京", 2), ("Köln", 1), ("Zurich", 1), ("😀 emoji", 1)],
          "ties by count then value (byte order); unicode round-trips")
+    t.eq([(e["value"], e["count"]) for e in got["categorical"]['größe "eu"']],
+         [("L", 1), ("M", 1)], "an attribute name with unicode and a quote")
     t.eq(got["attributes"], {"profiled": len(got["numeric"]) + len(got["categorical"]),
                              "truncated": False}, "attributes")
 
