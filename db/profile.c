@@ -275,12 +275,13 @@ SEG_STMT(overlap_segments, "SELECT s.id, to_json(s.name)::text FROM segments s "
 			   "WHERE s.tenant_id = $1 AND s.id = ANY($2::bigint[])");
 /*
  * The customers counted by the set of the segments ($2, in that order) they are members of:
- * bit i of mask is the (i+1)-th segment of $2. One pass over those memberships.
+ * bit i of mask is the (i+1)-th segment of $2. One pass over those memberships, which the
+ * planner can read in customer order (memberships_customer) and group without hashing.
  */
 SEG_STMT(overlap_masks,
-	 "SELECT x.mask, count(*) FROM (SELECT bit_or(1::bigint << (i.o - 1)::int) AS mask "
-	 "FROM memberships m JOIN unnest($2::bigint[]) WITH ORDINALITY i(id, o) "
-	 "ON i.id = m.segment_id WHERE m.tenant_id = $1 AND m.segment_id = ANY($2::bigint[]) "
+	 "SELECT x.mask, count(*) FROM (SELECT bit_or(1::bigint << "
+	 "(array_position($2::bigint[], m.segment_id) - 1)) AS mask FROM memberships m "
+	 "WHERE m.tenant_id = $1 AND m.segment_id = ANY($2::bigint[]) "
 	 "GROUP BY m.customer_id) x GROUP BY x.mask");
 
 /* A Jaccard index as a JSON number: 0 when the union is empty. */
