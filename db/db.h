@@ -594,5 +594,25 @@ void seg_scheme_transitions_release(struct seg_scheme_transitions *t);
 enum seg_err seg_db_scheme_transitions(struct seg_db *db, int64_t tenant, int64_t id,
 				       const char *from, const char *to,
 				       struct seg_scheme_transitions *out);
+/* --- segment profiles and overlaps (db/profile.c; db/README.md "Profiles and overlap") --- */
+/* A profile covers at most this many attributes (the most frequent in the segment). */
+#define SEG_PROFILE_ATTRS_MAX 200
+/*
+ * The profile of a segment (SPEC §5.4), one snapshot, as JSON built by PostgreSQL:
+ * {"segment_id", "name", "size", "share", "attributes": {"profiled", "truncated"}, "numeric",
+ * "categorical", "metrics", "profile"}. One pass over the members, one over the tenant's
+ * customers. SEG_ERR_NOT_FOUND when the tenant has no such segment.
+ */
+enum seg_err seg_db_segment_profile(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+/* An overlap compares at most this many segments. */
+#define SEG_OVERLAP_MAX 20
+/*
+ * Counts and Jaccard indexes of n (1..SEG_OVERLAP_MAX, distinct) segments, one snapshot, one
+ * pass over their memberships: {"segments": [{"id", "name", "size"}], "counts": [[n]],
+ * "jaccard": [[x]]}, in the order of ids. SEG_ERR_NOT_FOUND with *unknown set to the first id
+ * (in that order) that is none of the tenant's segments.
+ */
+enum seg_err seg_db_segments_overlap(struct seg_db *db, int64_t tenant, const int64_t *ids,
+				     size_t n, int64_t *unknown, char **json);
 
 #endif

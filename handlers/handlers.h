@@ -75,4 +75,8 @@ enum seg_err seg_h_scheme_snapshot(struct seg_req *r);
 enum seg_err seg_h_scheme_snapshots(struct seg_req *r);
 enum seg_err seg_h_scheme_transitions(struct seg_req *r);
 
+/* profile.c */
+enum seg_err seg_h_segment_profile(struct seg_req *r);
+enum seg_err seg_h_segments_overlap(struct seg_req *r);
+
 #endif

@@ -67,5 +67,8 @@ const struct seg_route seg_routes[] = {
 	{"GET", "/v1/schemes/{id}/snapshots", seg_h_scheme_snapshots, NULL, R, NULL, 0},
 	{"GET", "/v1/schemes/{id}/transitions", seg_h_scheme_transitions, NULL, R, NULL, 0},
 
+	{"GET", "/v1/segments/{id}/profile", seg_h_segment_profile, NULL, R, NULL, 0},
+	{"GET", "/v1/segments:overlap", seg_h_segments_overlap, NULL, R, NULL, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };
