@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 enum seg_err seg_h_changes(struct seg_req *r)
 {
 	static const char *const params[] = {"since", "segment", "limit", NULL};
@@ -34,13 +36,10 @@ enum seg_err seg_h_changes(struct seg_req *r)
 		err = SEG_ERR_MALFORMED;
 	}
 	if (!err && seg) {
-		size_t n = strlen(seg);
-		if (n < 1 || n > 18 || strspn(seg, "0123456789") != n) {
+		if (!seg_id_parse(seg, strlen(seg), &segment)) {
 			seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "segment", 0,
 					"segment must be a segment id, got \"%s\"", seg);
 			err = SEG_ERR_MALFORMED;
-		} else {
-			segment = strtoll(seg, NULL, 10);
 		}
 	}
 	if (!err && lim) {

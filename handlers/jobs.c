@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 static const char *const seg__statuses[] = {"queued", "running",   "succeeded",
 					    "failed", "cancelled", NULL};
 
@@ -14,10 +16,8 @@ static const char *const seg__statuses[] = {"queued", "running",   "succeeded",
 static enum seg_err seg__job_id(struct seg_req *r, int64_t *id)
 {
 	const char *s = seg_req_param(r, 0);
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 18 || strspn(s, "0123456789") != n)
+	if (!seg_id_parse(s, s ? strlen(s) : 0, id))
 		return seg_req_bad_param(r, "id", "a job id is a string of 1 to 18 digits");
-	*id = strtoll(s, NULL, 10);
 	return SEG_OK;
 }
 

@@ -11,19 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 static const char *const seg__no_params[] = {NULL};
 static const char *const seg__overlap_params[] = {"ids", NULL};
-
-/* A segment id: 1 to 18 digits. */
-static bool seg__id_parse(const char *text, size_t n, int64_t *id)
-{
-	if (n < 1 || n > 18 || strspn(text, "0123456789") < n)
-		return false;
-	*id = 0;
-	for (size_t i = 0; i < n; i++)
-		*id = *id * 10 + (text[i] - '0');
-	return true;
-}
 
 enum seg_err seg_h_segment_profile(struct seg_req *r)
 {
@@ -35,7 +26,7 @@ enum seg_err seg_h_segment_profile(struct seg_req *r)
 
 	if (err)
 		return err;
-	if (!text || !seg__id_parse(text, strlen(text), &id))
+	if (!text || !seg_id_parse(text, strlen(text), &id))
 		return seg_req_fail(r, SEG_ERR_NOT_FOUND, "no segment with id \"%s\"",
 				    text ? text : "");
 	err = seg_req_db(r, &db);
@@ -75,7 +66,7 @@ enum seg_err seg_h_segments_overlap(struct seg_req *r)
 		int64_t id;
 		if (n == SEG_OVERLAP_MAX)
 			return seg__ids_bad(r, "ids lists more than 20 segments", NULL);
-		if (!seg__id_parse(p, len, &id)) {
+		if (!seg_id_parse(p, len, &id)) {
 			char item[64];
 			snprintf(item, sizeof(item), "%.*s", len > 40 ? 40 : (int)len, p);
 			return seg__ids_bad(r, "ids must be segment ids separated by commas, got",

@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "jsonspan.h"
 #include "timefmt.h"
+#include "text.h"
 #include "validate.h"
 
 #define SEG__NAME_MAX	  200
@@ -35,11 +36,9 @@ static const char *const seg__page_params[] = {"limit", "cursor", NULL};
 static enum seg_err seg__scheme_id(struct seg_req *r, int64_t *id)
 {
 	const char *text = seg_req_param(r, 0);
-	size_t n = text ? strlen(text) : 0;
-	if (n < 1 || n > 18 || strspn(text, "0123456789") != n)
+	if (!seg_id_parse(text, text ? strlen(text) : 0, id))
 		return seg_req_fail(r, SEG_ERR_NOT_FOUND, "no scheme with id \"%s\"",
 				    text ? text : "");
-	*id = strtoll(text, NULL, 10);
 	return SEG_OK;
 }
 
@@ -69,11 +68,7 @@ static bool seg__segment_id(const json_t *v, int64_t *id)
 		return true;
 	}
 	const char *s = json_string_value(v);
-	size_t n = s ? json_string_length(v) : 0;
-	if (n < 1 || n > 18 || strspn(s, "0123456789") != n)
-		return false;
-	*id = strtoll(s, NULL, 10);
-	return *id > 0;
+	return seg_id_parse(s, s ? json_string_length(v) : 0, id) && *id > 0;
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "jsonspan.h"
 #include "rule.h"
+#include "text.h"
 #include "validate.h"
 
 #define SEG__NAME_MAX	     200
@@ -31,11 +32,9 @@ static const char *const seg__page_params[] = {"limit", "cursor", NULL};
 /* A segment id from the path (digits); anything else names no segment (404). */
 static enum seg_err seg__id_text(struct seg_req *r, const char *text, int64_t *id)
 {
-	size_t n = text ? strlen(text) : 0;
-	if (n < 1 || n > 18 || strspn(text, "0123456789") != n)
+	if (!seg_id_parse(text, text ? strlen(text) : 0, id))
 		return seg_req_fail(r, SEG_ERR_NOT_FOUND, "no segment with id \"%s\"",
 				    text ? text : "");
-	*id = strtoll(text, NULL, 10);
 	return SEG_OK;
 }
 

@@ -269,3 +269,17 @@ bool seg_json_number_valid(const char *s, size_t len)
 	}
 	return i == len;
 }
+
+bool seg_id_parse(const char *s, size_t len, int64_t *id)
+{
+	int64_t v = 0;
+	if (!s || len < 1 || len > 18)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*id = v;
+	return true;
+}

@@ -42,5 +42,10 @@ bool seg_base64url_decode(const char *s, size_t len, struct seg_buf *out);
 
 /* True when s[0..len) is exactly one JSON number (RFC 8259 grammar: -?int frac? exp?). */
 bool seg_json_number_valid(const char *s, size_t len);
+/*
+ * A server-made id (segments, schemes, jobs...): s[0..len) is 1 to 18 ASCII digits, so it fits
+ * in an int64_t; then *id is its value.
+ */
+bool seg_id_parse(const char *s, size_t len, int64_t *id);
 
 #endif

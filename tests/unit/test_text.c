@@ -12,6 +12,29 @@
 
 #define UTF8(s) seg_utf8_valid(s, sizeof(s) - 1)
 
+static void test_id_parse(void **state)
+{
+	(void)state;
+	int64_t id = -1;
+	assert_true(seg_id_parse("1", 1, &id));
+	assert_int_equal(id, 1);
+	assert_true(seg_id_parse("999999999999999999", 18, &id));
+	assert_true(id == 999999999999999999LL);
+	assert_true(seg_id_parse("0042", 4, &id));
+	assert_int_equal(id, 42);
+	assert_true(seg_id_parse("12,34", 2, &id)); /* only the first len bytes */
+	assert_int_equal(id, 12);
+	id = -1;
+	assert_false(seg_id_parse("1234567890123456789", 19, &id)); /* could overflow */
+	assert_false(seg_id_parse("", 0, &id));
+	assert_false(seg_id_parse(NULL, 0, &id));
+	assert_false(seg_id_parse("12a", 3, &id));
+	assert_false(seg_id_parse("-1", 2, &id));
+	assert_false(seg_id_parse("+1", 2, &id));
+	assert_false(seg_id_parse(" 1", 2, &id));
+	assert_int_equal(id, -1); /* untouched on failure */
+}
+
 static void test_utf8_valid(void **state)
 {
 	(void)state;
@@ -319,10 +342,11 @@ static void test_json_number(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_utf8_valid),	     cmocka_unit_test(test_printable_valid),
-		cmocka_unit_test(test_attr_name_valid),	     cmocka_unit_test(test_percent_decode),
-		cmocka_unit_test(test_base64url_round_trip), cmocka_unit_test(test_base64url_known),
-		cmocka_unit_test(test_base64url_invalid),    cmocka_unit_test(test_json_number),
+		cmocka_unit_test(test_id_parse),	cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_printable_valid), cmocka_unit_test(test_attr_name_valid),
+		cmocka_unit_test(test_percent_decode),	cmocka_unit_test(test_base64url_round_trip),
+		cmocka_unit_test(test_base64url_known), cmocka_unit_test(test_base64url_invalid),
+		cmocka_unit_test(test_json_number),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
