@@ -774,11 +774,13 @@ enum seg_err seg_db_segment_preview(struct seg_db *db, int64_t tenant, const str
 		*json = seg_strdup("{\"count\": 0, \"share\": 0, \"sample\": []}");
 		goto out;
 	}
-	char count[SEG_INT_TEXT], share[48];
-	snprintf(share, sizeof(share), "%.17g", (double)n / (double)total);
+	char count[SEG_INT_TEXT];
+	struct seg_buf share = SEG_BUF_INIT;
+	seg_json_add_double(&share, (double)n / (double)total);
 	seg__sqlparams_addstr(&params, tid);
 	seg__sqlparams_addstr(&params, seg__db_int(count, n));
-	seg__sqlparams_addstr(&params, share);
+	seg__sqlparams_addstr(&params, share.data);
+	seg_buf_release(&share);
 	seg_buf_reset(&sql);
 	seg_buf_addstr(&sql, "SELECT json_build_object('count', $2::bigint, 'share', $3::float8, "
 			     "'sample', (SELECT coalesce(json_agg(s.id ORDER BY s.id), '[]') FROM "

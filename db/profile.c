@@ -292,7 +292,7 @@ static void seg__jaccard_add(struct seg_buf *out, long long both, long long eith
 	else if (both == either)
 		seg_buf_addch(out, '1');
 	else
-		seg_buf_addf(out, "%.17g", (double)both / (double)either);
+		seg_json_add_double(out, (double)both / (double)either);
 }
 
 enum seg_err seg_db_segments_overlap(struct seg_db *db, int64_t tenant, const int64_t *ids,

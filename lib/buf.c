@@ -174,3 +174,18 @@ void seg_buf_add_copy_field(struct seg_buf *b, const char *s, size_t len)
 	}
 	seg_buf_add(b, s + start, len - start);
 }
+
+void seg_json_add_double(struct seg_buf *out, double x)
+{
+	char text[40];
+	if (!(x == x) || x > 1e308 || x < -1e308) {
+		seg_buf_addstr(out, "0");
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(text, sizeof(text), "%.*g", prec, x);
+		if (strtod(text, NULL) == x)
+			break;
+	}
+	seg_buf_addstr(out, text);
+}

@@ -43,6 +43,11 @@ void seg_buf_vaddf(struct seg_buf *b, const char *fmt, va_list ap)
 /* Appends s[0..len) as a JSON string literal, quotes included. s must be valid UTF-8. */
 void seg_buf_add_json_string(struct seg_buf *b, const char *s, size_t len);
 /*
+ * Appends x as a JSON number: the shortest decimal that reads back as exactly x (0.25, not
+ * 0.25000000000000000; 1/3 as 0.3333333333333333); 0 for NaN or an infinity.
+ */
+void seg_json_add_double(struct seg_buf *out, double x);
+/*
  * Appends s[0..len) escaped for a field of PostgreSQL's COPY text format (backslash, tab,
  * newline and carriage return escaped). A NULL s appends \N.
  */

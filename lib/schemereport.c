@@ -92,21 +92,6 @@ void seg_scheme_figures_release(struct seg_scheme_figures *f)
 	memset(f, 0, sizeof(*f));
 }
 
-void seg_json_add_double(struct seg_buf *out, double x)
-{
-	char text[40];
-	if (!(x == x) || x > 1e308 || x < -1e308) {
-		seg_buf_addstr(out, "0");
-		return;
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, x);
-		if (strtod(text, NULL) == x)
-			break;
-	}
-	seg_buf_addstr(out, text);
-}
-
 static double seg__share(int64_t part, int64_t whole)
 {
 	return whole > 0 ? (double)part / (double)whole : 0;

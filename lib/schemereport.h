@@ -103,7 +103,4 @@ void seg_scheme_transitions_json(const struct seg_scheme_snap *a, const struct s
 				 const struct seg_scheme_flow *flows, size_t nflows,
 				 struct seg_buf *out);
 
-/* Appends x as the shortest decimal text that reads back as the same double (JSON). */
-void seg_json_add_double(struct seg_buf *out, double x);
-
 #endif
