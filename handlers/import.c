@@ -77,7 +77,7 @@ struct seg_import {
 	struct seg_lines lines;
 	struct seg_attr_catalog catalog;
 	struct seg_batch batches[SEG_BATCHES];
-	int cur[SEG_LANES];	/* the batch each lane fills (customers: lane 0 only) */
+	int cur[SEG_LANES];	/* the batch each lane fills (customers: lane 0 only, -1 after) */
 	int queue[SEG_BATCHES]; /* the batches in writing, oldest first */
 	int inflight;		/* how many */
 	bool fast;		/* customers: try the all-new fast path */
@@ -335,7 +335,7 @@ static enum seg_err seg__staged(struct seg_import *im, int lane)
 }
 
 /*
- * The lane of an event: its customer's (so that batches written at once never wait for each
+ * The lane of an event: its customer's (so that batches written at once do not wait for each
  * other's row locks), unless its id is in the batch the other lane fills, whose line came
  * first and must win: then that lane. So two batches being filled never share an id, and a
  * batch in writing that shares one with a batch being filled holds the earlier line.
@@ -661,7 +661,7 @@ static enum seg_err seg__begin(struct seg_req *r, bool events)
 			b->ids = json_object();
 	}
 	for (int l = 0; l < SEG_LANES; l++)
-		im->cur[l] = events ? l : 0;
+		im->cur[l] = events || l == 0 ? l : -1; /* customers fill one lane */
 	im->fast = !events;
 	seg_buf_init(&im->errors);
 	if (im->csv) {
