@@ -193,14 +193,29 @@ struct seg_conn *seg_conns_open(struct seg_conns *c, int fd, const struct sockad
 	seg__set_deadline(c, conn, SEG_CONN_WAIT, seg__now_ms());
 
 	pthread_mutex_lock(&c->lock);
-	seg__find(c, conn->key, conn->key_len, true)->count++;
+	struct seg__addr *a = seg__find(c, conn->key, conn->key_len, true);
+	a->count++;
 	c->open++;
+	/*
+	 * seg_conns_admit and this are two steps, and each HTTP thread accepts on its own: two
+	 * threads may both admit the last free place. The one that counts past a limit here shuts
+	 * its socket at once (libmicrohttpd then closes it), so the limits hold exactly.
+	 */
+	bool over = c->open > c->cfg.max_total || a->count > c->cfg.max_per_address;
+	if (over) {
+		if (c->open > c->cfg.max_total)
+			c->refused_total++;
+		else
+			c->refused_address++;
+	}
 	conn->next = c->head;
 	if (c->head)
 		c->head->prev = conn;
 	c->head = conn;
 	pthread_mutex_unlock(&c->lock);
-	seg_debug("connection from %s opened", conn->text);
+	if (over && fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	seg_debug("connection from %s opened%s", conn->text, over ? " past a limit: shut" : "");
 	return conn;
 }
 
