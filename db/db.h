@@ -389,6 +389,10 @@ struct seg_rule_graph_entry; /* rules/rule.h */
 enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
 				   const struct seg_segment_input *in, char **json, int64_t *id,
 				   int64_t *job);
+/*
+ * (Create and patch of a dynamic rule: SEG_ERR_INVALID when the tenant's dynamic segments, with
+ * this rule, would need more parameters than one statement may have; nothing is stored.)
+ */
 /* SEG_ERR_NOT_FOUND when the tenant has no such segment. */
 enum seg_err seg_db_segment_get(struct seg_db *db, int64_t tenant, int64_t id, char **json);
 /* Whether it is dynamic; SEG_ERR_NOT_FOUND when the tenant has no such segment. */

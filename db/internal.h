@@ -349,6 +349,16 @@ enum seg_err seg__members_step(struct seg_db *db, int64_t tenant, enum seg__chan
  */
 enum seg_err seg__members_definitions_changed(struct seg_db *db, int64_t tenant);
 
+/* PostgreSQL's limit on a statement's parameters (the protocol counts them in 16 bits). */
+#define SEG__PARAMS_MAX 65535
+/*
+ * Inside the transaction that changed the tenant's definitions: SEG_ERR_INVALID when the
+ * membership step of the definitions as they now stand would need more than SEG__PARAMS_MAX
+ * parameters for some source (every write of the tenant would then fail); *params receives the
+ * largest count.
+ */
+enum seg_err seg__members_check_capacity(struct seg_db *db, int64_t tenant, size_t *params);
+
 /*
  * A staged batch (imports, events): its staging table, how rows reach it, the one statement
  * that applies it, and what the membership step re-evaluates afterwards.

@@ -373,40 +373,59 @@ static bool seg__event_terms(struct seg__defs *d, const struct seg_rule_node *n,
 }
 
 /*
- * Appends, after the customers row c, " LEFT JOIN LATERAL (<the event aggregates>) ea ON true
- * LEFT JOIN LATERAL (<the customer's memberships>) cm ON true CROSS JOIN LATERAL (VALUES (sid,
- * whether c matches), ...) AS s(sid, ok)" for the segments v[0..n): every event condition of
- * their rules (of those they inline too) is a column of the one lateral, a single scan of the
- * customer's events (no lateral when none has an event condition); cm.sids are the segments
- * the customer is a member of.
+ * Appends "SELECT z.cid, z.sid, z.ok FROM (SELECT c.id AS cid, cm.sids, unnest(<the segments
+ * v[0..n)>) AS sid, unnest(ARRAY[<whether c matches each>]) AS ok FROM <from> LEFT JOIN LATERAL
+ * (<the event aggregates>) ea ON true LEFT JOIN LATERAL (<the customer's memberships>) cm ON
+ * true <where>) z WHERE <the pair changes>": every event condition of the rules (of those they
+ * inline too) is a column of the one lateral, a single scan of the customer's events (no
+ * lateral when none has an event condition); cm.sids are the segments the customer is a member
+ * of; the two unnests in the select list run in step, one row per segment. (The rules are in
+ * the select list, not in a joined VALUES list: a join's inner side may get a Memoize node
+ * keyed by every column the rules read, and PostgreSQL fails when those run to thousands.)
  */
 static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams *params,
-				     struct seg__defs *d, struct seg__def **v, size_t n)
+				     struct seg__defs *d, struct seg__def **v, size_t n,
+				     const char *from, const char *where)
 {
 	struct seg__rulesql_refs refs = {seg__defs_resolve, d};
 	struct seg__rulesql_hoist h;
-	struct seg_buf vals = SEG_BUF_INIT;
+	struct seg_buf oks = SEG_BUF_INIT, ids = SEG_BUF_INIT;
 	char id[SEG_INT_TEXT];
 	enum seg_err err = SEG_OK;
 
 	seg__rulesql_hoist_init(&h, "ea");
-	seg_buf_addstr(&vals, " CROSS JOIN LATERAL (VALUES ");
+	seg_buf_addch(&ids, '{');
 	for (size_t i = 0; i < n && !err; i++) {
-		size_t k = seg__sqlparams_addstr(params, seg__db_int(id, v[i]->id));
-		seg_buf_addf(&vals, "%s($%zu::bigint, ", i ? ", " : "", k);
-		err = seg__rulesql_compile_hoisted(v[i]->rule->root, "c", &refs, &h, &vals, params);
-		seg_buf_addch(&vals, ')');
+		seg_buf_addf(&ids, "%s%s", i ? "," : "", seg__db_int(id, v[i]->id));
+		if (i)
+			seg_buf_addstr(&oks, ", ");
+		err = seg__rulesql_compile_hoisted(v[i]->rule->root, "c", &refs, &h, &oks, params);
 	}
-	seg_buf_addstr(&vals, ") AS s(sid, ok)");
+	seg_buf_addch(&ids, '}');
 	if (!err) {
+		size_t k = seg__sqlparams_addstr(params, ids.data);
+		seg_buf_addf(sql,
+			     "SELECT z.cid, z.sid, z.ok FROM (SELECT c.id AS cid, cm.sids, "
+			     "unnest($%zu::bigint[]) AS sid, unnest(ARRAY[",
+			     k);
+		seg_buf_add(sql, oks.data, oks.len);
+		seg_buf_addf(sql, "]) AS ok FROM %s", from);
 		seg__rulesql_hoist_lateral(&h, "c", sql, params);
 		/* the segments the customer is a member of: one probe of memberships_customer */
 		seg_buf_addstr(sql, " LEFT JOIN LATERAL (SELECT array_agg(m.segment_id) AS sids "
 				    "FROM memberships m WHERE m.tenant_id = $1 "
 				    "AND m.customer_id = c.id) cm ON true");
-		seg_buf_add(sql, vals.data, vals.len);
+		/*
+		 * Only the pairs that change: a match that is not a member, a member that no
+		 * longer matches (cm.sids: the customer's memberships, read in the statement's
+		 * snapshot, as the deletions always were; the customer's row lock, taken by the
+		 * write before the step, orders it after any refresh or step that changed them).
+		 */
+		seg_buf_addf(sql, "%s) z WHERE z.ok <> coalesce(z.sid = ANY(z.sids), false)",
+			     where);
 	}
-	seg_buf_release(&vals);
+	seg_buf_release(&oks);
+	seg_buf_release(&ids);
 	seg__rulesql_hoist_release(&h);
 	return err;
 }
@@ -434,13 +453,6 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		    : "x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 "
 		      "AND c.id = x.id OFFSET 0) c";
 	const char *where_c = all ? " WHERE c.tenant_id = $1" : " WHERE true";
-	/*
-	 * Only the pairs that change: a match that is not a member, a member that no longer
-	 * matches (cm.sids: the customer's memberships, read in the statement's snapshot, as the
-	 * deletions always were; the customer's row lock, taken by the write before the step,
-	 * orders it after any refresh or step that changed them).
-	 */
-	const char *keep = " AND s.ok <> coalesce(s.sid = ANY(cm.sids), false)";
 	enum seg_err err = SEG_OK;
 
 	for (size_t i = 0; i < d->n; i++) {
@@ -484,35 +496,40 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 	if (nhit || nrest) {
 		/* the (customer, segment) pairs that change, and whether they now match */
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
+		char where[96];
 		if (nhit) {
-			seg_buf_addf(&sql, "SELECT c.id AS cid, s.sid, s.ok FROM %s", from_c);
-			err = seg__step_values(&sql, &st->params, d, hit, nhit);
-			seg_buf_addf(&sql, "%s%s%s", where_c,
-				     filter ? " AND (x.rel OR c.created_at = now())" : "", keep);
+			snprintf(where, sizeof(where), "%s%s", where_c,
+				 filter ? " AND (x.rel OR c.created_at = now())" : "");
+			err = seg__step_values(&sql, &st->params, d, hit, nhit, from_c, where);
 		}
 		if (nrest && !err) {
 			/* the customers this transaction created are evaluated for every segment */
-			seg_buf_addf(&sql, "%sSELECT c.id AS cid, s.sid, s.ok FROM %s",
-				     nhit ? " UNION ALL " : "", from_c);
-			err = seg__step_values(&sql, &st->params, d, rest, nrest);
-			seg_buf_addf(&sql, "%s AND c.created_at = now()%s", where_c, keep);
+			snprintf(where, sizeof(where), "%s AND c.created_at = now()", where_c);
+			if (nhit)
+				seg_buf_addstr(&sql, " UNION ALL ");
+			err = seg__step_values(&sql, &st->params, d, rest, nrest, from_c, where);
 		}
 		if (err)
 			goto out;
 		/*
 		 * ins: the pairs that enter (ON CONFLICT DO NOTHING for a membership a concurrent
-		 * transaction inserted first); dd: the pairs that exit, deleted by del.
+		 * transaction inserted first); dd: the memberships that exit, each found by its key
+		 * (a probe per pair: a join let the planner, misjudging how many pairs exit, scan
+		 * every membership of the table), deleted by del by their row ids (a TID scan).
 		 */
 		seg_buf_addstr(
-			&sql, "), "
-			      "ins AS (INSERT INTO memberships AS m (tenant_id, segment_id, "
-			      "customer_id) SELECT $1, ev.sid, ev.cid FROM ev WHERE ev.ok "
-			      "ORDER BY ev.cid, ev.sid ON CONFLICT DO NOTHING "
-			      "RETURNING m.segment_id, m.customer_id), "
-			      "dd AS MATERIALIZED (SELECT ev.sid, ev.cid FROM ev WHERE NOT ev.ok), "
-			      "del AS (DELETE FROM memberships m USING dd WHERE m.tenant_id = $1 "
-			      "AND m.segment_id = dd.sid AND m.customer_id = dd.cid "
-			      "RETURNING m.segment_id, m.customer_id), ");
+			&sql,
+			"), "
+			"ins AS (INSERT INTO memberships AS m (tenant_id, segment_id, "
+			"customer_id) SELECT $1, ev.sid, ev.cid FROM ev WHERE ev.ok "
+			"ORDER BY ev.cid, ev.sid ON CONFLICT DO NOTHING "
+			"RETURNING m.segment_id, m.customer_id), "
+			"dd AS MATERIALIZED (SELECT m.ctid AS t FROM ev CROSS JOIN LATERAL "
+			"(SELECT m.ctid FROM memberships m WHERE m.tenant_id = $1 "
+			"AND m.segment_id = ev.sid AND m.customer_id = ev.cid OFFSET 0) m "
+			"WHERE NOT ev.ok), "
+			"del AS (DELETE FROM memberships m WHERE m.ctid = ANY "
+			"(ARRAY(SELECT dd.t FROM dd)) RETURNING m.segment_id, m.customer_id), ");
 	}
 	if (src == SEG__CHANGED_IDS)
 		/* a changed customer that no longer exists leaves every segment, static too */
@@ -541,6 +558,30 @@ out:
 	free(hit);
 	free(rest);
 	seg_buf_release(&sql);
+	return err;
+}
+
+enum seg_err seg__members_check_capacity(struct seg_db *db, int64_t tenant, size_t *params)
+{
+	/* every source; with every dep wanted, all segments compile into the one branch */
+	static const enum seg__changed srcs[] = {SEG__CHANGED_IDS, SEG__CHANGED_STAGE_EVENTS,
+						 SEG__CHANGED_STAGE_CUSTOMERS, SEG__CHANGED_ALL};
+	struct seg__defs d;
+	enum seg_err err = seg__defs_load(db, tenant, &d);
+
+	*params = 0;
+	for (size_t i = 0; !err && i < sizeof(srcs) / sizeof(*srcs); i++) {
+		struct seg__step st = {0};
+		seg__sqlparams_init(&st.params);
+		err = seg__step_build(&d, srcs[i], ~0u, false, &st);
+		if (!err && st.params.n > *params)
+			*params = st.params.n;
+		seg__sqlparams_release(&st.params);
+		free(st.sql);
+	}
+	seg__defs_release(&d);
+	if (!err && *params > SEG__PARAMS_MAX)
+		err = SEG_ERR_INVALID;
 	return err;
 }
 

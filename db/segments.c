@@ -263,7 +263,10 @@ enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
 		seg__db_int(sid, *id);
 	}
 	if (!err && dynamic) {
-		err = seg__enqueue_refresh(db, tenant, *id, job);
+		size_t n;
+		err = seg__members_check_capacity(db, tenant, &n);
+		if (!err)
+			err = seg__enqueue_refresh(db, tenant, *id, job);
 	} else if (!err) {
 		const char *hp[] = {tid, sid};
 		err = seg__db_exec(db, &segment_history_first, 2, hp, NULL);
@@ -327,6 +330,10 @@ enum seg_err seg_db_segment_patch(struct seg_db *db, int64_t tenant, int64_t id,
 		PQclear(res);
 		res = NULL;
 		err = seg__db_json_row(db, &segment_update, 7, up, json);
+	}
+	if (!err && changed) {
+		size_t n;
+		err = seg__members_check_capacity(db, tenant, &n);
 	}
 	if (!err && changed)
 		err = seg__enqueue_refresh(db, tenant, id, job);

@@ -50,6 +50,24 @@ static enum seg_err seg__not_found(struct seg_req *r, enum seg_err err, int64_t 
 	return err;
 }
 
+/*
+ * SEG_ERR_INVALID from a create or a patch: the rule would take the tenant's membership step
+ * past PostgreSQL's 65,535 statement parameters (db/README.md "Memberships").
+ */
+static enum seg_err seg__too_large(struct seg_req *r, enum seg_err err)
+{
+	if (err != SEG_ERR_INVALID)
+		return err;
+	seg_req_invalid(
+		r, "/rule",
+		"with this rule, the tenant's dynamic segments would need more than 65,535 "
+		"query parameters together to be kept current on every write; make rules "
+		"smaller (an in with many values costs one parameter, as many eq leaves cost "
+		"two each) or delete segments no longer used");
+	return seg_req_fail(r, SEG_ERR_INVALID,
+			    "the tenant's dynamic segments would be too large together");
+}
+
 static int64_t seg__now_ms(void)
 {
 	struct timespec ts;
@@ -307,7 +325,8 @@ enum seg_err seg_h_segment_create(struct seg_req *r)
 	}
 	err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_db_segment_create(db, r->tenant, &in, &json, &id, &job);
+		err = seg__too_large(r,
+				     seg_db_segment_create(db, r->tenant, &in, &json, &id, &job));
 	if (err == SEG_ERR_CONFLICT) {
 		seg_req_invalid(r, "/name", "a segment with this name exists");
 		err = seg_req_fail(r, SEG_ERR_CONFLICT, "a segment named \"%s\" exists", in.name);
@@ -431,7 +450,7 @@ enum seg_err seg_h_segment_patch(struct seg_req *r)
 	}
 	err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_db_segment_patch(db, r->tenant, id, &in, &json, &job);
+		err = seg__too_large(r, seg_db_segment_patch(db, r->tenant, id, &in, &json, &job));
 	if (err == SEG_ERR_CONFLICT) {
 		seg_req_invalid(r, "/name", "a segment with this name exists");
 		err = seg_req_fail(r, SEG_ERR_CONFLICT, "a segment named \"%s\" exists", in.name);

@@ -406,3 +406,37 @@ def test_events_batches_skip_only_what_cannot_change(t):
                 sizes.add((sid, res["size"]))
         # the segments tell customers apart and change along the imports
         t.check(len(sizes) > len(ids) + 4, "memberships changed along the imports: %s" % sizes)
+
+
+def test_definitions_past_the_statement_parameter_limit_are_refused(t):
+    """Every write evaluates all of the tenant's dynamic segments in one statement, whose
+    parameters PostgreSQL caps at 65,535. A segment whose rule would take the tenant past that
+    is refused with 422, and writes keep working (before, every write of the tenant failed)."""
+    key = t.new_tenant()[1]
+    leaves = [{"attr": "k%d" % i, "op": "eq", "value": i} for i in range(900)]
+    created, refused = 0, None
+    for n in range(60):
+        r = t.req("POST", "/v1/segments", {"name": t.uid("big"), "type": "dynamic",
+                                           "rule": {"any": leaves}}, key=key, timeout=120)
+        if r.status in (201, 202):
+            created += 1
+            continue
+        refused = r
+        break
+    t.check(refused is not None, "60 segments of 900 leaves were all accepted")
+    p = t.problem(refused, 422)
+    t.check(any(e.get("pointer") == "/rule" for e in p.get("errors", [])),
+            "the refusal points at /rule: %s" % p)
+    t.check(created >= 20, "only %d big segments were accepted before the refusal" % created)
+    r = t.req("PUT", "/v1/customers/" + q(t.uid("pl")), {"attributes": {"k3": 3}}, key=key,
+              timeout=120)
+    t.expect(r, 201)
+    body = json.dumps({"customer_id": "pl-ev", "type": "x",
+                       "occurred_at": "2026-01-01T00:00:00Z"}) + "\n"
+    t.expect_json(t.req("POST", "/v1/events:import", raw_body=body,
+                        ctype="application/x-ndjson", key=key, timeout=120), 200)
+    # a patch that would grow a rule past the limit is refused the same way
+    first = t.expect_json(t.req("GET", "/v1/segments?limit=1", key=key), 200)["items"][0]
+    r = t.req("PATCH", spath(first["id"]), {"rule": {"any": leaves + leaves[:800]}}, key=key,
+              ctype="application/merge-patch+json", timeout=120)
+    t.problem(r, 422)
