@@ -380,8 +380,9 @@ static bool seg__event_terms(struct seg__defs *d, const struct seg_rule_node *n,
  * inline too) is a column of the one lateral, a single scan of the customer's events (no
  * lateral when none has an event condition); cm.sids are the segments the customer is a member
  * of; the two unnests in the select list run in step, one row per segment. (The rules are in
- * the select list, not in a joined VALUES list: a join's inner side may get a Memoize node
- * keyed by every column the rules read, and PostgreSQL fails when those run to thousands.)
+ * the select list, not in a joined VALUES list: with about a thousand leaves over all rules,
+ * that join made PostgreSQL fail every write, most likely through a Memoize node over its inner
+ * side keyed by every column the rules read.)
  */
 static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams *params,
 				     struct seg__defs *d, struct seg__def **v, size_t n,
