@@ -35,24 +35,7 @@ static enum seg_err seg__name(struct seg_req *r, const char **name)
 
 enum seg_err seg_h_attr_list(struct seg_req *r)
 {
-	static const char *const params[] = {"limit", "cursor", NULL};
-	struct seg_page page;
-	struct seg_db *db;
-	const char *after;
-	int limit;
-	enum seg_err err = seg_req_check_query(r, params);
-
-	seg_page_init(&page);
-	if (!err)
-		err = seg_req_page_params(r, &limit, &after);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_db_attr_list(db, r->tenant, after, limit, &page);
-	if (!err)
-		seg_req_reply_page(r, &page);
-	seg_page_release(&page);
-	return err;
+	return seg_req_list(r, seg_db_attr_list);
 }
 
 enum seg_err seg_h_attr_get(struct seg_req *r)

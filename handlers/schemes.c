@@ -232,24 +232,7 @@ enum seg_err seg_h_scheme_get(struct seg_req *r)
 
 enum seg_err seg_h_scheme_list(struct seg_req *r)
 {
-	struct seg_page page;
-	struct seg_db *db;
-	const char *after;
-	int limit;
-	enum seg_err err = seg_req_check_query(r, seg__page_params);
-
-	seg_page_init(&page);
-	if (!err)
-		err = seg_req_page_params(r, &limit, &after);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_req_page_result(r,
-					  seg_db_scheme_list(db, r->tenant, after, limit, &page));
-	if (!err)
-		seg_req_reply_page(r, &page);
-	seg_page_release(&page);
-	return err;
+	return seg_req_list(r, seg_db_scheme_list);
 }
 
 enum seg_err seg_h_scheme_patch(struct seg_req *r)

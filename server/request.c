@@ -94,6 +94,28 @@ enum seg_err seg_req_page_result(struct seg_req *r, enum seg_err err)
 	return err;
 }
 
+enum seg_err seg_req_list(struct seg_req *r, seg_req_lister list)
+{
+	static const char *const params[] = {"limit", "cursor", NULL};
+	struct seg_page page;
+	struct seg_db *db;
+	const char *after;
+	int limit;
+	enum seg_err err = seg_req_check_query(r, params);
+
+	seg_page_init(&page);
+	if (!err)
+		err = seg_req_page_params(r, &limit, &after);
+	if (!err)
+		err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_req_page_result(r, list(db, r->tenant, after, limit, &page));
+	if (!err)
+		seg_req_reply_page(r, &page);
+	seg_page_release(&page);
+	return err;
+}
+
 enum seg_err seg_req_page_params(struct seg_req *r, int *limit, const char **after_key)
 {
 	enum seg_err err = SEG_OK;

@@ -92,6 +92,14 @@ void seg_req_reply_page(struct seg_req *r, const struct seg_page *page);
  * not a key that list made) gets the cursor's problem item, as a cursor that does not decode.
  */
 enum seg_err seg_req_page_result(struct seg_req *r, enum seg_err err);
+/* A db function listing a tenant's objects: a page of at most limit after the key. */
+typedef enum seg_err (*seg_req_lister)(struct seg_db *db, int64_t tenant, const char *after_key,
+				       int limit, struct seg_page *page);
+/*
+ * The whole of a list endpoint without filters: only limit and cursor are accepted, then one
+ * page of list for the request's tenant, answered as seg_req_reply_page does.
+ */
+enum seg_err seg_req_list(struct seg_req *r, seg_req_lister list);
 
 /*
  * Parses the body as JSON (duplicate keys refused). Not JSON → SEG_ERR_MALFORMED with the
