@@ -30,7 +30,6 @@
 	}
 
 static const char *const seg__no_params[] = {NULL};
-static const char *const seg__page_params[] = {"limit", "cursor", NULL};
 
 /* A scheme id from the path (digits); anything else names no scheme (404). */
 static enum seg_err seg__scheme_id(struct seg_req *r, int64_t *id)
@@ -349,27 +348,14 @@ static enum seg_err seg__assignments_csv(struct seg_req *r, int64_t id)
 
 enum seg_err seg_h_scheme_assignments(struct seg_req *r)
 {
-	struct seg_page page;
-	struct seg_db *db;
-	const char *after, *accept = seg_req_header(r, "Accept");
+	const char *accept = seg_req_header(r, "Accept");
 	int64_t id = 0;
-	int limit;
 	enum seg_err err = seg__scheme_id(r, &id);
 
 	if (!err && accept && strstr(accept, "text/csv"))
 		return seg__assignments_csv(r, id);
-	seg_page_init(&page);
 	if (!err)
-		err = seg_req_check_query(r, seg__page_params);
-	if (!err)
-		err = seg_req_page_params(r, &limit, &after);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_db_scheme_assignments(db, r->tenant, id, after, limit, &page);
-	if (!err)
-		seg_req_reply_page(r, &page);
-	seg_page_release(&page);
+		err = seg_req_list_of(r, id, seg_db_scheme_assignments);
 	return seg__not_found(r, err, id);
 }
 
@@ -397,26 +383,11 @@ enum seg_err seg_h_scheme_snapshot(struct seg_req *r)
 
 enum seg_err seg_h_scheme_snapshots(struct seg_req *r)
 {
-	struct seg_page page;
-	struct seg_db *db;
-	const char *after;
 	int64_t id = 0;
-	int limit;
 	enum seg_err err = seg__scheme_id(r, &id);
 
-	seg_page_init(&page);
 	if (!err)
-		err = seg_req_check_query(r, seg__page_params);
-	if (!err)
-		err = seg_req_page_params(r, &limit, &after);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_req_page_result(
-			r, seg_db_scheme_snapshots(db, r->tenant, id, after, limit, &page));
-	if (!err)
-		seg_req_reply_page(r, &page);
-	seg_page_release(&page);
+		err = seg_req_list_of(r, id, seg_db_scheme_snapshots);
 	return seg__not_found(r, err, id);
 }
 

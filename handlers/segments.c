@@ -27,7 +27,6 @@
 #define SEG__POLL_MS	     50
 
 static const char *const seg__no_params[] = {NULL};
-static const char *const seg__page_params[] = {"limit", "cursor", NULL};
 
 /* A segment id from the path (digits); anything else names no segment (404). */
 static enum seg_err seg__id_text(struct seg_req *r, const char *text, int64_t *id)
@@ -672,27 +671,13 @@ static enum seg_err seg__members_csv(struct seg_req *r, int64_t id)
 
 enum seg_err seg_h_segment_members(struct seg_req *r)
 {
-	struct seg_page page;
-	struct seg_db *db;
-	const char *after;
 	int64_t id = 0;
-	int limit;
 	enum seg_err err = seg__segment_id(r, &id);
 
 	if (!err && seg__wants_csv(r))
 		return seg__members_csv(r, id);
-	seg_page_init(&page);
 	if (!err)
-		err = seg_req_check_query(r, seg__page_params);
-	if (!err)
-		err = seg_req_page_params(r, &limit, &after);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_db_segment_members(db, r->tenant, id, after, limit, &page);
-	if (!err)
-		seg_req_reply_page(r, &page);
-	seg_page_release(&page);
+		err = seg_req_list_of(r, id, seg_db_segment_members);
 	return seg__not_found(r, err, id);
 }
 
@@ -797,26 +782,11 @@ enum seg_err seg_h_segment_member_remove(struct seg_req *r)
 
 enum seg_err seg_h_segment_history(struct seg_req *r)
 {
-	struct seg_page page;
-	struct seg_db *db;
-	const char *after;
 	int64_t id = 0;
-	int limit;
 	enum seg_err err = seg__segment_id(r, &id);
 
-	seg_page_init(&page);
 	if (!err)
-		err = seg_req_check_query(r, seg__page_params);
-	if (!err)
-		err = seg_req_page_params(r, &limit, &after);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_req_page_result(
-			r, seg_db_segment_history(db, r->tenant, id, after, limit, &page));
-	if (!err)
-		seg_req_reply_page(r, &page);
-	seg_page_release(&page);
+		err = seg_req_list_of(r, id, seg_db_segment_history);
 	return seg__not_found(r, err, id);
 }
 

@@ -94,7 +94,9 @@ enum seg_err seg_req_page_result(struct seg_req *r, enum seg_err err)
 	return err;
 }
 
-enum seg_err seg_req_list(struct seg_req *r, seg_req_lister list)
+/* One page of a list: of the tenant's objects (list), or of one object's (list_of, id). */
+static enum seg_err seg__req_page(struct seg_req *r, seg_req_lister list, seg_req_lister_of list_of,
+				  int64_t id)
 {
 	static const char *const params[] = {"limit", "cursor", NULL};
 	struct seg_page page;
@@ -109,11 +111,23 @@ enum seg_err seg_req_list(struct seg_req *r, seg_req_lister list)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_req_page_result(r, list(db, r->tenant, after, limit, &page));
+		err = seg_req_page_result(r,
+					  list ? list(db, r->tenant, after, limit, &page)
+					       : list_of(db, r->tenant, id, after, limit, &page));
 	if (!err)
 		seg_req_reply_page(r, &page);
 	seg_page_release(&page);
 	return err;
+}
+
+enum seg_err seg_req_list(struct seg_req *r, seg_req_lister list)
+{
+	return seg__req_page(r, list, NULL, 0);
+}
+
+enum seg_err seg_req_list_of(struct seg_req *r, int64_t id, seg_req_lister_of list)
+{
+	return seg__req_page(r, NULL, list, id);
 }
 
 enum seg_err seg_req_page_params(struct seg_req *r, int *limit, const char **after_key)

@@ -100,6 +100,10 @@ typedef enum seg_err (*seg_req_lister)(struct seg_db *db, int64_t tenant, const 
  * page of list for the request's tenant, answered as seg_req_reply_page does.
  */
 enum seg_err seg_req_list(struct seg_req *r, seg_req_lister list);
+/* The same for a list within one object of the tenant (a segment's members, its history...). */
+typedef enum seg_err (*seg_req_lister_of)(struct seg_db *db, int64_t tenant, int64_t id,
+					  const char *after_key, int limit, struct seg_page *page);
+enum seg_err seg_req_list_of(struct seg_req *r, int64_t id, seg_req_lister_of list);
 
 /*
  * Parses the body as JSON (duplicate keys refused). Not JSON → SEG_ERR_MALFORMED with the
