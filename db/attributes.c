@@ -62,13 +62,7 @@ enum seg_err seg_db_attr_list(struct seg_db *db, int64_t tenant, const char *aft
 {
 	char tid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), after_key, seg__db_int(lim, limit + 1)};
-	PGresult *res;
-	enum seg_err err = seg__db_exec(db, &attr_list, 3, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+	return seg__db_page(db, &attr_list, 3, params, limit, page);
 }
 
 enum seg_err seg_db_attr_get(struct seg_db *db, int64_t tenant, const char *name, char **json)

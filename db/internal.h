@@ -275,6 +275,11 @@ const char *seg__db_int(char buf[SEG_INT_TEXT], int64_t v);
 char *seg__db_strdup(const PGresult *res, int row, int col);
 /* Fills page from a result whose rows are (json, key), fetched with LIMIT limit + 1. */
 void seg__db_page_fill(struct seg_page *page, const PGresult *res, int limit);
+/* Runs stmt (rows (json, key), LIMIT limit + 1) and fills page from it. */
+enum seg_err seg__db_page(struct seg_db *db, struct seg_stmt *stmt, int n,
+			  const char *const *params, int limit, struct seg_page *page);
+/* A cursor key of an id-ordered list: NULL or 1 to 18 digits; otherwise not one of ours. */
+bool seg__db_int_key(const char *key);
 
 /* --- migrations (db/migrate.c) --- */
 

@@ -22,6 +22,7 @@
  * borrower's thread until it is released.
  */
 #include "internal.h"
+#include "text.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -683,4 +684,22 @@ void seg__db_page_fill(struct seg_page *page, const PGresult *res, int limit)
 	}
 	free(page->next_key);
 	page->next_key = rows > limit ? seg__db_strdup(res, limit - 1, 1) : NULL;
+}
+
+enum seg_err seg__db_page(struct seg_db *db, struct seg_stmt *stmt, int n,
+			  const char *const *params, int limit, struct seg_page *page)
+{
+	PGresult *res;
+	enum seg_err err = seg__db_exec(db, stmt, n, params, &res);
+	if (err)
+		return err;
+	seg__db_page_fill(page, res, limit);
+	PQclear(res);
+	return SEG_OK;
+}
+
+bool seg__db_int_key(const char *key)
+{
+	int64_t id;
+	return !key || seg_id_parse(key, strlen(key), &id);
 }

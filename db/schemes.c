@@ -169,13 +169,6 @@ static const char seg__snapshot_sql[] =
 	"WHERE s.tenant_id = $1 AND s.id = $3::bigint RETURNING s.*) "
 	"SELECT " SEG__SNAPSHOT_JSON " FROM upd s";
 
-/* A cursor key of an id-ordered list: digits only, or the key was not ours. */
-static bool seg__int_key(const char *key)
-{
-	size_t n = key ? strlen(key) : 0;
-	return !key || (n >= 1 && n <= 18 && strspn(key, "0123456789") == n);
-}
-
 /* ids[0..n) as a bigint[] literal. */
 static void seg__ids_literal(struct seg_buf *out, const int64_t *ids, size_t n)
 {
@@ -317,16 +310,9 @@ enum seg_err seg_db_scheme_list(struct seg_db *db, int64_t tenant, const char *a
 {
 	char tid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), after_key, seg__db_int(lim, limit + 1)};
-	PGresult *res;
-	enum seg_err err;
-	if (!seg__int_key(after_key))
+	if (!seg__db_int_key(after_key))
 		return SEG_ERR_MALFORMED;
-	err = seg__db_exec(db, &scheme_list, 3, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+	return seg__db_page(db, &scheme_list, 3, params, limit, page);
 }
 
 /* The scheme's segments (ids and names in priority order) into s. */
@@ -427,15 +413,10 @@ enum seg_err seg_db_scheme_assignments(struct seg_db *db, int64_t tenant, int64_
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id), after_key,
 				seg__db_int(lim, limit + 1)};
-	PGresult *res;
 	enum seg_err err = seg__scheme_exists(db, params);
 	if (!err)
-		err = seg__db_exec(db, &scheme_assignments_page, 4, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+		err = seg__db_page(db, &scheme_assignments_page, 4, params, limit, page);
+	return err;
 }
 
 enum seg_err seg_db_scheme_assignments_csv(struct seg_db *db, int64_t tenant, int64_t id,
@@ -573,18 +554,13 @@ enum seg_err seg_db_scheme_snapshots(struct seg_db *db, int64_t tenant, int64_t 
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id), after_key,
 				seg__db_int(lim, limit + 1)};
-	PGresult *res;
 	enum seg_err err;
-	if (!seg__int_key(after_key))
+	if (!seg__db_int_key(after_key))
 		return SEG_ERR_MALFORMED;
 	err = seg__scheme_exists(db, params);
 	if (!err)
-		err = seg__db_exec(db, &scheme_snapshot_list, 4, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+		err = seg__db_page(db, &scheme_snapshot_list, 4, params, limit, page);
+	return err;
 }
 
 /* The latest snapshot at or before at, with its segments; *found false when there is none. */

@@ -202,13 +202,6 @@ SEG_STMT(segment_history,
 	 "$3::bigint) "
 	 "ORDER BY h.seq LIMIT $4");
 
-/* A cursor key of an id-ordered list: digits only, or the key was not ours. */
-static bool seg__int_key(const char *key)
-{
-	size_t n = key ? strlen(key) : 0;
-	return !key || (n >= 1 && n <= 18 && strspn(key, "0123456789") == n);
-}
-
 /* Runs stmt and fails with SEG_ERR_NOT_FOUND when it returns no row. */
 static enum seg_err seg__exec_found(struct seg_db *db, struct seg_stmt *stmt, int n,
 				    const char *const *params, PGresult **res)
@@ -294,16 +287,9 @@ enum seg_err seg_db_segment_list(struct seg_db *db, int64_t tenant, const char *
 {
 	char tid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), after_key, seg__db_int(lim, limit + 1)};
-	PGresult *res;
-	enum seg_err err;
-	if (!seg__int_key(after_key))
+	if (!seg__db_int_key(after_key))
 		return SEG_ERR_MALFORMED;
-	err = seg__db_exec(db, &segment_list, 3, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+	return seg__db_page(db, &segment_list, 3, params, limit, page);
 }
 
 enum seg_err seg_db_segment_patch(struct seg_db *db, int64_t tenant, int64_t id,
@@ -488,16 +474,11 @@ static enum seg_err seg__segment_page(struct seg_db *db, struct seg_stmt *stmt, 
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id), after_key,
 				seg__db_int(lim, limit + 1)};
-	PGresult *res;
 	bool dynamic;
 	enum seg_err err = seg_db_segment_type(db, tenant, id, &dynamic);
 	if (!err)
-		err = seg__db_exec(db, stmt, 4, params, &res);
-	if (err)
-		return err;
-	seg__db_page_fill(page, res, limit);
-	PQclear(res);
-	return SEG_OK;
+		err = seg__db_page(db, stmt, 4, params, limit, page);
+	return err;
 }
 
 enum seg_err seg_db_segment_members(struct seg_db *db, int64_t tenant, int64_t id,
@@ -655,7 +636,7 @@ enum seg_err seg_db_customer_list_segment(struct seg_db *db, int64_t tenant, int
 enum seg_err seg_db_segment_history(struct seg_db *db, int64_t tenant, int64_t id,
 				    const char *after_key, int limit, struct seg_page *page)
 {
-	if (!seg__int_key(after_key))
+	if (!seg__db_int_key(after_key))
 		return SEG_ERR_MALFORMED;
 	return seg__segment_page(db, &segment_history, tenant, id, after_key, limit, page);
 }
