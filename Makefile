@@ -10,7 +10,7 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing
 PKGS     = libmicrohttpd jansson libuv libpq libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CPPFLAGS += -D_GNU_SOURCE -Ilib -Irules -Iserver -Idb -Ihandlers -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -Ilib -Irules -Ianalytics -Iserver -Idb -Ihandlers -I$(BUILD)/gen
 CFLAGS   += $(OPT) $(WARN) $(PKG_CFLAGS) $(SAN)
 LDFLAGS  += $(SAN)
 LDLIBS   += $(PKG_LIBS) -lcsv -lpthread -lm
@@ -19,10 +19,12 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 LIB_SRC    := $(wildcard lib/*.c)
 RULES_SRC  := $(wildcard rules/*.c)
+ANALYTICS_SRC := $(wildcard analytics/*.c)
 DAEMON_SRC := $(wildcard server/*.c handlers/*.c db/*.c)
 GEN_SRC    := $(BUILD)/gen/embedded.c
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 RULES_OBJ  := $(RULES_SRC:%.c=$(BUILD)/obj/%.o)
+ANALYTICS_OBJ := $(ANALYTICS_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/embedded.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -40,10 +42,10 @@ DB_OBJ     := $(filter $(BUILD)/obj/db/%,$(DAEMON_OBJ)) $(BUILD)/obj/gen/embedde
 .PHONY: all deps run test asan unit clean format check-format fuzz fuzz-build FORCE
 all: $(BUILD)/segmentd $(UNIT_BIN) $(DBTEST_BIN)
 
-$(BUILD)/segmentd: $(DAEMON_OBJ) $(RULES_OBJ) $(LIB_OBJ)
+$(BUILD)/segmentd: $(DAEMON_OBJ) $(ANALYTICS_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h rules/*.h server/*.h db/*.h handlers/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h rules/*.h analytics/*.h server/*.h db/*.h handlers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -65,11 +67,11 @@ $(GEN_SRC): scripts/embed.sh $(MIGRATIONS) openapi.yaml
 	@mkdir -p $(dir $@)
 	sh scripts/embed.sh $(MIGRATIONS) openapi.yaml > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/db_%: tests/db/%.c $(DB_OBJ) $(RULES_OBJ) $(LIB_OBJ)
+$(BUILD)/tests/db_%: tests/db/%.c $(DB_OBJ) $(ANALYTICS_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(RULES_OBJ) $(LIB_OBJ)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(ANALYTICS_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
@@ -110,10 +112,10 @@ asan: deps
 	SEGMENTD_SANITIZED=1 FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/run.sh build/asan
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
+	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] analytics/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
 
 check-format:
-	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
+	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] analytics/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
 
 clean:
 	rm -rf build

@@ -2,9 +2,10 @@
 # Checks the direction of data flow through the includes (STYLE.md rule 1, docs/ARCHITECTURE.md):
 #   lib/       the base layer: includes only lib/ headers; no libpq, libmicrohttpd or libuv
 #   rules/     pure: lib/ and rules/ headers only; no libpq, libmicrohttpd or libuv
-#   db/        lib/, rules/ and db/ headers only (nothing of server/ or handlers/); the only
+#   analytics/ pure mathematics: lib/ and analytics/ headers only; no libpq, libmicrohttpd or libuv
+#   db/        lib/, rules/, analytics/ and db/ headers only (nothing of server/ or handlers/); the only
 #              libpq user
-#   handlers/  lib/, rules/, db/db.h (never db/internal.h), handlers/, and of server/ only the
+#   handlers/  lib/, rules/, analytics/, db/db.h (never db/internal.h), handlers/, and of server/ only the
 #              request API (request.h, router.h)
 #   server/    anything above but db/internal.h; no libpq
 # Prints "ok - layers" or the offending lines and "not ok - layers".
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 # where DIR FILE: the layer a quoted include names ("" when it is generated or unknown)
 where() {
-	for d in lib rules db handlers server; do
+	for d in lib rules analytics db handlers server; do
 		if [ -f "$d/$1" ]; then
 			echo "$d"
 			return
@@ -21,10 +22,10 @@ where() {
 }
 
 bad=$(
-	grep -n '#include <libpq-fe.h>' server/*.[ch] handlers/*.[ch] lib/*.[ch] rules/*.[ch] 2>/dev/null
-	grep -nE '#include [<"](microhttpd|uv)\.h[>"]' lib/*.[ch] rules/*.[ch] db/*.[ch] handlers/*.[ch] 2>/dev/null
-	grep -nE '#include [<"](libpq-fe|microhttpd|uv|libpq/[^>"]*|postgres[^>"]*)\.h[>"]' rules/*.[ch] 2>/dev/null
-	for f in lib/*.[ch] rules/*.[ch] db/*.[ch] handlers/*.[ch] server/*.[ch]; do
+	grep -n '#include <libpq-fe.h>' server/*.[ch] handlers/*.[ch] lib/*.[ch] rules/*.[ch] analytics/*.[ch] 2>/dev/null
+	grep -nE '#include [<"](microhttpd|uv)\.h[>"]' lib/*.[ch] rules/*.[ch] analytics/*.[ch] db/*.[ch] handlers/*.[ch] 2>/dev/null
+	grep -nE '#include [<"](libpq-fe|microhttpd|uv|libpq/[^>"]*|postgres[^>"]*)\.h[>"]' rules/*.[ch] analytics/*.[ch] 2>/dev/null
+	for f in lib/*.[ch] rules/*.[ch] analytics/*.[ch] db/*.[ch] handlers/*.[ch] server/*.[ch]; do
 		[ -f "$f" ] || continue
 		layer=${f%%/*}
 		grep -n '^#include "' "$f" | while IFS= read -r line; do
@@ -37,10 +38,12 @@ bad=$(
 			lib:*) ok=0 ;;
 			rules:lib:* | rules:rules:*) ;;
 			rules:*) ok=0 ;;
-			db:lib:* | db:rules:* | db:db:*) ;;
+			analytics:lib:* | analytics:analytics:*) ;;
+			analytics:*) ok=0 ;;
+			db:lib:* | db:rules:* | db:analytics:* | db:db:*) ;;
 			db:*) ok=0 ;;
 			handlers:db:internal.h) ok=0 ;;
-			handlers:lib:* | handlers:rules:* | handlers:db:* | handlers:handlers:*) ;;
+			handlers:lib:* | handlers:rules:* | handlers:analytics:* | handlers:db:* | handlers:handlers:*) ;;
 			handlers:server:request.h | handlers:server:router.h) ;;
 			handlers:*) ok=0 ;;
 			server:db:internal.h) ok=0 ;;

@@ -1,0 +1,73 @@
+-- Analyses (SPEC §5.6, §6): a saved request for one type of analysis, run as jobs of kind
+-- "analysis" (target: the analysis). The model is explained in db/README.md ("Analyses").
+
+CREATE TABLE analyses (
+	tenant_id bigint NOT NULL,
+	id bigserial NOT NULL,
+	type text NOT NULL,
+	-- the params as checked, with every default filled in (the same params re-run the same)
+	params jsonb NOT NULL DEFAULT '{}',
+	schedule text CHECK (schedule IN ('daily', 'weekly')),
+	-- the latest run: its job (NULL once the job is purged, see jobs retention), and a copy of
+	-- its outcome that outlives the job
+	job_id bigint,
+	status text NOT NULL DEFAULT 'queued'
+		CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+	error jsonb,
+	-- the result of the latest succeeded run, and when that run committed
+	result jsonb,
+	runs integer NOT NULL DEFAULT 0,
+	succeeded_at timestamptz,
+	-- a scheduled analysis is queued again once now() passes this
+	next_run_at timestamptz,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (tenant_id, id),
+	UNIQUE (id)
+);
+CREATE INDEX analyses_tenant_type ON analyses (tenant_id, type, id);
+CREATE INDEX analyses_due ON analyses (next_run_at) WHERE schedule IS NOT NULL;
+
+-- Each customer's own result of an analysis's latest succeeded run (GET
+-- /v1/analyses/{id}/customers): data holds every key besides customer_id. A run replaces the
+-- rows of its analysis in the transaction that records its result. No foreign keys (a run
+-- writes up to one row per customer); deleting a customer deletes its rows explicitly.
+CREATE TABLE analysis_customers (
+	tenant_id bigint NOT NULL,
+	analysis_id bigint NOT NULL,
+	customer_id text COLLATE "C" NOT NULL,
+	data jsonb NOT NULL,
+	PRIMARY KEY (tenant_id, analysis_id, customer_id)
+);
+CREATE INDEX analysis_customers_customer ON analysis_customers (tenant_id, customer_id);
+
+-- Which analysis provides a tenant's metrics of one type (SPEC §4: rfm_*, abc_class,
+-- frequency_class, clv, p_alive, predicted_orders, factor_n): the analysis of that type
+-- materialised last. Its every succeeded run copies its metrics into customer_scores.
+CREATE TABLE analysis_metric_sources (
+	tenant_id bigint NOT NULL,
+	type text NOT NULL,
+	analysis_id bigint NOT NULL,
+	PRIMARY KEY (tenant_id, type)
+);
+
+-- The analysis metrics of each customer, as rules read them (db/rulesql.c): one column per
+-- metric, NULL when the customer has no value (the leaf is false). No foreign keys, like
+-- memberships; deleting a customer deletes its row explicitly.
+CREATE TABLE customer_scores (
+	tenant_id bigint NOT NULL,
+	customer_id text COLLATE "C" NOT NULL,
+	rfm_r smallint,
+	rfm_f smallint,
+	rfm_m smallint,
+	rfm_score text,
+	rfm_segment text,
+	abc_class text,
+	frequency_class text,
+	clv double precision,
+	p_alive double precision,
+	predicted_orders double precision,
+	-- factor_1 ... factor_n (issue 9): factors[1] ... factors[n]
+	factors double precision[],
+	PRIMARY KEY (tenant_id, customer_id)
+);
