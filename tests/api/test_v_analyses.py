@@ -449,3 +449,212 @@ def test_erasure_of_scores(t):
          "row erased")
     ids = [i["customer_id"] for i in all_customers(t, key, a["id"])]
     t.eq(ids, ["e2"], "the customers' results no longer name it")
+
+
+# ---- cancel, schedules, several daemons, kill -9 -------------------------------------------
+
+FAST = {"SEGMENTD_JOB_LEASE": "3", "SEGMENTD_JOB_HEARTBEAT": "1", "SEGMENTD_JOB_POLL": "1",
+        "SEGMENTD_JOB_BACKOFF": "0.2", "SEGMENTD_REFRESH_INTERVAL": "1"}
+
+
+def hold_rows(t, tenant_cond, seconds, dbname=None):
+    """Holds the tenant's rows of analysis_customers FOR UPDATE for `seconds` (psql in the
+    background), so that a run's DELETE of them waits inside its transaction."""
+    args = [shutil.which("psql"), "-X", "-q"] + (["-d", dbname] if dbname else []) + [
+        "-c", "BEGIN; SELECT 1 FROM analysis_customers WHERE %s FOR UPDATE; "
+              "SELECT pg_sleep(%s); COMMIT;" % (tenant_cond, seconds)]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return p
+
+
+def test_cancel_keeps_the_previous_result(t):
+    """A re-run cancelled while it runs (blocked inside its transaction, then at its next check
+    point) ends cancelled; the previous result, succeeded_at and runs stay."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    key = tenant(t)
+    buy(t, key, [("k1", "10"), ("k2", "5")])
+    a, _ = create(t, key, {"type": "abc"})
+    a = wait(t, key, a["id"])
+    holder = hold_rows(t, "analysis_id = %s" % a["id"], 8)
+    try:
+        t.expect_json(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=key), 202)
+        running = wait(t, key, a["id"], statuses=("running",), timeout=10)
+        t.eq(running["result"], a["result"], "the result while a run runs")
+        r = t.req("POST", "/v1/analyses/%s:cancel" % a["id"], key=key)
+        c = t.expect_json(r, 202)
+        t.eq(r.header("location"), "/v1/analyses/" + a["id"], "Location", r)
+        t.check(c["status"] in ("running", "cancelled"), "cancel asked: %s" % c["status"])
+    finally:
+        holder.wait(timeout=30)
+    c = wait(t, key, a["id"], timeout=20)
+    t.eq(c["status"], "cancelled", "the run stopped at its next check point")
+    t.eq((c["result"], c["succeeded_at"], c["runs"]), (a["result"], a["succeeded_at"], 1),
+         "the previous result stays")
+    t.eq(len(all_customers(t, key, a["id"])), 2, "and its customers")
+    # a queued run is cancelled at once; cancelling an ended one changes nothing
+    c2 = t.expect_json(t.req("POST", "/v1/analyses/%s:cancel" % a["id"], key=key), 202)
+    t.eq(c2["status"], "cancelled", "nothing more to cancel")
+    t.problem(t.req("POST", "/v1/analyses/999999999:cancel", key=key), 404)
+    t.problem(t.req("POST", "/v1/analyses/999999999:run", key=key), 404)
+
+
+class OwnDb:
+    """A fresh database on the test cluster, migrated, with one tenant and its key; daemons
+    started with self.env use it (and only it)."""
+
+    def __init__(self, t, tag):
+        self.t = t
+        self.name = "segv_%s_%s" % (tag, t.run_tag)
+        psql(t, "DROP DATABASE IF EXISTS %s" % self.name)
+        psql(t, "CREATE DATABASE %s" % self.name)
+        self.env = {"DATABASE_URL": "dbname=" + self.name}
+        self.cli("migrate")
+        self.tenant = "own-" + t.run_tag
+        self.key = self.cli("keys", "create", "--tenant", self.tenant,
+                            "--scopes", "read,write,admin").strip().splitlines()[-1]
+
+    def cli(self, *args):
+        env = dict(self.t.env)
+        env.update(self.env)
+        p = subprocess.run([self.t.binary] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=120)
+        self.t.check(p.returncode == 0, "segmentd %s: %s" % (" ".join(args),
+                                                               p.stderr.decode()[-800:]))
+        return p.stdout.decode()
+
+    def sql(self, query):
+        exe = shutil.which("psql")
+        p = subprocess.run([exe, "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                            "-d", self.name, "-c", query], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        self.t.check(p.returncode == 0, "psql failed: %s" % p.stderr.decode()[-500:])
+        return [line.split("\t") for line in p.stdout.decode().splitlines() if line]
+
+    def daemon(self, name, extra=None):
+        env = dict(self.env)
+        env.update(extra or {})
+        return self.t.start_daemon([], name, env=env)
+
+    def drop(self):
+        psql(self.t, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+
+
+def wait_on(t, d, key, aid, cond, what, timeout=30):
+    deadline = time.time() + timeout
+    a = None
+    while time.time() < deadline:
+        a = t.expect_json(t.req("GET", "/v1/analyses/" + aid, key=key, daemon=d), 200)
+        if cond(a):
+            return a
+        time.sleep(0.1)
+    t.fail("analysis %s: %s not reached within %ds: %s" % (aid, what, timeout, a))
+
+
+def test_schedule_two_daemons_run_once(t):
+    """A daily analysis: next_run_at a day ahead; once it is due (moved into the past with
+    SQL), the scheduling pass of either of two daemons queues one run, which runs once, and
+    next_run_at moves past now in its phase; the materialised scheme follows the new run."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "sched")
+    daemons = []
+    try:
+        daemons = [db.daemon("sched-1", FAST), db.daemon("sched-2", FAST)]
+        d1 = daemons[0]
+        body = '[{"customer_id": "s1", "type": "purchase", "occurred_at": ' \
+               '"2026-01-01T00:00:00Z", "amount": 10}, {"customer_id": "s2", "type": ' \
+               '"purchase", "occurred_at": "2026-01-01T00:00:00Z", "amount": 1}]'
+        t.expect_json(t.req("POST", "/v1/events", raw_body=body, ctype="application/json",
+                            key=db.key, daemon=d1), 202)
+        r = t.req("POST", "/v1/analyses", {"type": "abc", "schedule": "daily"}, key=db.key,
+                  daemon=d1)
+        a = t.expect_json(r, 202)
+        t.eq(a["schedule"], "daily", "schedule")
+        a = wait_on(t, d1, db.key, a["id"], lambda x: x["status"] == "succeeded", "succeeded")
+        ahead = db.sql("SELECT extract(epoch FROM next_run_at - created_at)::int FROM analyses "
+                       "WHERE id = %s" % a["id"])[0][0]
+        t.check(86390 <= int(ahead) <= 86410, "next_run_at a day after creation: %s" % ahead)
+        s = t.expect_json(t.req("POST", "/v1/analyses/%s:materialize" % a["id"],
+                                {"scheme_name": "Daily"}, key=db.key, daemon=d1), 201)
+        a_seg = [g["id"] for g in s["segments"] if g["name"] == "Daily: A"][0]
+        # s2 becomes the big one; the scheduled run moves it to A
+        body = '{"customer_id": "s2", "type": "purchase", "occurred_at": ' \
+               '"2026-01-02T00:00:00Z", "amount": 100}'
+        t.expect_json(t.req("POST", "/v1/events", raw_body=body, ctype="application/json",
+                            key=db.key, daemon=d1), 202)
+        due = db.sql("UPDATE analyses SET next_run_at = now() - interval '3 days 1 hour' "
+                     "WHERE id = %s RETURNING next_run_at" % a["id"])[0][0]
+        a2 = wait_on(t, d1, db.key, a["id"], lambda x: x["runs"] >= 2, "a second run")
+        time.sleep(3)  # a few more scheduling passes of both daemons
+        a2 = t.expect_json(t.req("GET", "/v1/analyses/" + a["id"], key=db.key, daemon=d1), 200)
+        t.eq(a2["runs"], 2, "one scheduled run, whatever the daemons")
+        jobs = db.sql("SELECT count(*) FROM jobs WHERE kind = 'analysis' AND target = %s"
+                      % a["id"])
+        t.eq(jobs, [["2"]], "two jobs: the first run and the scheduled one")
+        left = db.sql("SELECT next_run_at > now(), next_run_at - '%s'::timestamptz "
+                      "FROM analyses WHERE id = %s" % (due, a["id"]))[0]
+        t.eq(left, ["t", "4 days"], "next_run_at ahead again, in its phase (whole days on)")
+        deadline = time.time() + 20
+        got = None
+        while time.time() < deadline:
+            page = t.expect_json(t.req("GET", "/v1/segments/%s/members" % a_seg, key=db.key,
+                                       daemon=d1), 200)
+            got = [m["customer_id"] for m in page["items"]]
+            if got == ["s2"]:
+                break
+            time.sleep(0.2)
+        t.eq(got, ["s2"], "the materialised segment follows the scheduled run")
+    finally:
+        for d in daemons:
+            t.stop_daemon(d)
+        db.drop()
+
+
+def test_kill9_during_a_run_is_retried(t):
+    """Two daemons; the one running an analysis (blocked inside its transaction) is killed with
+    kill -9. Its lease runs out, the other daemon runs it again: succeeded, attempt 2, runs 2,
+    the result and the customers' rows those of one run."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "kill")
+    daemons = []
+    holder = None
+    try:
+        daemons = [db.daemon("an-kill-1", FAST), db.daemon("an-kill-2", FAST)]
+        d1 = daemons[0]
+        events = ",".join('{"customer_id": "k%02d", "type": "purchase", "occurred_at": '
+                          '"2026-01-01T00:00:00Z", "amount": %d}' % (i, i + 1) for i in range(30))
+        t.expect_json(t.req("POST", "/v1/events", raw_body="[" + events + "]",
+                            ctype="application/json", key=db.key, daemon=d1), 202)
+        a = t.expect_json(t.req("POST", "/v1/analyses", {"type": "abc"}, key=db.key,
+                                daemon=d1), 202)
+        a = wait_on(t, d1, db.key, a["id"], lambda x: x["status"] == "succeeded", "succeeded")
+        holder = hold_rows(t, "analysis_id = %s" % a["id"], 6, dbname=db.name)
+        t.expect_json(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=db.key, daemon=d1),
+                      202)
+        a = wait_on(t, d1, db.key, a["id"], lambda x: x["status"] == "running", "running")
+        worker = db.sql("SELECT worker FROM jobs WHERE id = %s" % a["job_id"])[0][0]
+        pid = int(worker.rsplit(":", 1)[1])
+        victim = [d for d in daemons if d.proc.pid == pid]
+        t.check(victim, "the run is on %s, not on a test daemon" % worker)
+        killed = victim[0]
+        killed.proc.send_signal(signal.SIGKILL)
+        killed.proc.wait()
+        killed.stopped = True  # not a clean exit, on purpose
+        killed.stderr.close()
+        survivor = daemons[1] if killed is daemons[0] else daemons[0]
+        a = wait_on(t, survivor, db.key, a["id"],
+                    lambda x: x["status"] in ("succeeded", "failed") and x["runs"] >= 2,
+                    "the run again", timeout=40)
+        t.eq((a["status"], a["attempts"], a["runs"]), ("succeeded", 2, 2), "retried once")
+        t.eq(db.sql("SELECT count(*), count(DISTINCT customer_id) FROM analysis_customers "
+                    "WHERE analysis_id = %s" % a["id"]), [["30", "30"]], "one row each")
+    finally:
+        if holder:
+            holder.wait(timeout=30)
+        for d in daemons:
+            if not d.stopped:
+                t.stop_daemon(d)
+        db.drop()
