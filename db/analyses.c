@@ -104,9 +104,7 @@ SEG_STMT(analysis_run_read, "SELECT type, params::text FROM analyses "
 SEG_STMT(analysis_run_store,
 	 "UPDATE analyses SET result = $3::jsonb, status = 'succeeded', error = NULL, "
 	 "succeeded_at = clock_timestamp(), runs = runs + 1, updated_at = clock_timestamp() "
-	 "WHERE tenant_id = $1 AND id = $2 RETURNING type, EXISTS (SELECT 1 FROM "
-	 "analysis_metric_sources m WHERE m.tenant_id = $1 AND m.type = analyses.type "
-	 "AND m.analysis_id = $2)");
+	 "WHERE tenant_id = $1 AND id = $2 RETURNING 1");
 SEG_STMT(analysis_run_failed,
 	 "UPDATE analyses SET status = 'failed', error = $3::jsonb, updated_at = now() "
 	 "WHERE tenant_id = $1 AND id = $2 AND job_id = $4");
@@ -564,36 +562,43 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 					 const char *result,
 					 const struct seg_analysis_metric *metrics)
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], summary[64];
 	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result};
 	PGresult *res = NULL;
-	bool source = false;
-	enum seg_err err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+	bool stored = false, source = false;
+	enum seg_err err = SEG_OK;
 
-	if (err)
-		goto out;
-	if (PQntuples(res) == 0) {
-		/* deleted meanwhile: its rows go too (seg_db_analysis_delete found none yet) */
-		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
-		result = NULL;
-		goto succeed;
+	if (result) {
+		err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+		stored = !err && PQntuples(res) > 0;
+		PQclear(res);
+		res = NULL;
 	}
-	source = PQgetvalue(res, 0, 1)[0] == 't';
-	if (source)
+	if (!err && !stored) {
+		/* deleted meanwhile: the rows this run wrote go too */
+		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+	}
+	/*
+	 * Whether it is the metric source, in a statement of its own: its snapshot is taken after
+	 * the row lock of the update, so a :materialize that committed meanwhile is seen.
+	 */
+	if (!err && stored) {
+		err = seg__db_exec(db, &analysis_source_of, 2, p, &res);
+		source = !err && PQntuples(res) > 0;
+		PQclear(res);
+		res = NULL;
+	}
+	if (!err && source)
 		err = seg__scores_copy(db, job->tenant, job->target, metrics);
 	if (!err && source)
 		err = seg__scores_refresh(db, job->tenant);
-succeed:
 	if (!err) {
-		char summary[64];
 		snprintf(summary, sizeof(summary), "{\"analysis_id\":\"%lld\",\"stored\":%s}",
-			 (long long)job->target, result ? "true" : "false");
+			 (long long)job->target, stored ? "true" : "false");
 		err = seg_db_job_succeed(db, job, summary);
 	}
 	if (!err)
 		err = seg_db_commit(db);
-out:
-	PQclear(res);
 	if (err)
 		seg_db_rollback(db);
 	return err;
