@@ -660,3 +660,53 @@ def test_kill9_during_a_run_is_retried(t):
             if not d.stopped:
                 t.stop_daemon(d)
         db.drop()
+
+
+def test_outcome_outlives_the_purged_job(t):
+    """Jobs are deleted after SEGMENTD_JOB_RETENTION; an analysis keeps its status, error and
+    result (the purge copies the outcome into the analysis), and job_id becomes null."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "purge")
+    daemons = []
+    try:
+        env = dict(FAST)
+        env["SEGMENTD_JOB_RETENTION"] = "3600"
+        daemons = [db.daemon("an-purge-1", env)]
+        d = daemons[0]
+        failed = t.expect_json(t.req("POST", "/v1/analyses", {"type": "abc"}, key=db.key,
+                                     daemon=d), 202)
+        failed = wait_on(t, d, db.key, failed["id"], lambda x: x["status"] == "failed",
+                         "failed")
+        body = '{"customer_id": "u1", "type": "purchase", "occurred_at": ' \
+               '"2026-01-01T00:00:00Z", "amount": 10}'
+        t.expect_json(t.req("POST", "/v1/events", raw_body=body, ctype="application/json",
+                            key=db.key, daemon=d), 202)
+        ok = t.expect_json(t.req("POST", "/v1/analyses", {"type": "abc"}, key=db.key,
+                                 daemon=d), 202)
+        ok = wait_on(t, d, db.key, ok["id"], lambda x: x["status"] == "succeeded", "succeeded")
+        db.sql("UPDATE jobs SET finished_at = now() - interval '2 hours' WHERE kind = 'analysis'")
+        deadline = time.time() + 15
+        while time.time() < deadline and db.sql("SELECT count(*) FROM jobs WHERE kind = "
+                                                "'analysis'") != [["0"]]:
+            time.sleep(0.2)
+        t.eq(db.sql("SELECT count(*) FROM jobs WHERE kind = 'analysis'"), [["0"]], "purged")
+        f2 = t.expect_json(t.req("GET", "/v1/analyses/" + failed["id"], key=db.key, daemon=d),
+                           200)
+        t.eq((f2["status"], f2["error"], f2["job_id"], f2["progress"]),
+             ("failed", failed["error"], None, 0), "the failure outlives its job")
+        o2 = t.expect_json(t.req("GET", "/v1/analyses/" + ok["id"], key=db.key, daemon=d), 200)
+        t.eq((o2["status"], o2["result"], o2["job_id"], o2["progress"], o2["runs"]),
+             ("succeeded", ok["result"], None, 1, 1), "the success outlives its job")
+        page = t.expect_json(t.req("GET", "/v1/analyses?status=failed", key=db.key, daemon=d),
+                             200)
+        t.eq([a["id"] for a in page["items"]], [failed["id"]], "the list filters on it too")
+        # a run after the purge follows its new job again
+        t.expect_json(t.req("POST", "/v1/analyses/%s:run" % ok["id"], key=db.key, daemon=d),
+                      202)
+        o3 = wait_on(t, d, db.key, ok["id"], lambda x: x["runs"] == 2, "a new run")
+        t.check(o3["job_id"] is not None, "a new job")
+    finally:
+        for dd in daemons:
+            t.stop_daemon(dd)
+        db.drop()
