@@ -15,8 +15,6 @@
 
 #include "abc.h"
 
-SEG_STMT(abc_clear, "DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2");
-
 /*
  * The statement, around the metric's expression over the customer row c. $1 tenant, $2
  * analysis, $3 a, $4 b. Rows: ('c', class, count, value sum, threshold) per class;
@@ -84,10 +82,8 @@ enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t anal
 	*ok = false;
 	if (!expr)
 		return SEG_ERR_INTERNAL; /* the params were checked */
-	err = seg__db_exec(db, &abc_clear, 2, p, NULL);
 	/* the ordering sorts every customer: in memory, as a segment refresh does */
-	if (!err)
-		err = seg__db_query(db, "SET LOCAL work_mem = '64MB'", 0, NULL, NULL);
+	err = seg__db_query(db, "SET LOCAL work_mem = '64MB'", 0, NULL, NULL);
 	if (err)
 		return err;
 	seg_buf_addstr(&sql, seg__abc_head);
