@@ -710,3 +710,28 @@ def test_outcome_outlives_the_purged_job(t):
         for dd in daemons:
             t.stop_daemon(dd)
         db.drop()
+
+
+def test_double_metrics_compare_as_shown(t):
+    """A double metric (clv, p_alive, predicted_orders) compares in rules as the number the
+    customer document shows (its shortest exact decimal), not a 15-digit cast of it."""
+    key = tenant(t)
+    put(t, key, "d1")
+    put(t, key, "d2")
+    tid = psql(t, "SELECT tenant_id FROM customers WHERE id = 'd1' ORDER BY created_at DESC "
+                  "LIMIT 1")[0][0]
+    psql(t, "INSERT INTO customer_scores (tenant_id, customer_id, clv, p_alive, rfm_r) VALUES "
+            "(%s, 'd1', 0.12345678901234568, 1, 5), (%s, 'd2', 0.1234567890123457, 0.5, 1)"
+            % (tid, tid))
+    doc = t.expect_json(t.req("GET", "/v1/customers/d1", key=key), 200)
+    t.eq(doc["metrics"].get("clv"), Decimal("0.12345678901234568"), "clv as stored")
+    t.eq(doc["metrics"].get("rfm_r"), 5, "rfm_r")
+    t.check("abc_class" not in doc["metrics"], "no value, no key")
+    for rule, want in [
+            ({"metric": "clv", "op": "eq", "value": 0.12345678901234568}, ["d1"]),
+            ({"metric": "clv", "op": "gt", "value": 0.12345678901234568}, ["d2"]),
+            ({"metric": "p_alive", "op": "gte", "value": 1}, ["d1"]),
+            ({"metric": "rfm_r", "op": "between", "value": [4, 5]}, ["d1"]),
+            ({"not": {"metric": "abc_class", "op": "exists"}}, ["d1", "d2"])]:
+        pv = t.expect_json(t.req("POST", "/v1/segments:preview", {"rule": rule}, key=key), 200)
+        t.eq(pv["sample"], want, "preview of %s" % json.dumps(rule))
