@@ -41,7 +41,7 @@ static const char seg__clv_fill_sql[] =
 	" sum(coalesce(e.amount, 0)) AS value"
 	" FROM events e"
 	" WHERE e.tenant_id = $1"
-	" AND e.type = ANY ((SELECT t.revenue_event_types FROM tenants t WHERE t.id = $1))"
+	" AND e.type = ANY ((SELECT t.revenue_event_types FROM tenants t WHERE t.id = $1)::text[])"
 	" AND e.occurred_at <= $2::timestamptz"
 	" GROUP BY 1, 2), "
 	"k AS (SELECT d.customer_id, d.day, d.value,"

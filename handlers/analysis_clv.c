@@ -105,10 +105,14 @@ static size_t seg__clv_check(json_t *params, struct seg_problem *p)
 	return p->count + p->dropped - before;
 }
 
-/* The problem of a run that the data cannot support. */
-static json_t *seg__clv_problem(const char *title, const char *detail)
+/* The problem of a run that the data cannot support: what failed, then why. */
+static json_t *seg__clv_problem(const char *what, const char *why)
 {
-	return json_pack("{s:s, s:s}", "title", title, "detail", detail);
+	struct seg_buf d = SEG_BUF_INIT;
+	seg_buf_addf(&d, "%s: %s", what, why);
+	json_t *p = seg_analysis_problem(d.data);
+	seg_buf_release(&d);
+	return p;
 }
 
 /*
@@ -187,7 +191,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 	if (err)
 		goto out;
 	if (customers == 0) {
-		*problem = seg__clv_problem("No customers to value",
+		*problem = seg__clv_problem("there are no customers to value",
 					    "no customer has a revenue event at or before the "
 					    "calibration end");
 		err = SEG_ERR_INVALID;
@@ -210,7 +214,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 							(double)sums[i].count};
 		f = seg_bgnbd_fit(obs, nsums, &bg);
 		if (f != SEG_CLV_OK) {
-			*problem = seg__clv_problem("The BG/NBD model cannot be fitted",
+			*problem = seg__clv_problem("the BG/NBD model cannot be fitted",
 						    seg_clv_strerror(f));
 			err = SEG_ERR_INVALID;
 			goto out;
@@ -226,7 +230,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 		}
 		f = seg_gg_fit(gobs, nvals, &gg);
 		if (f != SEG_CLV_OK) {
-			*problem = seg__clv_problem("The Gamma-Gamma model cannot be fitted",
+			*problem = seg__clv_problem("the Gamma-Gamma model cannot be fitted",
 						    seg_clv_strerror(f));
 			err = SEG_ERR_INVALID;
 			goto out;
@@ -259,7 +263,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 			if (f == SEG_CLV_OK && !isfinite(pr->p_alive))
 				f = SEG_CLV_NUMERIC;
 			if (f != SEG_CLV_OK) {
-				*problem = seg__clv_problem("The expected purchases cannot be "
+				*problem = seg__clv_problem("the expected purchases cannot be "
 							    "computed",
 							    seg_clv_strerror(f));
 				err = SEG_ERR_INVALID;
@@ -306,7 +310,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 			  seg__clv_set_real(fitted, "log_likelihood_bgnbd", bg.log_likelihood) &&
 			  seg__clv_set_real(fitted, "log_likelihood_gg", gg.log_likelihood);
 		if (!ok) {
-			*problem = seg__clv_problem("The model cannot be fitted",
+			*problem = seg__clv_problem("the model cannot be fitted",
 						    seg_clv_strerror(SEG_CLV_NUMERIC));
 			err = SEG_ERR_INVALID;
 			goto out;
