@@ -139,6 +139,13 @@ static void seg__clv_window(const json_t *end, char until[SEG_RFC3339_MAX],
 	day[10] = '\0';
 }
 
+static double seg__clv_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static bool seg__clv_stopping(const struct seg_analysis_ctx *ctx)
 {
 	return ctx->hooks && ctx->hooks->stopping && ctx->hooks->stopping(ctx->hooks->ctx);
@@ -177,6 +184,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 	struct seg_clv_prediction *pred = NULL;
 	size_t nsums = 0, nvals = 0;
 	int64_t customers = 0, repeat = 0;
+	double t_pred = 0;
 	char *stats_text = NULL;
 	json_t *stats = NULL, *res = NULL, *fitted = json_null();
 	struct seg_bgnbd bg = {0};
@@ -207,6 +215,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 		err = seg_db_clv_summaries(ctx->db, &sums, &nsums);
 		if (err)
 			goto out;
+		double t0 = seg__clv_ms();
 		obs = seg_calloc(nsums + 1, sizeof *obs);
 		for (size_t i = 0; i < nsums; i++)
 			obs[i] = (struct seg_bgnbd_obs){(double)sums[i].x, sums[i].tx_days / unit,
@@ -228,18 +237,26 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 						      (double)vals[i].count};
 			repeat += vals[i].count;
 		}
+		double t1 = seg__clv_ms();
 		f = seg_gg_fit(gobs, nvals, &gg);
+		double t2 = seg__clv_ms();
 		if (f != SEG_CLV_OK) {
 			*problem = seg__clv_problem("the Gamma-Gamma model cannot be fitted",
 						    seg_clv_strerror(f));
 			err = SEG_ERR_INVALID;
 			goto out;
 		}
+		seg_info("analysis %lld: clv fits: BG/NBD on %zu distinct summaries in %.1f ms (%d "
+			 "iterations), Gamma-Gamma on %zu distinct values in %.1f ms (%d "
+			 "iterations)",
+			 (long long)ctx->analysis, nsums, t1 - t0, bg.iterations, nvals, t2 - t1,
+			 gg.iterations);
 		seg__clv_progress(ctx, 0.5);
 
 		/* a yearly rate d discounts a purchase s time units ahead by (1 + d)^-(s/units
 		   per year) = e^(-delta s) */
 		double delta = log1p(rate) / (SEG__CLV_DAYS_PER_YEAR / unit);
+		t_pred = seg__clv_ms();
 		pred = seg_calloc(nsums + 1, sizeof *pred);
 		for (size_t i = 0; i < nsums; i++) {
 			const struct seg_bgnbd_obs *o = &obs[i];
@@ -272,6 +289,9 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 		}
 	}
 
+	if (bgnbd)
+		seg_info("analysis %lld: clv predictions for %zu distinct summaries in %.1f ms",
+			 (long long)ctx->analysis, nsums, seg__clv_ms() - t_pred);
 	struct seg_clv_store st = {.tenant = ctx->tenant,
 				   .analysis = ctx->analysis,
 				   .days_per_unit = unit,
