@@ -687,16 +687,18 @@ enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, in
 					   struct seg_buf *out, char **last, size_t *rows);
 /*
  * A run, as the job `job` (kind "analysis", target the analysis): begins its transaction
- * (without the statement timeout), locks the job (SEG_ERR_CONFLICT: the claim was lost) and
- * reads the analysis's type and params (malloc'ed). SEG_ERR_NOT_FOUND when the analysis was
- * deleted (the transaction stays open: succeed the job with seg_db_analysis_run_succeed and a
- * NULL result). On any other error the transaction is rolled back.
+ * (without the statement timeout) and reads the analysis's type and params (malloc'ed). The
+ * job's row is locked only by seg_db_analysis_run_succeed, at the end, so that the heartbeat
+ * stores the run's progress meanwhile. SEG_ERR_NOT_FOUND when the analysis was deleted (the
+ * transaction stays open: succeed the job with seg_db_analysis_run_succeed and a NULL
+ * result). On any other error the transaction is rolled back.
  */
 enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
 				       char **type, char **params);
 /*
  * Ends a run in its transaction, after the type replaced the analysis's rows of
- * analysis_customers: stores result (JSON text), and when the analysis is the tenant's metric
+ * analysis_customers: locks the job (SEG_ERR_CONFLICT: the claim was lost; everything is
+ * rolled back), stores result (JSON text), and when the analysis is the tenant's metric
  * source for its type, copies metrics (ended by {NULL, NULL}) into customer_scores and queues
  * a full refresh of every dynamic segment that reads analysis metrics; then the job succeeds
  * and the transaction commits. A NULL result (or an analysis deleted meanwhile) stores
@@ -716,6 +718,30 @@ enum seg_err seg_db_analysis_run_fail(struct seg_db *db, const struct seg_job_cl
  * and moves next_run_at past now in its phase. Safe from several daemons at once.
  */
 enum seg_err seg_db_analysis_schedule(struct seg_db *db, int *queued);
+
+/* What :materialize makes: a scheme of dynamic segments, in priority order. */
+struct seg_analysis_segment_def {
+	const char *name, *description, *rule; /* rule: JSON text of a checked rule */
+	unsigned deps;			       /* SEG_RULE_DEP_* of the rule */
+};
+struct seg_analysis_materialize {
+	const char *scheme_name;
+	const struct seg_analysis_segment_def *segments;
+	size_t nsegments;
+	const struct seg_analysis_metric *metrics; /* the type's, ended by {NULL, NULL} */
+};
+/*
+ * In one transaction (the definitions changed): makes analysis id the tenant's metric source
+ * for its type (*replaced: the analysis that was, 0 when none or itself), copies its metrics
+ * into customer_scores and queues refreshes of the segments that read analysis metrics,
+ * creates the dynamic segments (source "analysis:<id>"; jobs[i] their first refresh) and the
+ * scheme (*scheme). SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: it has no
+ * succeeded run, or a name is taken (a segment or the scheme); SEG_ERR_INVALID: the
+ * segments would make the tenant's membership step too large (as segment create).
+ */
+enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int64_t id,
+					 const struct seg_analysis_materialize *m, int64_t *scheme,
+					 int64_t *jobs, int64_t *replaced);
 
 /* ABC (db/analysis_abc.c), as SPEC §6.1 and analytics/abc.h define it. */
 struct seg_abc_summary;
