@@ -376,8 +376,21 @@ static void seg__clv_segment(json_t *list, const char *name, json_t *rule)
 }
 
 /*
- * The scheme: value tiers by the run's own clv percentiles (High value: the top 20 %, Medium
- * value: the next 30 %, Low value: the rest; ties may shift the shares), for BG/NBD only among
+ * A tier's bound in a rule: a hair (1e-13 relative) below the percentile itself, so that the
+ * customer whose clv is the percentile is inside the tier however the rule compiler compares a
+ * double precision metric with a rule's number: exactly, or (as PostgreSQL 15's float8 to
+ * numeric cast does) after rounding the metric to 15 significant digits, which can put it
+ * below its own shortest decimal form.
+ */
+static json_t *seg__clv_bound(const json_t *tier)
+{
+	double h = json_number_value(tier);
+	return json_real(h - fabs(h) * 1e-13);
+}
+
+/*
+ * The scheme: value tiers by the run's own clv percentiles (High value: from the 80th, Medium
+ * value: from the 50th, Low value: the rest; ties may shift the shares), for BG/NBD only among
  * customers still likely alive (p_alive >= 0.5), the others "Likely lost"; and "No purchases"
  * for every customer without a clv. Each leaf compares a metric that every scored customer has,
  * and an unscored customer has none, so the segments are disjoint and cover everyone.
@@ -398,16 +411,16 @@ static json_t *seg__clv_segments(const json_t *params, const json_t *result)
 		json_t *all = json_array();
 		if (t == 0)
 			json_array_append_new(all,
-					      seg__clv_leaf("clv", "gte", json_deep_copy(high)));
-		if (t == 1)
+					      seg__clv_leaf("clv", "gte", seg__clv_bound(high)));
+		if (t == 1) {
 			json_array_append_new(all,
-					      seg__clv_leaf("clv", "gte", json_deep_copy(medium)));
-		if (t == 1)
+					      seg__clv_leaf("clv", "gte", seg__clv_bound(medium)));
 			json_array_append_new(all,
-					      seg__clv_leaf("clv", "lt", json_deep_copy(high)));
+					      seg__clv_leaf("clv", "lt", seg__clv_bound(high)));
+		}
 		if (t == 2)
 			json_array_append_new(all,
-					      seg__clv_leaf("clv", "lt", json_deep_copy(medium)));
+					      seg__clv_leaf("clv", "lt", seg__clv_bound(medium)));
 		if (bgnbd)
 			json_array_append_new(all, seg__clv_leaf("p_alive", "gte", json_real(0.5)));
 		seg__clv_segment(list, names[t], json_pack("{s:o}", "all", all));

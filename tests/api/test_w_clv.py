@@ -267,6 +267,8 @@ def test_clv_cdnow(t):
         t.eq(got_d[c]["predicted_orders"], got[c]["predicted_orders"],
              "predicted orders are not discounted")
 
+    materialise(t, key, a, got)
+
     # days: the same fit, alpha in days
     d = run(t, key, {"calibration_end": "1997-09-30", "time_unit": "day", "horizon": 364})
     t.eq(d["status"], "succeeded", "days")
@@ -280,6 +282,65 @@ def test_clv_cdnow(t):
     for c in picks[:3]:
         t.check(close(got_days[c]["predicted_orders"], float(got[c]["predicted_orders"]), 1e-5),
                 "%s: 364 days predict what 52 weeks do" % c)
+
+
+def members(t, key, sid):
+    out, cursor = [], None
+    while True:
+        page = t.expect_json(t.req("GET", "/v1/segments/%s/members?limit=1000%s" % (
+            sid, "&cursor=" + q(cursor) if cursor else ""), key=key), 200)
+        out += [m["customer_id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return sorted(out)
+
+
+def materialise(t, key, a, got):
+    """:materialize: the value tiers by the run's own percentiles among customers likely
+    alive, "Likely lost", and "No purchases" for a customer without one: MECE, each segment
+    holding exactly the customers its definition names; the metrics in the customer document
+    and in rules."""
+    t.expect_json(t.req("PUT", "/v1/customers/never-bought", {"attributes": {}}, key=key), 201)
+    r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "Value"}, key=key)
+    s = t.expect_json(r, 201, 202)
+    names = ["High value", "Medium value", "Low value", "Likely lost", "No purchases"]
+    t.eq([g["name"] for g in s["segments"]], ["Value: " + n for n in names], "segment names")
+    tiers = a["result"]["tiers"]
+    # the rules' bounds sit 1e-13 (relative) below the percentiles (handlers/analysis_clv.c)
+    high, medium = [float(tiers[k]) * (1 - 1e-13) for k in ("high", "medium")]
+    want = {n: [] for n in names}
+    for c, row in got.items():
+        v, alive = float(row["clv"]), float(row["p_alive"]) >= 0.5
+        n = ("Likely lost" if not alive else "High value" if v >= high else
+             "Medium value" if v >= medium else "Low value")
+        want[n].append(c)
+    want["No purchases"] = ["never-bought"]
+    for g in s["segments"]:
+        n = g["name"][len("Value: "):]
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=60)
+        while True:
+            m = members(t, key, g["id"])
+            if m == sorted(want[n]) or datetime.datetime.now() > deadline:
+                break
+        t.eq(len(m), len(want[n]), "size of %s" % n)
+        t.check(m == sorted(want[n]), "the members of %s" % n)
+        seg = t.expect_json(t.req("GET", "/v1/segments/" + g["id"], key=key), 200)
+        t.eq(seg["source"], "analysis:" + a["id"], "source of %s" % n)
+    t.check(all(want[n] for n in names), "every segment has members: %s" %
+            {n: len(v) for n, v in want.items()})
+    rep = t.expect_json(t.req("GET", "/v1/schemes/" + s["id"], key=key), 200)
+    t.check(rep["mutually_exclusive"] and rep["collectively_exhaustive"], "MECE: %s" % rep)
+    t.eq(rep["customers"], 2358, "every customer")
+    doc = t.expect_json(t.req("GET", "/v1/customers/00004", key=key), 200)
+    for k in ("clv", "p_alive", "predicted_orders"):
+        t.eq(doc["metrics"].get(k), got["00004"][k], "metrics.%s" % k)
+    doc = t.expect_json(t.req("GET", "/v1/customers/never-bought", key=key), 200)
+    t.eq(doc["metrics"].get("clv"), None, "no clv without a purchase")
+    pv = t.expect_json(t.req("POST", "/v1/segments:preview", {"rule": {"all": [
+        {"metric": "p_alive", "op": "lt", "value": 0.3},
+        {"metric": "predicted_orders", "op": "gte", "value": 0}]}}, key=key), 200)
+    t.eq(pv["count"], sum(1 for r in got.values() if float(r["p_alive"]) < 0.3),
+         "a rule over p_alive")
 
 
 def test_clv_historic(t):
