@@ -37,6 +37,8 @@ SQL
 rm -f "$BENCH_TMP/customers.copy" "$BENCH_TMP/events.copy"
 END=2025-12-28
 
+# statements over half a second go to the server's log: the breakdown of the analysis below
+psql -qX -c "ALTER DATABASE segbench SET log_min_duration_statement = 500"
 start_daemon --log-level info
 
 api() { # METHOD PATH [BODY]
@@ -67,6 +69,13 @@ PREDLOG=$(grep -o 'clv predictions [^"]*' "$DAEMON_LOG" | tail -n 1)
 C_BG_MS=$(printf '%s' "$FITLOG" | sed -nE 's/.*BG\/NBD on ([0-9]+) distinct summaries in ([0-9.]+) ms.*/\2/p')
 C_GG_MS=$(printf '%s' "$FITLOG" | sed -nE 's/.*Gamma-Gamma on ([0-9]+) distinct values in ([0-9.]+) ms.*/\2/p')
 C_FIT_S=$(awk -v a="$C_BG_MS" -v b="$C_GG_MS" 'BEGIN { printf "%.3f", (a + b) / 1000 }')
+# stmt_seconds PATTERN: the duration of the last logged statement whose text matches
+stmt_seconds() {
+	grep -E "duration: [0-9.]+ ms +(execute|statement).*$1" "$PGLOG" | tail -n 1 |
+		sed -nE 's/.*duration: ([0-9.]+) ms.*/\1/p' | awk '{ printf "%.2f", $1 / 1000 }'
+}
+SUM_S=$(stmt_seconds 'INSERT INTO seg_clv_summary')
+STORE_S=$(stmt_seconds 'WITH p AS \(SELECT \* FROM unnest')
 
 say "the reference: summary SQL in psql, then SciPy"
 SUMMARY="WITH d AS (SELECT e.customer_id, (e.occurred_at AT TIME ZONE 'UTC')::date AS day,
@@ -103,4 +112,5 @@ printf 'analysis (API, whole job)  %7.2f s   summary SQL + SciPy fit %7.2f s   r
 	"$API_S" "$REF_S" "$(ratio "$API_S" "$REF_S")"
 printf 'fit (BG/NBD + GG), C       %7.3f s   SciPy (lifetimes-style) %7.3f s   ratio %s\n' \
 	"$C_FIT_S" "$PY_FIT_S" "$(ratio "$C_FIT_S" "$PY_FIT_S")"
-printf 'summary SQL alone (psql)   %7.2f s\n' "$SQL_S"
+printf 'summary SQL alone (psql)   %7.2f s   in the analysis: summary %s s, store (every row + figures) %s s\n' \
+	"$SQL_S" "${SUM_S:-?}" "${STORE_S:-?}"
