@@ -241,8 +241,14 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 		f = seg_gg_fit(gobs, nvals, &gg);
 		double t2 = seg__clv_ms();
 		if (f != SEG_CLV_OK) {
-			*problem = seg__clv_problem("the Gamma-Gamma model cannot be fitted",
-						    seg_clv_strerror(f));
+			/* repeat buyers exist (BG/NBD fitted), but none with a positive mean value
+			 */
+			*problem = seg__clv_problem(
+				"the Gamma-Gamma model cannot be fitted",
+				f == SEG_CLV_NO_REPEAT
+					? "no repeat buyer has a positive mean value of "
+					  "their repeat purchases"
+					: seg_clv_strerror(f));
 			err = SEG_ERR_INVALID;
 			goto out;
 		}

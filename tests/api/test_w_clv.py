@@ -157,12 +157,13 @@ def gg_value(m, x, mon):
     return (m["gamma"] * m["p"] + m["p"] * x * mon) / (m["p"] * x + m["q"] - 1)
 
 
-def import_sample(t, key, rows):
+def import_sample(t, key, rows, free=False):
+    """The sample as purchase events (free: every amount 0)."""
     lines = []
     for i, (cid, day, v) in enumerate(rows):
         lines.append(json.dumps({"id": "cdnow-%d" % i, "customer_id": cid, "type": "purchase",
                                  "occurred_at": day.isoformat() + "T10:00:00Z",
-                                 "amount": float(v)}))
+                                 "amount": 0 if free else float(v)}))
     r = t.req("POST", "/v1/events:import", raw_body="\n".join(lines) + "\n",
               ctype="application/x-ndjson", key=key)
     doc = t.expect_json(r, 200)
@@ -431,6 +432,14 @@ def test_clv_fails_cleanly(t):
         t.eq(a["result"], None, "%s: no result" % name)
         no_nan(t, a, name)
         t.problem(t.req("GET", "/v1/analyses/%s/customers" % a["id"], key=key), 409)
+    # BG/NBD fits, but no repeat purchase has a value: Gamma-Gamma has nothing to fit
+    key = tenant(t)
+    import_sample(t, key, sample(), free=True)
+    a = run(t, key, {"calibration_end": "1997-09-30"})
+    t.eq(a["status"], "failed", "free purchases: failed")
+    t.check("Gamma-Gamma" in a["error"]["detail"] and "positive mean value" in
+            a["error"]["detail"], "detail: %s" % a["error"])
+    no_nan(t, a, "free purchases")
     # the historic model needs no repeat: it values the one-time buyers
     key = tenant(t)
     t.expect_json(t.req("POST", "/v1/events", [
