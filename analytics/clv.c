@@ -294,7 +294,7 @@ static bool seg__hessian(seg__objective f, const void *ctx, const double *theta,
 {
 	double tp[SEG__NMAX], gp[SEG__NMAX], gm[SEG__NMAX];
 	for (int j = 0; j < n; j++) {
-		memcpy(tp, theta, sizeof tp);
+		memcpy(tp, theta, n * sizeof *tp);
 		tp[j] = theta[j] + SEG__HESS_H;
 		double fp = f(tp, gp, ctx);
 		tp[j] = theta[j] - SEG__HESS_H;
