@@ -139,15 +139,19 @@ out:
  *
  * Where the time goes (bench/clv.sh): turning a float8 into a jsonb number (numeric) costs
  * about a microsecond, so the seven float8 keys of each customer's row are most of the
- * statement; the join, the sort and the histogram are small beside them.
+ * statement; the join, the sort and the histogram are small beside them. Each row's document
+ * is built as text (float8's output is its shortest exact decimal; a NULL key is left out)
+ * and parsed once, which is cheaper than jsonb_build_object and jsonb_strip_nulls.
  */
 #define SEG__CLV_STORE_TAIL                                                                        \
 	"ins AS (INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data)"       \
-	" SELECT $1, $2, sc.customer_id, jsonb_strip_nulls(jsonb_build_object("                    \
-	"'x', sc.x, 't_x', sc.tx_days / $3::float8, 'T', sc.t_days / $3::float8,"                  \
-	" 'revenue', sc.revenue, 'monetary', sc.monetary, 'p_alive', sc.p_alive,"                  \
-	" 'predicted_orders', sc.predicted, 'expected_value', sc.expected_value,"                  \
-	" 'clv', sc.clv)) FROM sc RETURNING 1), "                                                  \
+	" SELECT $1, $2, sc.customer_id, ('{\"x\":' || sc.x"                                       \
+	" || ',\"t_x\":' || (sc.tx_days / $3::float8) || ',\"T\":' || (sc.t_days / $3::float8)"    \
+	" || ',\"revenue\":' || sc.revenue || coalesce(',\"monetary\":' || sc.monetary, '')"       \
+	" || coalesce(',\"p_alive\":' || sc.p_alive, '')"                                          \
+	" || coalesce(',\"predicted_orders\":' || sc.predicted, '')"                               \
+	" || coalesce(',\"expected_value\":' || sc.expected_value, '')"                            \
+	" || ',\"clv\":' || sc.clv || '}')::jsonb FROM sc RETURNING 1), "                          \
 	"st0 AS (SELECT count(*) AS n, sum(sc.clv) AS total, sum(sc.predicted) AS predicted,"      \
 	" least(min(sc.clv), 0) AS lo, max(sc.clv) AS hi_max,"                                     \
 	" percentile_disc(ARRAY[0.5, 0.8, 0.99]) WITHIN GROUP (ORDER BY sc.clv) AS q FROM sc), "   \
