@@ -11,6 +11,7 @@ import datetime
 import json
 import math
 import os
+import time
 import urllib.parse
 from collections import defaultdict
 from decimal import Decimal
@@ -47,6 +48,7 @@ def wait(t, key, aid, timeout=120):
         a = t.expect_json(t.req("GET", "/v1/analyses/" + aid, key=key), 200)
         if a["status"] in ("succeeded", "failed", "cancelled"):
             return a
+        time.sleep(0.05)
     t.fail("analysis %s did not finish within %ds: %s" % (aid, timeout, a))
 
 
@@ -323,6 +325,7 @@ def materialise(t, key, a, got):
             m = members(t, key, g["id"])
             if m == sorted(want[n]) or datetime.datetime.now() > deadline:
                 break
+            time.sleep(0.1)
         t.eq(len(m), len(want[n]), "size of %s" % n)
         t.check(m == sorted(want[n]), "the members of %s" % n)
         seg = t.expect_json(t.req("GET", "/v1/segments/" + g["id"], key=key), 200)
