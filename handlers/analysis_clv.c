@@ -222,6 +222,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 							sums[i].t_days / unit,
 							(double)sums[i].count};
 		f = seg_bgnbd_fit(obs, nsums, &bg);
+		double t1 = seg__clv_ms();
 		if (f != SEG_CLV_OK) {
 			*problem = seg__clv_problem("the BG/NBD model cannot be fitted",
 						    seg_clv_strerror(f));
@@ -237,12 +238,11 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 						      (double)vals[i].count};
 			repeat += vals[i].count;
 		}
-		double t1 = seg__clv_ms();
-		f = seg_gg_fit(gobs, nvals, &gg);
 		double t2 = seg__clv_ms();
+		f = seg_gg_fit(gobs, nvals, &gg);
+		double t3 = seg__clv_ms();
 		if (f != SEG_CLV_OK) {
-			/* repeat buyers exist (BG/NBD fitted), but none with a positive mean value
-			 */
+			/* BG/NBD found repeat buyers: none has a positive mean value */
 			*problem = seg__clv_problem(
 				"the Gamma-Gamma model cannot be fitted",
 				f == SEG_CLV_NO_REPEAT
@@ -255,7 +255,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 		seg_info("analysis %lld: clv fits: BG/NBD on %zu distinct summaries in %.1f ms (%d "
 			 "iterations), Gamma-Gamma on %zu distinct values in %.1f ms (%d "
 			 "iterations)",
-			 (long long)ctx->analysis, nsums, t1 - t0, bg.iterations, nvals, t2 - t1,
+			 (long long)ctx->analysis, nsums, t1 - t0, bg.iterations, nvals, t3 - t2,
 			 gg.iterations);
 		seg__clv_progress(ctx, 0.5);
 
