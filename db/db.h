@@ -761,4 +761,52 @@ enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t anal
 				 const char *metric, const char *a, const char *b,
 				 struct seg_abc_summary *out, bool *ok);
 
+/* --- customer lifetime value (db/analysis_clv.c; SPEC §6 clv, analytics/README.md "CLV") --- */
+/* One distinct BG/NBD summary in whole days, shared by count customers. */
+struct seg_clv_summary {
+	int64_t x, tx_days, t_days, count;
+};
+/* One distinct Gamma-Gamma input: x >= 1 repeat days of mean value m > 0, count customers. */
+struct seg_clv_value {
+	int64_t x;
+	double m;
+	int64_t count;
+};
+/*
+ * Inside the run's transaction: builds the temporary table seg_clv_summary (dropped at commit)
+ * of every customer with a revenue event at or before until (an RFC 3339 instant), one
+ * transaction per UTC calendar day valued at the day's sum of amounts (no amount: 0): x
+ * (transaction days - 1), t_x and T in whole days (T up to until's UTC day), revenue, and
+ * monetary (the mean value of the repeat days; NULL without a repeat). *customers counts them.
+ */
+enum seg_err seg_db_clv_prepare(struct seg_db *db, int64_t tenant, const char *until,
+				int64_t *customers);
+/* The distinct summaries of that table with their counts (*out malloc'ed, ordered). */
+enum seg_err seg_db_clv_summaries(struct seg_db *db, struct seg_clv_summary **out, size_t *n);
+/* The distinct (x, monetary) of its customers with x > 0 and monetary > 0 (*out malloc'ed). */
+enum seg_err seg_db_clv_values(struct seg_db *db, struct seg_clv_value **out, size_t *n);
+/* What BG/NBD predicts for one distinct summary (finite numbers only). */
+struct seg_clv_prediction {
+	int64_t x, tx_days, t_days;
+	double p_alive, predicted_orders, discounted_orders;
+};
+struct seg_clv_store {
+	int64_t tenant, analysis;
+	double days_per_unit; /* 1 (day) or 7 (week): t_x and T are stored in the time unit */
+	bool bgnbd;	      /* false: historic, clv = revenue */
+	const struct seg_clv_prediction *pred; /* BG/NBD: one per distinct summary */
+	size_t npred;
+	double p, q, gamma; /* BG/NBD: Gamma-Gamma's parameters (q > 1) */
+};
+/*
+ * Replaces the analysis's rows of analysis_customers with one per customer of
+ * seg_clv_summary, data {"x", "t_x", "T", "revenue", "monetary"?, and for BG/NBD "p_alive",
+ * "predicted_orders", "expected_value" (Gamma-Gamma's conditional mean, with a monetary value
+ * below 0 taken as 0), "clv" (discounted orders x expected value); for historic "clv" =
+ * revenue}, in one statement that also returns the figures as JSON text (*stats, malloc'ed):
+ * {"customers", "written", "total_clv", "predicted_orders", "tiers": {"medium", "high"},
+ * "distribution": [{"from", "to", "customers"}]}.
+ */
+enum seg_err seg_db_clv_store(struct seg_db *db, const struct seg_clv_store *in, char **stats);
+
 #endif
