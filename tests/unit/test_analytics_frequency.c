@@ -206,8 +206,6 @@ static void test_three_populations(void **state)
 		assert_int_equal(s.nthresholds, 2);
 		assert_true(hi[0] < s.thresholds[0]);
 		assert_true(s.thresholds[0] <= lo[1]);
-		fprintf(stderr, "# %g %g | %g %g | %g %g t=%g %g\n", lo[0], hi[0], lo[1], hi[1],
-			lo[2], hi[2], s.thresholds[0], s.thresholds[1]);
 		assert_true(hi[1] < s.thresholds[1]);
 		assert_true(s.thresholds[1] <= lo[2]);
 		assert_true(s.gvf > 0.9);
@@ -233,8 +231,6 @@ static void test_three_populations(void **state)
 			c[j] = a[j] + b[j] + d[j];
 		seg_freq_suggest(c, 2, &s);
 		assert_int_equal(s.nthresholds, 2);
-		fprintf(stderr, "# %g %g | %g %g | %g %g t=%g %g\n", l1, h1, l2, h2, l3, h3,
-			s.thresholds[0], s.thresholds[1]);
 		assert_true(h1 < s.thresholds[0] && s.thresholds[0] <= l2);
 		assert_true(h2 < s.thresholds[1] && s.thresholds[1] <= l3);
 		seg_freq_suggestion_release(&s);
