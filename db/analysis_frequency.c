@@ -1,0 +1,176 @@
+/*
+ * The SQL of the frequency analysis (SPEC §6 `frequency`; the method: analytics/README.md
+ * "Frequency"). Two set-based passes inside the run's transaction, both over the same CTEs, so
+ * they see the same rates: the distribution (one row: the counts and the occupied bins of the
+ * grid, binned by width_bucket over the grid's edges, the very doubles of
+ * analytics/frequency.c), and, once the thresholds are known, one INSERT ... SELECT that
+ * writes every customer's row of analysis_customers and counts the classes.
+ *
+ * Parameters common to both: $1 tenant, $2 event type (NULL: the tenant's revenue event
+ * types), $3 as_of (NULL: now(), the transaction's start, the same in both statements), $4
+ * window in days (NULL: none), $5 days per period.
+ *
+ * Threads: the job worker's, with its connection.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "frequency.h"
+
+/*
+ * w: as_of, the window's start (NULL: none) and the event types. agg: per customer, the
+ * matching events in the window and the first matching event up to as_of (whether in the
+ * window or not: a customer known before the window is exposed from its start). r: the
+ * customers with an event in the window, their periods of exposure (at least one) and rate.
+ */
+#define FREQ_CTES                                                                             \
+	"WITH w AS (SELECT x.as_of, x.as_of - make_interval(secs => $4::float8 * 86400) AS "  \
+	"since, "                                                                             \
+	"CASE WHEN $2::text IS NULL THEN (SELECT t.revenue_event_types FROM tenants t "       \
+	"WHERE t.id = $1) ELSE ARRAY[$2::text] END AS types "                                 \
+	"FROM (SELECT coalesce($3::timestamptz, now()) AS as_of) x), "                        \
+	"agg AS (SELECT e.customer_id, "                                                      \
+	"count(*) FILTER (WHERE w.since IS NULL OR e.occurred_at > w.since) AS n, "           \
+	"min(e.occurred_at) AS first_at "                                                     \
+	"FROM events e CROSS JOIN w "                                                         \
+	"WHERE e.tenant_id = $1 AND e.type = ANY (w.types) AND e.occurred_at <= w.as_of "     \
+	"GROUP BY e.customer_id), "                                                           \
+	"r AS (SELECT a.customer_id, a.n, greatest(1::float8, extract(epoch FROM w.as_of - "  \
+	"CASE WHEN w.since IS NULL OR a.first_at > w.since THEN a.first_at ELSE w.since END)" \
+	"::float8 / ($5::float8 * 86400)) AS periods "                                        \
+	"FROM agg a CROSS JOIN w WHERE a.n > 0) "
+
+/*
+ * $6 the least events of a customer counted in the bins, $7 the grid's edges. One row: as_of,
+ * customers, active, single, the occupied bins as "bin:count,..." (bin 0-based).
+ */
+SEG_STMT(freq_distribution, FREQ_CTES
+	 ", b AS (SELECT greatest(width_bucket(r.n / r.periods, $7::float8[]), 1) - 1 AS bin, "
+	 "count(*) AS c FROM r WHERE r.n >= $6 GROUP BY 1) "
+	 "SELECT seg_ts((SELECT w.as_of FROM w)), "
+	 "(SELECT count(*) FROM customers c WHERE c.tenant_id = $1), "
+	 "(SELECT count(*) FROM r), (SELECT count(*) FROM r WHERE r.n = 1), "
+	 "(SELECT coalesce(string_agg(b.bin || ':' || b.c, ',' ORDER BY b.bin), '') FROM b)");
+
+SEG_STMT(freq_delete, "DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2");
+
+/*
+ * $6 the analysis, $7 the class names (text[3], highest rate first), $8 the thresholds
+ * (float8[], 1 or 2, ascending), $9 one_time (buyers). Rows: class, customers.
+ */
+SEG_STMT(freq_write, FREQ_CTES
+	 ", ins AS (INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
+	 "SELECT $1, $6, c.id, CASE WHEN r.n IS NULL "
+	 "THEN jsonb_build_object('events', 0, 'frequency_class', '" SEG_FREQ_NONE "') "
+	 "ELSE jsonb_build_object('events', r.n, 'periods', r.periods, 'rate', r.n / r.periods, "
+	 "'frequency_class', CASE WHEN $9::boolean AND r.n = 1 THEN ($7::text[])[3] "
+	 "WHEN r.n / r.periods >= ($8::float8[])[cardinality($8::float8[])] "
+	 "THEN ($7::text[])[1] "
+	 "WHEN $9::boolean OR r.n / r.periods >= ($8::float8[])[1] THEN ($7::text[])[2] "
+	 "ELSE ($7::text[])[3] END) END "
+	 "FROM customers c LEFT JOIN r ON r.customer_id = c.id WHERE c.tenant_id = $1 "
+	 "RETURNING data ->> 'frequency_class' AS cls) "
+	 "SELECT ins.cls, count(*) FROM ins GROUP BY ins.cls");
+
+/* The parameters $1..$5 of q, into p[0..4] (texts in the caller's buffers). */
+static void freq_params(const struct seg_db_frequency_query *q, const char **p,
+			char tenant[SEG_INT_TEXT], char window[SEG_INT_TEXT], char period[32])
+{
+	p[0] = seg__db_int(tenant, q->tenant);
+	p[1] = q->event;
+	p[2] = q->as_of;
+	p[3] = q->window_days > 0 ? seg__db_int(window, q->window_days) : NULL;
+	snprintf(period, 32, "%.17g", q->period_days);
+	p[4] = period;
+}
+
+/* A float8[] literal of v[0..n). */
+static void float_array(struct seg_buf *b, const double *v, size_t n)
+{
+	seg_buf_add(b, "{", 1);
+	for (size_t i = 0; i < n; i++)
+		seg_buf_addf(b, "%s%.17g", i ? "," : "", v[i]);
+	seg_buf_add(b, "}", 1);
+}
+
+enum seg_err seg_db_frequency_distribution(struct seg_db *db,
+					   const struct seg_db_frequency_query *q,
+					   struct seg_db_frequency_counts *out)
+{
+	char tenant[SEG_INT_TEXT], window[SEG_INT_TEXT], period[32], min[SEG_INT_TEXT];
+	const char *p[7];
+	struct seg_buf edges = SEG_BUF_INIT;
+	PGresult *res = NULL;
+	enum seg_err err;
+	const char *s;
+
+	freq_params(q, p, tenant, window, period);
+	p[5] = seg__db_int(min, q->min_events);
+	float_array(&edges, seg_freq_grid(), SEG_FREQ_GRID_EDGES);
+	p[6] = edges.data;
+	err = seg__db_exec(db, &freq_distribution, 7, p, &res);
+	if (err)
+		goto out;
+	memset(out->bins, 0, SEG_FREQ_GRID_EDGES * sizeof *out->bins);
+	snprintf(out->as_of, sizeof out->as_of, "%s", PQgetvalue(res, 0, 0));
+	out->customers = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	out->active = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	out->single = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	for (s = PQgetvalue(res, 0, 4); *s;) {
+		char *end;
+		unsigned long long bin = strtoull(s, &end, 10), count;
+		if (*end != ':')
+			break;
+		count = strtoull(end + 1, &end, 10);
+		if (bin < SEG_FREQ_GRID_EDGES)
+			out->bins[bin] = count;
+		s = *end == ',' ? end + 1 : end;
+	}
+out:
+	PQclear(res);
+	seg_buf_release(&edges);
+	return err;
+}
+
+enum seg_err seg_db_frequency_write(struct seg_db *db, const struct seg_db_frequency_query *q,
+				    int64_t analysis, const char *const *names, const double *t,
+				    size_t nt, bool one_time, int64_t counts[4])
+{
+	char tenant[SEG_INT_TEXT], window[SEG_INT_TEXT], period[32], id[SEG_INT_TEXT];
+	const char *p[9];
+	struct seg_buf classes = SEG_BUF_INIT, thresholds = SEG_BUF_INIT;
+	PGresult *res = NULL;
+	enum seg_err err;
+
+	freq_params(q, p, tenant, window, period);
+	p[5] = seg__db_int(id, analysis);
+	err = seg__db_exec(db, &freq_delete, 2, (const char *const[]){p[0], p[5]}, NULL);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < 3; i++)
+		seg__db_array_add(&classes, names[i]);
+	float_array(&thresholds, t, nt);
+	p[6] = classes.data;
+	p[7] = thresholds.data;
+	p[8] = one_time ? "true" : "false";
+	err = seg__db_exec(db, &freq_write, 9, p, &res);
+	if (err)
+		goto out;
+	memset(counts, 0, 4 * sizeof *counts);
+	for (int row = 0; row < PQntuples(res); row++) {
+		const char *cls = PQgetvalue(res, row, 0);
+		int64_t n = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+		for (size_t i = 0; i < 4; i++)
+			if (!strcmp(cls, i < 3 ? names[i] : SEG_FREQ_NONE))
+				counts[i] = n;
+	}
+out:
+	PQclear(res);
+	seg_buf_release(&classes);
+	seg_buf_release(&thresholds);
+	return err;
+}
