@@ -79,4 +79,13 @@ enum seg_err seg_h_scheme_transitions(struct seg_req *r);
 enum seg_err seg_h_segment_profile(struct seg_req *r);
 enum seg_err seg_h_segments_overlap(struct seg_req *r);
 
+/* analyses.c */
+enum seg_err seg_h_analysis_create(struct seg_req *r);
+enum seg_err seg_h_analysis_list(struct seg_req *r);
+enum seg_err seg_h_analysis_get(struct seg_req *r);
+enum seg_err seg_h_analysis_cancel(struct seg_req *r);
+enum seg_err seg_h_analysis_run(struct seg_req *r);
+enum seg_err seg_h_analysis_delete(struct seg_req *r);
+enum seg_err seg_h_analysis_customers(struct seg_req *r);
+
 #endif

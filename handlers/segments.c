@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "csvexport.h"
 #include "jsonspan.h"
 #include "rule.h"
 #include "text.h"
@@ -22,7 +23,6 @@
 #define SEG__NAME_MAX	     200
 #define SEG__DESCRIPTION_MAX 10000
 #define SEG__ADD_MAX	     10000
-#define SEG__CSV_BATCH	     10000
 #define SEG__CSV_COLUMNS     50
 #define SEG__POLL_MS	     50
 
@@ -529,69 +529,12 @@ enum seg_err seg_h_segment_refresh(struct seg_req *r)
 
 /* ---- members -------------------------------------------------------------------------- */
 
-/* The state of one CSV export, owned by its stream. */
-struct seg__csv {
-	int64_t tenant, id;
-	char *paths; /* JSON array of the attribute paths, or NULL */
-	char *after; /* the last customer id sent, or NULL */
-	struct seg_buf header;
-	bool started;
-};
-
-static void seg__csv_free(void *ctx)
-{
-	struct seg__csv *c = ctx;
-	free(c->paths);
-	free(c->after);
-	seg_buf_release(&c->header);
-	free(c);
-}
-
-/* Makes one batch of the export (a request worker, with a connection of its own). */
-static enum seg_err seg__csv_produce(void *ctx, struct seg_db *db, struct seg_buf *out, bool *done)
-{
-	struct seg__csv *c = ctx;
-	char *last = NULL;
-	size_t rows = 0;
-	enum seg_err err;
-
-	if (!c->started) {
-		seg_buf_add(out, c->header.data, c->header.len);
-		c->started = true;
-	}
-	err = seg_db_segment_members_csv(db, c->tenant, c->id, c->after, c->paths, SEG__CSV_BATCH,
-					 out, &last, &rows);
-	if (err)
-		return err;
-	*done = rows < SEG__CSV_BATCH;
-	if (last) {
-		free(c->after);
-		c->after = last;
-	}
-	return SEG_OK;
-}
-
-/* A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180). */
-static void seg__csv_field(struct seg_buf *out, const char *s, size_t n)
-{
-	if (strcspn(s, ",\"\r\n") >= n) {
-		seg_buf_add(out, s, n);
-		return;
-	}
-	seg_buf_addch(out, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"')
-			seg_buf_addch(out, '"');
-		seg_buf_addch(out, s[i]);
-	}
-	seg_buf_addch(out, '"');
-}
-
 /*
- * ?attributes=a,b.c: the attribute columns of the export, as a JSON array of dotted paths,
- * and their header cells.
+ * ?attributes=a,b.c: the attribute columns of the export, as a JSON array of dotted paths
+ * (*paths, malloc'ed), and their header cells (appended to header).
  */
-static enum seg_err seg__csv_columns(struct seg_req *r, const char *list, struct seg__csv *c)
+static enum seg_err seg__csv_columns(struct seg_req *r, const char *list, char **paths_out,
+				     struct seg_buf *header)
 {
 	struct seg_buf paths = SEG_BUF_INIT;
 	size_t count = 0;
@@ -617,56 +560,46 @@ static enum seg_err seg__csv_columns(struct seg_req *r, const char *list, struct
 		if (count > 1)
 			seg_buf_addch(&paths, ',');
 		seg_buf_add_json_string(&paths, p, n);
-		seg_buf_addch(&c->header, ',');
-		seg__csv_field(&c->header, p, n);
+		seg_buf_addch(header, ',');
+		seg_csv_field(header, p, n);
 		if (!p[n])
 			break;
 		p += n + 1;
 	}
 	seg_buf_addch(&paths, ']');
-	c->paths = seg_buf_detach(&paths, NULL);
+	*paths_out = seg_buf_detach(&paths, NULL);
 	return SEG_OK;
-}
-
-/* Whether the client asks for CSV (Accept names text/csv). */
-static bool seg__wants_csv(struct seg_req *r)
-{
-	const char *accept = seg_req_header(r, "Accept");
-	return accept && strstr(accept, "text/csv") != NULL;
 }
 
 static enum seg_err seg__members_csv(struct seg_req *r, int64_t id)
 {
 	static const char *const params[] = {"attributes", NULL};
-	struct seg__csv *c = seg_calloc(1, sizeof(*c));
+	struct seg_buf header = SEG_BUF_INIT;
 	struct seg_db *db;
+	char *paths = NULL;
 	bool dynamic;
-	char disposition[96];
+	char filename[64];
 	enum seg_err err = seg_req_check_query(r, params);
 
-	c->tenant = r->tenant;
-	c->id = id;
-	seg_buf_init(&c->header);
-	seg_buf_addstr(&c->header, "customer_id,since");
+	seg_buf_addstr(&header, "customer_id,since");
 	if (!err) {
 		const char *list = seg_req_query(r, "attributes", &err);
 		if (list && *list)
-			err = seg__csv_columns(r, list, c);
+			err = seg__csv_columns(r, list, &paths, &header);
 	}
-	seg_buf_addstr(&c->header, "\r\n");
+	seg_buf_addstr(&header, "\r\n");
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
 		err = seg_db_segment_type(db, r->tenant, id, &dynamic);
-	if (err) {
-		seg__csv_free(c);
-		return seg__not_found(r, err, id);
+	if (!err) {
+		snprintf(filename, sizeof(filename), "segment-%lld.csv", (long long)id);
+		seg_csv_export(r, filename, header.data, id, seg_db_segment_members_csv, paths);
+		paths = NULL;
 	}
-	snprintf(disposition, sizeof(disposition), "attachment; filename=\"segment-%lld.csv\"",
-		 (long long)id);
-	seg_req_reply_stream(r, 200, "text/csv; charset=utf-8", disposition, seg__csv_produce, c,
-			     seg__csv_free);
-	return SEG_OK;
+	free(paths);
+	seg_buf_release(&header);
+	return seg__not_found(r, err, id);
 }
 
 enum seg_err seg_h_segment_members(struct seg_req *r)
@@ -674,7 +607,7 @@ enum seg_err seg_h_segment_members(struct seg_req *r)
 	int64_t id = 0;
 	enum seg_err err = seg__segment_id(r, &id);
 
-	if (!err && seg__wants_csv(r))
+	if (!err && seg_csv_wanted(r))
 		return seg__members_csv(r, id);
 	if (!err)
 		err = seg_req_list_of(r, id, seg_db_segment_members);
