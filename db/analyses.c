@@ -104,9 +104,7 @@ SEG_STMT(analysis_run_read, "SELECT type, params::text FROM analyses "
 SEG_STMT(analysis_run_store,
 	 "UPDATE analyses SET result = $3::jsonb, status = 'succeeded', error = NULL, "
 	 "succeeded_at = clock_timestamp(), runs = runs + 1, updated_at = clock_timestamp() "
-	 "WHERE tenant_id = $1 AND id = $2 RETURNING type, EXISTS (SELECT 1 FROM "
-	 "analysis_metric_sources m WHERE m.tenant_id = $1 AND m.type = analyses.type "
-	 "AND m.analysis_id = $2)");
+	 "WHERE tenant_id = $1 AND id = $2 RETURNING 1");
 SEG_STMT(analysis_run_failed,
 	 "UPDATE analyses SET status = 'failed', error = $3::jsonb, updated_at = now() "
 	 "WHERE tenant_id = $1 AND id = $2 AND job_id = $4");
@@ -136,6 +134,18 @@ SEG_STMT(analysis_refresh_scores,
 					     "AND target IS NOT NULL DO NOTHING RETURNING 1) "
 					     "SELECT count(*), pg_notify('segmentd_jobs', "
 					     "'segment.refresh') FROM ins");
+
+/* --- materialising --- */
+
+SEG_STMT(analysis_materialize_lock,
+	 "SELECT type, succeeded_at IS NOT NULL FROM analyses WHERE tenant_id = $1 AND id = $2 "
+	 "FOR UPDATE");
+/* This analysis becomes the type's source; the previous one (the row's old value) returned. */
+SEG_STMT(analysis_source_set,
+	 "INSERT INTO analysis_metric_sources AS m (tenant_id, type, analysis_id) "
+	 "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, type) DO UPDATE "
+	 "SET analysis_id = EXCLUDED.analysis_id RETURNING (SELECT o.analysis_id FROM "
+	 "analysis_metric_sources o WHERE o.tenant_id = $1 AND o.type = $2)");
 
 /* --- schedules --- */
 
@@ -552,36 +562,43 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 					 const char *result,
 					 const struct seg_analysis_metric *metrics)
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], summary[64];
 	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result};
 	PGresult *res = NULL;
-	bool source = false;
-	enum seg_err err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+	bool stored = false, source = false;
+	enum seg_err err = SEG_OK;
 
-	if (err)
-		goto out;
-	if (PQntuples(res) == 0) {
-		/* deleted meanwhile: its rows go too (seg_db_analysis_delete found none yet) */
-		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
-		result = NULL;
-		goto succeed;
+	if (result) {
+		err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+		stored = !err && PQntuples(res) > 0;
+		PQclear(res);
+		res = NULL;
 	}
-	source = PQgetvalue(res, 0, 1)[0] == 't';
-	if (source)
+	if (!err && !stored) {
+		/* deleted meanwhile: the rows this run wrote go too */
+		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+	}
+	/*
+	 * Whether it is the metric source, in a statement of its own: its snapshot is taken after
+	 * the row lock of the update, so a :materialize that committed meanwhile is seen.
+	 */
+	if (!err && stored) {
+		err = seg__db_exec(db, &analysis_source_of, 2, p, &res);
+		source = !err && PQntuples(res) > 0;
+		PQclear(res);
+		res = NULL;
+	}
+	if (!err && source)
 		err = seg__scores_copy(db, job->tenant, job->target, metrics);
 	if (!err && source)
 		err = seg__scores_refresh(db, job->tenant);
-succeed:
 	if (!err) {
-		char summary[64];
 		snprintf(summary, sizeof(summary), "{\"analysis_id\":\"%lld\",\"stored\":%s}",
-			 (long long)job->target, result ? "true" : "false");
+			 (long long)job->target, stored ? "true" : "false");
 		err = seg_db_job_succeed(db, job, summary);
 	}
 	if (!err)
 		err = seg_db_commit(db);
-out:
-	PQclear(res);
 	if (err)
 		seg_db_rollback(db);
 	return err;
@@ -604,6 +621,79 @@ enum seg_err seg_db_analysis_run_fail(struct seg_db *db, const struct seg_job_cl
 		err = seg_db_commit(db);
 	if (err)
 		seg_db_rollback(db);
+	return err;
+}
+
+enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int64_t id,
+					 const struct seg_analysis_materialize *m, int64_t *scheme,
+					 int64_t *jobs, int64_t *replaced)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	struct seg_buf source = SEG_BUF_INIT;
+	int64_t *ids = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*ids));
+	bool *missing = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*missing));
+	PGresult *res = NULL;
+	char *type = NULL;
+	enum seg_err err;
+
+	*scheme = *replaced = 0;
+	err = seg_db_begin(db);
+	if (!err)
+		err = seg__members_definitions_changed(db, tenant);
+	if (!err)
+		err = seg__db_exec(db, &analysis_materialize_lock, 2, p, &res);
+	if (!err && PQntuples(res) == 0)
+		err = SEG_ERR_NOT_FOUND;
+	else if (!err && PQgetvalue(res, 0, 1)[0] != 't')
+		err = SEG_ERR_CONFLICT; /* no succeeded run: the handler checked, but it raced */
+	if (err)
+		goto out;
+	type = seg__db_strdup(res, 0, 0);
+	PQclear(res);
+	res = NULL;
+	const char *ps[] = {tid, type, aid};
+	err = seg__db_exec(db, &analysis_source_set, 3, ps, &res);
+	if (err)
+		goto out;
+	if (!PQgetisnull(res, 0, 0)) {
+		int64_t old = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*replaced = old != id ? old : 0;
+	}
+	err = seg__scores_copy(db, tenant, id, m->metrics);
+	if (!err)
+		err = seg__scores_refresh(db, tenant);
+	seg_buf_addf(&source, "analysis:%lld", (long long)id);
+	for (size_t i = 0; !err && i < m->nsegments; i++) {
+		struct seg_segment_input in = {.name = m->segments[i].name,
+					       .description = m->segments[i].description,
+					       .type = "dynamic",
+					       .rule = m->segments[i].rule,
+					       .source = source.data,
+					       .deps = m->segments[i].deps};
+		char *json = NULL;
+		err = seg__segment_insert(db, tenant, &in, &json, &ids[i], &jobs[i]);
+		free(json);
+	}
+	if (!err) {
+		struct seg_scheme_input in = {.name = m->scheme_name,
+					      .segments = ids,
+					      .nsegments = m->nsegments,
+					      .set_segments = true};
+		err = seg__scheme_insert(db, tenant, &in, scheme, missing);
+	}
+	if (!err)
+		err = seg_db_commit(db);
+out:
+	PQclear(res);
+	if (err) {
+		seg_db_rollback(db);
+		*scheme = *replaced = 0;
+	}
+	free(type);
+	free(ids);
+	free(missing);
+	seg_buf_release(&source);
 	return err;
 }
 

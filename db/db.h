@@ -717,6 +717,30 @@ enum seg_err seg_db_analysis_run_fail(struct seg_db *db, const struct seg_job_cl
  */
 enum seg_err seg_db_analysis_schedule(struct seg_db *db, int *queued);
 
+/* What :materialize makes: a scheme of dynamic segments, in priority order. */
+struct seg_analysis_segment_def {
+	const char *name, *description, *rule; /* rule: JSON text of a checked rule */
+	unsigned deps;			       /* SEG_RULE_DEP_* of the rule */
+};
+struct seg_analysis_materialize {
+	const char *scheme_name;
+	const struct seg_analysis_segment_def *segments;
+	size_t nsegments;
+	const struct seg_analysis_metric *metrics; /* the type's, ended by {NULL, NULL} */
+};
+/*
+ * In one transaction (the definitions changed): makes analysis id the tenant's metric source
+ * for its type (*replaced: the analysis that was, 0 when none or itself), copies its metrics
+ * into customer_scores and queues refreshes of the segments that read analysis metrics,
+ * creates the dynamic segments (source "analysis:<id>"; jobs[i] their first refresh) and the
+ * scheme (*scheme). SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: it has no
+ * succeeded run, or a name is taken (a segment or the scheme); SEG_ERR_INVALID: the
+ * segments would make the tenant's membership step too large (as segment create).
+ */
+enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int64_t id,
+					 const struct seg_analysis_materialize *m, int64_t *scheme,
+					 int64_t *jobs, int64_t *replaced);
+
 /* ABC (db/analysis_abc.c), as SPEC §6.1 and analytics/abc.h define it. */
 struct seg_abc_summary;
 /*

@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "analysiskinds.h"
 #include "csvexport.h"
+#include "rule.h"
 #include "text.h"
 #include "validate.h"
 
@@ -311,5 +312,196 @@ enum seg_err seg_h_analysis_customers(struct seg_req *r)
 		return seg__customers_csv(r, id);
 	if (!err)
 		err = seg_req_list_of(r, id, seg_db_analysis_customers);
+	return seg__no_result(r, err, id);
+}
+
+/* ---- materialising -------------------------------------------------------------------- */
+
+#define SEG__NAME_MAX 200 /* of a segment, as handlers/segments.c */
+
+/*
+ * The type's segments for the analysis doc (its params and result), named
+ * "<scheme_name>: <name>", with their rules as text and dependencies. Fills defs (n entries,
+ * the strings owned by texts, a JSON array kept alive by the caller).
+ */
+static enum seg_err seg__materialize_defs(struct seg_req *r, const struct seg_analysis_kind *kind,
+					  const json_t *doc, const char *scheme_name,
+					  json_t **texts, struct seg_analysis_segment_def **defs,
+					  size_t *n)
+{
+	json_t *segs =
+		kind->segments(json_object_get(doc, "params"), json_object_get(doc, "result"));
+	enum seg_err err = SEG_OK;
+
+	*texts = json_array();
+	*defs = NULL;
+	*n = 0;
+	if (!json_is_array(segs) || json_array_size(segs) == 0) {
+		json_decref(segs);
+		return SEG_ERR_INTERNAL;
+	}
+	*defs = seg_calloc(json_array_size(segs), sizeof(**defs));
+	for (size_t i = 0; i < json_array_size(segs) && !err; i++) {
+		json_t *s = json_array_get(segs, i);
+		const char *name = json_string_value(json_object_get(s, "name"));
+		char *rule = json_dumps(json_object_get(s, "rule"), JSON_COMPACT);
+		struct seg_rule *parsed = NULL;
+		struct seg_buf full = SEG_BUF_INIT;
+		if (!name || !rule) {
+			free(rule);
+			err = SEG_ERR_INTERNAL;
+			break;
+		}
+		seg_buf_addf(&full, "%s: %s", scheme_name, name);
+		if (full.len > SEG__NAME_MAX)
+			err = seg_req_invalid(r, "/scheme_name",
+					      "scheme_name is too long: its segments are named "
+					      "\"<scheme_name>: <segment>\", at most %d bytes",
+					      SEG__NAME_MAX);
+		if (!err) {
+			struct seg_rule_env env = {0};
+			parsed = seg_rule_parse(rule, strlen(rule), &env, "/rule", &r->problem);
+			if (!parsed)
+				err = SEG_ERR_INTERNAL; /* the type made a rule we refuse */
+		}
+		if (!err) {
+			json_array_append_new(*texts, json_string(full.data));
+			json_array_append_new(*texts, json_string(rule));
+			size_t k = json_array_size(*texts);
+			(*defs)[i].name = json_string_value(json_array_get(*texts, k - 2));
+			(*defs)[i].rule = json_string_value(json_array_get(*texts, k - 1));
+			(*defs)[i].description = NULL;
+			(*defs)[i].deps = parsed->deps;
+			*n = i + 1;
+		}
+		seg_rule_free(parsed);
+		seg_buf_release(&full);
+		free(rule);
+	}
+	json_decref(segs);
+	return err;
+}
+
+enum seg_err seg_h_analysis_materialize(struct seg_req *r)
+{
+	static const char *const keys[] = {"scheme_name", NULL};
+	const struct seg_analysis_kind *kind;
+	struct seg_analysis_segment_def *defs = NULL;
+	struct seg_buf out = SEG_BUF_INIT;
+	struct seg_scheme report;
+	struct seg_db *db;
+	json_t *body = NULL, *doc = NULL, *texts = NULL;
+	char *json = NULL, *type = NULL;
+	int64_t id = 0, scheme = 0, replaced = 0, *jobs = NULL;
+	size_t n = 0;
+	bool done = true;
+	enum seg_err err = seg__analysis_id(r, &id);
+
+	seg_scheme_init(&report);
+	if (!err)
+		err = seg_req_check_query(r, seg__no_params);
+	if (!err)
+		err = seg_req_json(r, &body);
+	if (err)
+		goto out;
+	if (seg_json_object_check(body, keys, "", &r->problem)) {
+		err = SEG_ERR_INVALID;
+		goto out;
+	}
+	json_t *nv = json_object_get(body, "scheme_name");
+	const char *scheme_name = json_string_value(nv);
+	bool ok = scheme_name && json_string_length(nv) >= 1 &&
+		  json_string_length(nv) <= SEG__NAME_MAX &&
+		  strlen(scheme_name) == json_string_length(nv);
+	for (size_t i = 0; ok && scheme_name[i]; i++)
+		ok = (unsigned char)scheme_name[i] >= 0x20 && scheme_name[i] != 0x7f;
+	if (!ok) {
+		err = seg_req_invalid(
+			r, "/scheme_name",
+			"scheme_name must be a string of 1 to %d bytes without control "
+			"characters",
+			SEG__NAME_MAX);
+		goto out;
+	}
+	err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_db_analysis_customers_check(db, r->tenant, id, &type);
+	if (!err)
+		err = seg_db_analysis_get(db, r->tenant, id, &json);
+	if (err)
+		goto out;
+	kind = seg_analysis_kind_find(type);
+	doc = json_loads(json, 0, NULL);
+	if (!kind || !doc) {
+		err = SEG_ERR_INTERNAL;
+		goto out;
+	}
+	if (!kind->segments) {
+		err = seg_req_fail(r, SEG_ERR_CONFLICT,
+				   "an analysis of type \"%s\" cannot be materialised as segments",
+				   kind->type);
+		goto out;
+	}
+	err = seg__materialize_defs(r, kind, doc, scheme_name, &texts, &defs, &n);
+	if (err)
+		goto out;
+	jobs = seg_calloc(n, sizeof(*jobs));
+	struct seg_analysis_materialize m = {scheme_name, defs, n, kind->metrics};
+	err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_db_analysis_materialize(db, r->tenant, id, &m, &scheme, jobs, &replaced);
+	if (err == SEG_ERR_CONFLICT) {
+		seg_req_invalid(r, "/scheme_name", "a scheme or segment of this name exists");
+		err = seg_req_fail(r, err,
+				   "a scheme named \"%s\", or a segment named \"%s: ...\", exists "
+				   "(or the analysis has no succeeded run)",
+				   scheme_name, scheme_name);
+		goto out;
+	}
+	if (err == SEG_ERR_INVALID) {
+		err = seg_req_fail(r, err,
+				   "the tenant's dynamic segments would be too large together with "
+				   "these");
+		goto out;
+	}
+	if (err)
+		goto out;
+	/* the segments evaluated (within SEGMENTD_SYNC_TIMEOUT), so the report is exact */
+	for (size_t i = 0; i < n && !err && done; i++)
+		if (jobs[i])
+			err = seg_h_job_await(r, jobs[i], &done);
+	if (!err)
+		err = seg_req_db(r, &db);
+	if (!err)
+		err = seg_db_scheme_report(db, r->tenant, scheme, &report);
+	if (err)
+		goto out;
+	seg_scheme_report_json(&report, &out);
+	while (out.len && out.data[out.len - 1] != '}')
+		out.len--;
+	if (out.len)
+		out.len--;
+	seg_buf_addf(&out, ",\"analysis_id\":\"%lld\",\"metric_source_replaced\":", (long long)id);
+	if (replaced)
+		seg_buf_addf(&out, "\"%lld\"", (long long)replaced);
+	else
+		seg_buf_addstr(&out, "null");
+	seg_buf_addstr(&out, ",\"pending_jobs\":[");
+	for (size_t i = 0, k = 0; i < n && !done; i++)
+		if (jobs[i])
+			seg_buf_addf(&out, "%s\"%lld\"", k++ ? "," : "", (long long)jobs[i]);
+	seg_buf_addstr(&out, "]}");
+	seg_req_set_location(r, "/v1/schemes/%lld", (long long)scheme);
+	seg_req_reply_json_take(r, done ? 201 : 202, seg_buf_detach(&out, NULL));
+out:
+	seg_scheme_release(&report);
+	seg_buf_release(&out);
+	json_decref(body);
+	json_decref(doc);
+	json_decref(texts);
+	free(defs);
+	free(jobs);
+	free(json);
+	free(type);
 	return seg__no_result(r, err, id);
 }

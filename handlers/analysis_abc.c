@@ -88,7 +88,7 @@ static enum seg_err seg__abc_run(const struct seg_analysis_ctx *ctx, json_t **re
 				 json_t **problem)
 {
 	struct seg_abc_summary s;
-	char a[32], b[32];
+	struct seg_buf a = SEG_BUF_INIT, b = SEG_BUF_INIT;
 	bool ok = false;
 	const char *metric = json_string_value(json_object_get(ctx->params, "metric"));
 	double av = json_number_value(json_object_get(ctx->params, "a"));
@@ -97,13 +97,16 @@ static enum seg_err seg__abc_run(const struct seg_analysis_ctx *ctx, json_t **re
 	*result = *problem = NULL;
 	if (!metric)
 		return SEG_ERR_INTERNAL;
-	snprintf(a, sizeof(a), "%.17g", av);
-	snprintf(b, sizeof(b), "%.17g", bv);
+	/* the shares as the client wrote them (0.8, not 0.80000000000000004): exact in SQL */
+	seg_json_add_double(&a, av);
+	seg_json_add_double(&b, bv);
 	if (ctx->hooks->stopping(ctx->hooks->ctx))
 		return SEG_ERR_CANCELLED;
 	ctx->hooks->progress(ctx->hooks->ctx, 0.05);
-	enum seg_err err =
-		seg_db_analysis_abc(ctx->db, ctx->tenant, ctx->analysis, metric, a, b, &s, &ok);
+	enum seg_err err = seg_db_analysis_abc(ctx->db, ctx->tenant, ctx->analysis, metric, a.data,
+					       b.data, &s, &ok);
+	seg_buf_release(&a);
+	seg_buf_release(&b);
 	if (err)
 		return err;
 	if (ctx->hooks->stopping(ctx->hooks->ctx))

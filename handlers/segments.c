@@ -24,7 +24,6 @@
 #define SEG__DESCRIPTION_MAX 10000
 #define SEG__ADD_MAX	     10000
 #define SEG__CSV_COLUMNS     50
-#define SEG__POLL_MS	     50
 
 static const char *const seg__no_params[] = {NULL};
 
@@ -65,13 +64,6 @@ static enum seg_err seg__too_large(struct seg_req *r, enum seg_err err)
 		"two each) or delete segments no longer used");
 	return seg_req_fail(r, SEG_ERR_INVALID,
 			    "the tenant's dynamic segments would be too large together");
-}
-
-static int64_t seg__now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- rules ---------------------------------------------------------------------------- */
@@ -146,45 +138,6 @@ out:
 	return err;
 }
 
-/* ---- waiting for a refresh ------------------------------------------------------------ */
-
-static bool seg__job_final(const char *status)
-{
-	return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
-	       strcmp(status, "cancelled") == 0;
-}
-
-/*
- * Waits up to SEGMENTD_SYNC_TIMEOUT for job to end, reading its status every 50 ms and giving
- * the database connection back in between. *succeeded tells how it ended.
- */
-static enum seg_err seg__await(struct seg_req *r, int64_t job, bool *succeeded)
-{
-	int timeout = seg_req_sync_timeout_ms(r);
-	int64_t deadline = seg__now_ms() + timeout;
-	enum seg_err err = SEG_OK;
-
-	*succeeded = false;
-	while (timeout > 0) {
-		struct seg_db *db;
-		const char *status = "queued";
-		err = seg_req_db(r, &db);
-		if (!err)
-			err = seg_db_job_status(db, r->tenant, job, &status);
-		if (err || seg__job_final(status)) {
-			*succeeded = !err && strcmp(status, "succeeded") == 0;
-			break;
-		}
-		int64_t left = deadline - seg__now_ms();
-		if (left <= 0)
-			break;
-		seg_req_db_release(r);
-		struct timespec ts = {0, (left < SEG__POLL_MS ? left : SEG__POLL_MS) * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-	return err;
-}
-
 /*
  * The answer to a create or a rule change: the segment evaluated (status), or 202 with the
  * refresh job, its "segment" member the segment as saved, and Location the job.
@@ -198,7 +151,7 @@ static enum seg_err seg__reply_after_refresh(struct seg_req *r, int64_t id, int6
 	enum seg_err err = SEG_OK;
 
 	if (job)
-		err = seg__await(r, job, &done);
+		err = seg_h_job_await(r, job, &done);
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err && done) {
