@@ -9,7 +9,9 @@ here from the file; :materialize making a MECE scheme of four dynamic segments o
 frequency_class, and rules over frequency_class.
 """
 import bisect
+import csv
 import datetime
+import io
 import json
 import math
 import os
@@ -313,6 +315,15 @@ def test_frequency_buyers_by_hand(t):
     t.eq(nb[0], [0.315], "the suggestion by hand")
     t.eq(nb[1], 1.0, "gvf by hand")
     check_result(t, key, a, rows, counts, nb, used, "given")
+    r = t.req("GET", "/v1/analyses/%s/customers" % a["id"], key=key,
+              headers={"Accept": "text/csv"})
+    t.expect(r, 200)
+    got = list(csv.reader(io.StringIO(r.body.decode())))
+    t.eq(got[0], ["customer_id", "frequency_class", "events", "periods", "rate"], "CSV header")
+    t.eq(sorted(got[1:]), [["a", "one-time", "1", "4", "0.25"],
+                           ["b", "occasional", "2", "14", repr(2 / 14)],
+                           ["c", "regular", "8", "11", repr(8 / 11)],
+                           ["d", "none", "0", "", ""], ["e", "none", "0", "", ""]], "CSV rows")
     r = a["result"]
     t.eq((r["kind"], r["per"], r["as_of"], r["event"], r["window_days"]),
          ("buyers", "week", ts(AS_OF), None, None), "the result's settings")
@@ -370,6 +381,18 @@ def test_frequency_usage_by_hand(t):
                                       ["u1", "u2", "u3", "u4"])
     t.eq(nb[0], [1.6, 3.15], "thresholds by hand: the middle edges of the gaps 1.25..2, 2.5..4")
     check_result(t, key, a, rows, counts, nb, used, "suggested")
+    # materialised: heavy, medium, light, and everyone else
+    r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "Logins"},
+              key=key)
+    sch = t.expect_json(r, 201)
+    t.eq([(x["name"], x["size"]) for x in sch["segments"]],
+         [("Logins: Heavy users", 1), ("Logins: Medium users", 1), ("Logins: Light users", 1),
+          ("Logins: No activity", 1)], "the usage scheme", r)
+    t.check(sch["mutually_exclusive"] and sch["collectively_exhaustive"], "MECE: %s" % sch)
+    p = t.expect_json(t.req("POST", "/v1/segments:preview",
+                            {"rule": {"not": {"metric": "frequency_class", "op": "eq",
+                                              "value": "heavy"}}}, key=key), 200)
+    t.eq(p["count"], 3, "not heavy")
     # per month: 4.35 periods of 8 weeks
     a = run(t, key, {"event": "login", "per": "month", "as_of": ts(asof)})
     rows, counts, nb, used = expected(matching(ev, "login"), asof, MONTH, None, "usage", None,
@@ -499,13 +522,13 @@ def test_frequency_cdnow_materialised(t):
     key, a, data, rows = cdnow_run(t)
 
     # materialised: four dynamic segments over frequency_class, MECE by construction
-    r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"],
-              {"scheme_name": t.uid("frequency")}, key=key)
-    if r.status == 405:  # TODO(h-freq): remove once h-an's :materialize is merged
-        raise t.Skip(":materialize is not built yet")
+    scheme_name = t.uid("frequency")
+    r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": scheme_name},
+              key=key)
     s = t.expect_json(r, 201)
-    t.eq([x["name"].split(" / ")[-1] for x in s["segments"]],
-         ["Regular buyers", "Occasional buyers", "One-time buyers", "No purchase"],
+    t.eq([x["name"] for x in s["segments"]],
+         [scheme_name + ": " + n for n in ("Regular buyers", "Occasional buyers",
+                                           "One-time buyers", "No purchase")],
          "the segments, highest rate first", r)
     t.eq([x["size"] for x in s["segments"]], [4352, 7310, 11908, 0], "their sizes")
     t.check(s["mutually_exclusive"] and s["collectively_exhaustive"], "MECE: %s" % s)
@@ -531,3 +554,32 @@ def test_frequency_cdnow_materialised(t):
     sch = t.expect_json(t.req("GET", "/v1/schemes/%s" % s["id"], key=key), 200)
     t.eq(sch["segments"][3]["size"], 1, "the newcomer in No purchase")
     t.check(sch["mutually_exclusive"] and sch["collectively_exhaustive"], "still MECE: %s" % sch)
+
+    # the scheme follows the next run: 00001 (one purchase) buys 20 times in June 1998
+    t.eq(rows["00001"]["frequency_class"], "one-time", "00001 is a one-time buyer")
+    send_events(t, key, [("00001", "purchase", datetime.datetime(1998, 6, d, 12,
+                                                                 tzinfo=datetime.timezone.utc))
+                         for d in range(1, 21)])
+    runs = t.expect_json(t.req("GET", "/v1/analyses/" + a["id"], key=key), 200)["runs"]
+    t.expect_json(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=key), 202)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        b = t.expect_json(t.req("GET", "/v1/analyses/" + a["id"], key=key), 200)
+        if b["runs"] > runs and b["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    t.eq(b["status"], "succeeded", "the second run")
+    by = {c["class"]: c["count"] for c in b["result"]["classes"]}
+    t.eq((by["regular"], by["one-time"], by["none"]), (4353, 11907, 1),
+         "00001 regular now, the newcomer none")
+    # the segments are refreshed by jobs the run queued
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        sch = t.expect_json(t.req("GET", "/v1/schemes/%s" % s["id"], key=key), 200)
+        if [x["size"] for x in sch["segments"]] == [4353, 7310, 11907, 1]:
+            break
+        time.sleep(0.1)
+    t.eq([x["size"] for x in sch["segments"]], [4353, 7310, 11907, 1], "the scheme followed")
+    t.check(sch["mutually_exclusive"] and sch["collectively_exhaustive"], "still MECE: %s" % sch)
+    c = t.expect_json(t.req("GET", "/v1/customers/00001", key=key), 200)
+    t.eq(c["metrics"].get("frequency_class"), "regular", "the metric followed")
