@@ -5,11 +5,11 @@
  * materialising a result as a scheme of dynamic segments. The model is in db/README.md
  * ("Analyses"); the SQL of each type is in db/analysis_<type>.c.
  *
- * A run is one transaction (seg_db_analysis_run_begin ... seg_db_analysis_run_succeed): the
- * job's row first (seg_db_job_lock), then what the type reads and writes
- * (analysis_customers), then the analysis's row, customer_scores, and the refresh jobs it
- * queues; the job's completion and the commit last. So a run's result, its metrics and its
- * completion commit together, or not at all.
+ * A run is one transaction (seg_db_analysis_run_begin ... seg_db_analysis_run_succeed): what
+ * the type reads and writes (analysis_customers), then the job's row (seg_db_job_lock, taken
+ * late so that the heartbeat stores the progress meanwhile), the analysis's row,
+ * customer_scores, and the refresh jobs it queues; the job's completion and the commit last. So a
+ * run's result, its metrics and its completion commit together, or not at all.
  */
 #include "internal.h"
 
@@ -433,8 +433,6 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
 	*type = *params = NULL;
 	err = seg__db_begin_long(db);
 	if (!err)
-		err = seg_db_job_lock(db, job);
-	if (!err)
 		err = seg__db_exec(db, &analysis_run_read, 2, p, &res);
 	if (!err && PQntuples(res) == 0)
 		err = SEG_ERR_NOT_FOUND;
@@ -566,9 +564,14 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result};
 	PGresult *res = NULL;
 	bool stored = false, source = false;
-	enum seg_err err = SEG_OK;
+	/*
+	 * The job's row is locked here, at the end, rather than first: while the type computes,
+	 * the heartbeat can still store the run's progress and renew its lease. The claim is
+	 * checked all the same before anything commits (a lost claim rolls everything back).
+	 */
+	enum seg_err err = seg_db_job_lock(db, job);
 
-	if (result) {
+	if (!err && result) {
 		err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
 		stored = !err && PQntuples(res) > 0;
 		PQclear(res);

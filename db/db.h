@@ -687,16 +687,18 @@ enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, in
 					   struct seg_buf *out, char **last, size_t *rows);
 /*
  * A run, as the job `job` (kind "analysis", target the analysis): begins its transaction
- * (without the statement timeout), locks the job (SEG_ERR_CONFLICT: the claim was lost) and
- * reads the analysis's type and params (malloc'ed). SEG_ERR_NOT_FOUND when the analysis was
- * deleted (the transaction stays open: succeed the job with seg_db_analysis_run_succeed and a
- * NULL result). On any other error the transaction is rolled back.
+ * (without the statement timeout) and reads the analysis's type and params (malloc'ed). The
+ * job's row is locked only by seg_db_analysis_run_succeed, at the end, so that the heartbeat
+ * stores the run's progress meanwhile. SEG_ERR_NOT_FOUND when the analysis was deleted (the
+ * transaction stays open: succeed the job with seg_db_analysis_run_succeed and a NULL
+ * result). On any other error the transaction is rolled back.
  */
 enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
 				       char **type, char **params);
 /*
  * Ends a run in its transaction, after the type replaced the analysis's rows of
- * analysis_customers: stores result (JSON text), and when the analysis is the tenant's metric
+ * analysis_customers: locks the job (SEG_ERR_CONFLICT: the claim was lost; everything is
+ * rolled back), stores result (JSON text), and when the analysis is the tenant's metric
  * source for its type, copies metrics (ended by {NULL, NULL}) into customer_scores and queues
  * a full refresh of every dynamic segment that reads analysis metrics; then the job succeeds
  * and the transaction commits. A NULL result (or an analysis deleted meanwhile) stores

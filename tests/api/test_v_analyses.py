@@ -635,6 +635,9 @@ def test_kill9_during_a_run_is_retried(t):
         t.expect_json(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=db.key, daemon=d1),
                       202)
         a = wait_on(t, d1, db.key, a["id"], lambda x: x["status"] == "running", "running")
+        # the heartbeat stores a running run's progress (its job's row is not held meanwhile)
+        a = wait_on(t, d1, db.key, a["id"], lambda x: x["progress"] > 0, "progress", timeout=10)
+        t.check(a["status"] == "running" and a["progress"] < 1, "running with progress: %s" % a)
         worker = db.sql("SELECT worker FROM jobs WHERE id = %s" % a["job_id"])[0][0]
         pid = int(worker.rsplit(":", 1)[1])
         victim = [d for d in daemons if d.proc.pid == pid]
