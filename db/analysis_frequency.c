@@ -1,10 +1,14 @@
 /*
  * The SQL of the frequency analysis (SPEC §6 `frequency`; the method: analytics/README.md
  * "Frequency"). Two set-based passes inside the run's transaction, both over the same CTEs, so
- * they see the same rates: the distribution (one row: the counts and the occupied bins of the
- * grid, binned by width_bucket over the grid's edges, the very doubles of
+ * they compute the same rates: the distribution (one row: the counts and the occupied bins of
+ * the grid, binned by width_bucket over the grid's edges, the very doubles of
  * analytics/frequency.c), and, once the thresholds are known, one INSERT ... SELECT that
- * writes every customer's row of analysis_customers and counts the classes.
+ * writes every customer's row of analysis_customers and counts the classes. The run's
+ * transaction is READ COMMITTED, so each statement reads its own snapshot: events that arrive
+ * between the two are in the rows and the class counts, not in the bins (a run would need a
+ * snapshot of its own from its first statement on to avoid it; the machinery reads the
+ * analysis first).
  *
  * Parameters common to both: $1 tenant, $2 event type (NULL: the tenant's revenue event
  * types), $3 as_of (NULL: now(), the transaction's start, the same in both statements), $4

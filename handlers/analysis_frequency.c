@@ -262,6 +262,12 @@ static enum seg_err freq_run(const struct seg_analysis_ctx *ctx, json_t **result
 		goto out;
 	ctx->hooks->progress(ctx->hooks->ctx, 0.9);
 
+	/*
+	 * The counts come from the rows written (the write's own snapshot: under READ COMMITTED,
+	 * events that arrived since the distribution was read count there, not in the bins).
+	 */
+	counts.customers = n[0] + n[1] + n[2] + n[3];
+	counts.active = n[0] + n[1] + n[2];
 	classes = json_array();
 	for (size_t i = 0; i < 4; i++)
 		json_array_append_new(
