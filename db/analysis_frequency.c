@@ -1,18 +1,12 @@
 /*
  * The SQL of the frequency analysis (SPEC §6 `frequency`; the method: analytics/README.md
- * "Frequency"). Two set-based passes inside the run's transaction, both over the same CTEs, so
- * they compute the same rates: the distribution (one row: the counts and the occupied bins of
- * the grid, binned by width_bucket over the grid's edges, the very doubles of
- * analytics/frequency.c), and, once the thresholds are known, one INSERT ... SELECT that
- * writes every customer's row of analysis_customers and counts the classes. The run's
- * transaction is READ COMMITTED, so each statement reads its own snapshot: events that arrive
- * between the two are in the rows and the class counts, not in the bins (a run would need a
- * snapshot of its own from its first statement on to avoid it; the machinery reads the
- * analysis first).
- *
- * Parameters common to both: $1 tenant, $2 event type (NULL: the tenant's revenue event
- * types), $3 as_of (NULL: now(), the transaction's start, the same in both statements), $4
- * window in days (NULL: none), $5 days per period.
+ * "Frequency"). One pass over the tenant's matching events, inside the run's transaction,
+ * stores each customer's count and periods of exposure in a temporary table (dropped at the
+ * commit); the distribution (one row: the counts and the occupied bins of the grid, binned by
+ * width_bucket over the grid's edges, the very doubles of analytics/frequency.c) and, once the
+ * thresholds are known, the INSERT ... SELECT that writes every customer's row of
+ * analysis_customers and counts the classes both read that table, so they see the same rates
+ * even though the run's transaction is READ COMMITTED, and the events are read once.
  *
  * Threads: the job worker's, with its connection.
  */
@@ -25,72 +19,70 @@
 #include "alloc.h"
 #include "frequency.h"
 
-/*
- * w: as_of, the window's start (NULL: none) and the event types. agg: per customer, the
- * matching events in the window and the first matching event up to as_of (whether in the
- * window or not: a customer known before the window is exposed from its start). r: the
- * customers with an event in the window, their periods of exposure (at least one) and rate.
- */
-#define FREQ_CTES                                                                             \
-	"WITH w AS (SELECT x.as_of, x.as_of - make_interval(secs => $4::float8 * 86400) AS "  \
-	"since, "                                                                             \
-	"CASE WHEN $2::text IS NULL THEN (SELECT t.revenue_event_types FROM tenants t "       \
-	"WHERE t.id = $1) ELSE ARRAY[$2::text] END AS types "                                 \
-	"FROM (SELECT coalesce($3::timestamptz, now()) AS as_of) x), "                        \
-	"agg AS (SELECT e.customer_id, "                                                      \
-	"count(*) FILTER (WHERE w.since IS NULL OR e.occurred_at > w.since) AS n, "           \
-	"min(e.occurred_at) AS first_at "                                                     \
-	"FROM events e CROSS JOIN w "                                                         \
-	"WHERE e.tenant_id = $1 AND e.type = ANY (w.types) AND e.occurred_at <= w.as_of "     \
-	"GROUP BY e.customer_id), "                                                           \
-	"r AS (SELECT a.customer_id, a.n, greatest(1::float8, extract(epoch FROM w.as_of - "  \
-	"CASE WHEN w.since IS NULL OR a.first_at > w.since THEN a.first_at ELSE w.since END)" \
-	"::float8 / ($5::float8 * 86400)) AS periods "                                        \
-	"FROM agg a CROSS JOIN w WHERE a.n > 0) "
+/* The temporary table of one run (statements that use it are not prepared). */
+static const char freq_create_sql[] =
+	"CREATE TEMPORARY TABLE seg_freq_rates (customer_id text COLLATE \"C\" NOT NULL, "
+	"n bigint NOT NULL, periods float8 NOT NULL) ON COMMIT DROP";
 
 /*
- * $6 the least events of a customer counted in the bins, $7 the grid's edges. One row: as_of,
- * customers, active, single, the occupied bins as "bin:count,..." (bin 0-based).
+ * $1 tenant, $2 event type (NULL: the tenant's revenue event types), $3 as_of (NULL: now(),
+ * the transaction's start), $4 window in days (NULL: none), $5 days per period. w: as_of, the
+ * window's start (NULL: none) and the event types. agg: per customer, the matching events in
+ * the window and the first matching event up to as_of (whether in the window or not: a
+ * customer known before the window is exposed from its start). Stored: the customers with an
+ * event in the window, and their periods of exposure (at least one).
  */
-SEG_STMT(freq_distribution, FREQ_CTES
-	 ", b AS (SELECT greatest(width_bucket(r.n / r.periods, $7::float8[]), 1) - 1 AS bin, "
-	 "count(*) AS c FROM r WHERE r.n >= $6 GROUP BY 1) "
-	 "SELECT seg_ts((SELECT w.as_of FROM w)), "
-	 "(SELECT count(*) FROM customers c WHERE c.tenant_id = $1), "
-	 "(SELECT count(*) FROM r), (SELECT count(*) FROM r WHERE r.n = 1), "
-	 "(SELECT coalesce(string_agg(b.bin || ':' || b.c, ',' ORDER BY b.bin), '') FROM b)");
+static const char freq_fill_sql[] =
+	"INSERT INTO seg_freq_rates (customer_id, n, periods) "
+	"WITH w AS (SELECT x.as_of, x.as_of - make_interval(secs => $4::float8 * 86400) AS since, "
+	"CASE WHEN $2::text IS NULL THEN (SELECT t.revenue_event_types FROM tenants t "
+	"WHERE t.id = $1) ELSE ARRAY[$2::text] END AS types "
+	"FROM (SELECT coalesce($3::timestamptz, now()) AS as_of) x), "
+	"agg AS (SELECT e.customer_id, "
+	"count(*) FILTER (WHERE w.since IS NULL OR e.occurred_at > w.since) AS n, "
+	"min(e.occurred_at) AS first_at "
+	"FROM events e CROSS JOIN w "
+	"WHERE e.tenant_id = $1 AND e.type = ANY (w.types) AND e.occurred_at <= w.as_of "
+	"GROUP BY e.customer_id) "
+	"SELECT a.customer_id, a.n, greatest(1::float8, extract(epoch FROM w.as_of - "
+	"CASE WHEN w.since IS NULL OR a.first_at > w.since THEN a.first_at ELSE w.since END)"
+	"::float8 / ($5::float8 * 86400)) "
+	"FROM agg a CROSS JOIN w WHERE a.n > 0";
+
+/*
+ * $1 tenant, $2 as_of (NULL: now()), $3 the least events of a customer counted in the bins,
+ * $4 the grid's edges. One row: as_of, customers, active, single, the occupied bins as
+ * "bin:count,..." (bin 0-based).
+ */
+static const char freq_distribution_sql[] =
+	"WITH b AS (SELECT greatest(width_bucket(r.n / r.periods, $4::float8[]), 1) - 1 AS bin, "
+	"count(*) AS c FROM seg_freq_rates r WHERE r.n >= $3 GROUP BY 1) "
+	"SELECT seg_ts(coalesce($2::timestamptz, now())), "
+	"(SELECT count(*) FROM customers c WHERE c.tenant_id = $1), "
+	"(SELECT count(*) FROM seg_freq_rates), "
+	"(SELECT count(*) FROM seg_freq_rates r WHERE r.n = 1), "
+	"(SELECT coalesce(string_agg(b.bin || ':' || b.c, ',' ORDER BY b.bin), '') FROM b)";
 
 SEG_STMT(freq_delete, "DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2");
 
 /*
- * $6 the analysis, $7 the class names (text[3], highest rate first), $8 the thresholds
- * (float8[], 1 or 2, ascending), $9 one_time (buyers). Rows: class, customers.
+ * $1 tenant, $2 the analysis, $3 the class names (text[3], highest rate first), $4 the
+ * thresholds (float8[], 1 or 2, ascending), $5 one_time (buyers). Rows: class, customers.
  */
-SEG_STMT(freq_write, FREQ_CTES
-	 ", ins AS (INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
-	 "SELECT $1, $6, c.id, CASE WHEN r.n IS NULL "
-	 "THEN jsonb_build_object('events', 0, 'frequency_class', '" SEG_FREQ_NONE "') "
-	 "ELSE jsonb_build_object('events', r.n, 'periods', r.periods, 'rate', r.n / r.periods, "
-	 "'frequency_class', CASE WHEN $9::boolean AND r.n = 1 THEN ($7::text[])[3] "
-	 "WHEN r.n / r.periods >= ($8::float8[])[cardinality($8::float8[])] "
-	 "THEN ($7::text[])[1] "
-	 "WHEN $9::boolean OR r.n / r.periods >= ($8::float8[])[1] THEN ($7::text[])[2] "
-	 "ELSE ($7::text[])[3] END) END "
-	 "FROM customers c LEFT JOIN r ON r.customer_id = c.id WHERE c.tenant_id = $1 "
-	 "RETURNING data ->> 'frequency_class' AS cls) "
-	 "SELECT ins.cls, count(*) FROM ins GROUP BY ins.cls");
-
-/* The parameters $1..$5 of q, into p[0..4] (texts in the caller's buffers). */
-static void freq_params(const struct seg_db_frequency_query *q, const char **p,
-			char tenant[SEG_INT_TEXT], char window[SEG_INT_TEXT], char period[32])
-{
-	p[0] = seg__db_int(tenant, q->tenant);
-	p[1] = q->event;
-	p[2] = q->as_of;
-	p[3] = q->window_days > 0 ? seg__db_int(window, q->window_days) : NULL;
-	snprintf(period, 32, "%.17g", q->period_days);
-	p[4] = period;
-}
+static const char freq_write_sql[] =
+	"WITH ins AS (INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
+	"SELECT $1, $2, c.id, CASE WHEN r.n IS NULL "
+	"THEN jsonb_build_object('events', 0, 'frequency_class', '" SEG_FREQ_NONE "') "
+	"ELSE jsonb_build_object('events', r.n, 'periods', r.periods, 'rate', r.n / r.periods, "
+	"'frequency_class', CASE WHEN $5::boolean AND r.n = 1 THEN ($3::text[])[3] "
+	"WHEN r.n / r.periods >= ($4::float8[])[cardinality($4::float8[])] "
+	"THEN ($3::text[])[1] "
+	"WHEN $5::boolean OR r.n / r.periods >= ($4::float8[])[1] THEN ($3::text[])[2] "
+	"ELSE ($3::text[])[3] END) END "
+	"FROM customers c LEFT JOIN seg_freq_rates r ON r.customer_id = c.id "
+	"WHERE c.tenant_id = $1 "
+	"RETURNING data ->> 'frequency_class' AS cls) "
+	"SELECT ins.cls, count(*) FROM ins GROUP BY ins.cls";
 
 /* A float8[] literal of v[0..n). */
 static void float_array(struct seg_buf *b, const double *v, size_t n)
@@ -106,17 +98,26 @@ enum seg_err seg_db_frequency_distribution(struct seg_db *db,
 					   struct seg_db_frequency_counts *out)
 {
 	char tenant[SEG_INT_TEXT], window[SEG_INT_TEXT], period[32], min[SEG_INT_TEXT];
-	const char *p[7];
 	struct seg_buf edges = SEG_BUF_INIT;
 	PGresult *res = NULL;
 	enum seg_err err;
 	const char *s;
 
-	freq_params(q, p, tenant, window, period);
-	p[5] = seg__db_int(min, q->min_events);
+	seg__db_int(tenant, q->tenant);
+	snprintf(period, sizeof period, "%.17g", q->period_days);
+	const char *fill[] = {tenant, q->event, q->as_of,
+			      q->window_days > 0 ? seg__db_int(window, q->window_days) : NULL,
+			      period};
+	err = seg__db_query(db, freq_create_sql, 0, NULL, NULL);
+	if (!err)
+		err = seg__db_query(db, freq_fill_sql, 5, fill, NULL);
+	if (!err)
+		err = seg__db_query(db, "ANALYZE seg_freq_rates", 0, NULL, NULL);
+	if (err)
+		goto out;
 	float_array(&edges, seg_freq_grid(), SEG_FREQ_GRID_EDGES);
-	p[6] = edges.data;
-	err = seg__db_exec(db, &freq_distribution, 7, p, &res);
+	const char *dist[] = {tenant, q->as_of, seg__db_int(min, q->min_events), edges.data};
+	err = seg__db_query(db, freq_distribution_sql, 4, dist, &res);
 	if (err)
 		goto out;
 	memset(out->bins, 0, SEG_FREQ_GRID_EDGES * sizeof *out->bins);
@@ -140,28 +141,25 @@ out:
 	return err;
 }
 
-enum seg_err seg_db_frequency_write(struct seg_db *db, const struct seg_db_frequency_query *q,
-				    int64_t analysis, const char *const *names, const double *t,
-				    size_t nt, bool one_time, int64_t counts[4])
+enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t analysis,
+				    const char *const *names, const double *t, size_t nt,
+				    bool one_time, int64_t counts[4])
 {
-	char tenant[SEG_INT_TEXT], window[SEG_INT_TEXT], period[32], id[SEG_INT_TEXT];
-	const char *p[9];
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
 	struct seg_buf classes = SEG_BUF_INIT, thresholds = SEG_BUF_INIT;
 	PGresult *res = NULL;
 	enum seg_err err;
 
-	freq_params(q, p, tenant, window, period);
-	p[5] = seg__db_int(id, analysis);
-	err = seg__db_exec(db, &freq_delete, 2, (const char *const[]){p[0], p[5]}, NULL);
+	seg__db_int(tid, tenant);
+	seg__db_int(aid, analysis);
+	err = seg__db_exec(db, &freq_delete, 2, (const char *const[]){tid, aid}, NULL);
 	if (err)
 		goto out;
 	for (size_t i = 0; i < 3; i++)
 		seg__db_array_add(&classes, names[i]);
 	float_array(&thresholds, t, nt);
-	p[6] = classes.data;
-	p[7] = thresholds.data;
-	p[8] = one_time ? "true" : "false";
-	err = seg__db_exec(db, &freq_write, 9, p, &res);
+	const char *p[] = {tid, aid, classes.data, thresholds.data, one_time ? "true" : "false"};
+	err = seg__db_query(db, freq_write_sql, 5, p, &res);
 	if (err)
 		goto out;
 	memset(counts, 0, 4 * sizeof *counts);

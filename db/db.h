@@ -774,26 +774,27 @@ struct seg_db_frequency_counts {
 	uint64_t *bins;	   /* the caller's array of SEG_FREQ_GRID_EDGES counts, filled */
 };
 /*
- * One pass over the tenant's matching events: each customer's count and rate (events over
- * the periods from their first matching event, or the window's start if later, to as_of; at
- * least one period), the rates of the customers with at least q->min_events events counted per
- * bin of the grid. Inside the run's transaction. Threads: the job worker's.
+ * One pass over the tenant's matching events: each customer's count and periods of exposure
+ * (from their first matching event, or the window's start if later, to as_of; at least one
+ * period) into a temporary table dropped at the commit, which seg_db_frequency_write reads;
+ * then the rates of the customers with at least q->min_events events counted per bin of the
+ * grid. Inside the run's transaction. Threads: the job worker's.
  */
 enum seg_err seg_db_frequency_distribution(struct seg_db *db,
 					   const struct seg_db_frequency_query *q,
 					   struct seg_db_frequency_counts *out);
 /*
- * Replaces the rows of analysis in analysis_customers by one row per customer of the tenant:
- * {"events", "periods", "rate", "frequency_class"}, or {"events": 0, "frequency_class": "none"}
- * without a matching event. names are the three classes from the highest rate down
- * (seg_freq_classes), t the nt (1 or 2) ascending thresholds; one_time: a customer with one
- * event is names[2] whatever the rate (buyers), and one threshold splits names[0] from names[1].
- * counts[0..2] receive the customers of each class, counts[3] those of "none". Two statements
- * (the delete, then one INSERT ... SELECT) in the run's transaction, with the same rates as
- * seg_db_frequency_distribution.
+ * After seg_db_frequency_distribution, in the same transaction: replaces the rows of analysis
+ * in analysis_customers by one row per customer of the tenant: {"events", "periods", "rate",
+ * "frequency_class"}, or {"events": 0, "frequency_class": "none"} without a matching event.
+ * names are the three classes from the highest rate down (seg_freq_classes), t the nt (1 or 2)
+ * ascending thresholds; one_time: a customer with one event is names[2] whatever the rate
+ * (buyers), and one threshold splits names[0] from names[1]. counts[0..2] receive the customers
+ * of each class, counts[3] those of "none". Two statements: the delete, then one INSERT ...
+ * SELECT.
  */
-enum seg_err seg_db_frequency_write(struct seg_db *db, const struct seg_db_frequency_query *q,
-				    int64_t analysis, const char *const *names, const double *t,
-				    size_t nt, bool one_time, int64_t counts[4]);
+enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t analysis,
+				    const char *const *names, const double *t, size_t nt,
+				    bool one_time, int64_t counts[4]);
 
 #endif

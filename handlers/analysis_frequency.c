@@ -256,16 +256,13 @@ static enum seg_err freq_run(const struct seg_analysis_ctx *ctx, json_t **result
 		goto out;
 	}
 	ctx->hooks->progress(ctx->hooks->ctx, 0.5);
-	err = seg_db_frequency_write(ctx->db, &q, ctx->analysis, names, t, nt,
+	err = seg_db_frequency_write(ctx->db, ctx->tenant, ctx->analysis, names, t, nt,
 				     kind == SEG_FREQ_BUYERS, n);
 	if (err)
 		goto out;
 	ctx->hooks->progress(ctx->hooks->ctx, 0.9);
 
-	/*
-	 * The counts come from the rows written (the write's own snapshot: under READ COMMITTED,
-	 * events that arrived since the distribution was read count there, not in the bins).
-	 */
+	/* customers counted by the write (one created since the distribution is there) */
 	counts.customers = n[0] + n[1] + n[2] + n[3];
 	counts.active = n[0] + n[1] + n[2];
 	classes = json_array();
