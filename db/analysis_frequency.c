@@ -19,35 +19,29 @@
 #include "alloc.h"
 #include "frequency.h"
 
-/* The temporary table of one run (statements that use it are not prepared). */
-static const char freq_create_sql[] =
-	"CREATE TEMPORARY TABLE seg_freq_rates (customer_id text COLLATE \"C\" NOT NULL, "
-	"n bigint NOT NULL, periods float8 NOT NULL) ON COMMIT DROP";
-
 /*
- * $1 tenant, $2 event type (NULL: the tenant's revenue event types), $3 as_of (NULL: now(),
- * the transaction's start), $4 window in days (NULL: none), $5 days per period. w: as_of, the
- * window's start (NULL: none) and the event types. agg: per customer, the matching events in
- * the window and the first matching event up to as_of (whether in the window or not: a
- * customer known before the window is exposed from its start). Stored: the customers with an
- * event in the window, and their periods of exposure (at least one).
+ * The temporary table of one run (statements that use it are not prepared), made by CREATE
+ * TABLE AS, which may scan the events in parallel (INSERT ... SELECT may not). $1 tenant, $2
+ * event type (NULL: the tenant's revenue event types), $3 as_of (NULL: now(), the
+ * transaction's start), $4 window in days (NULL: none), $5 days per period. a: per customer,
+ * the matching events in the window and the first matching event up to as_of (whether in the
+ * window or not: a customer known before the window is exposed from its start). Stored: the
+ * customers with an event in the window, and their periods of exposure (at least one).
  */
+#define FREQ_AS_OF "coalesce($3::timestamptz, now())"
+#define FREQ_SINCE "(" FREQ_AS_OF " - make_interval(secs => $4::float8 * 86400))"
 static const char freq_fill_sql[] =
-	"INSERT INTO seg_freq_rates (customer_id, n, periods) "
-	"WITH w AS (SELECT x.as_of, x.as_of - make_interval(secs => $4::float8 * 86400) AS since, "
-	"CASE WHEN $2::text IS NULL THEN (SELECT t.revenue_event_types FROM tenants t "
-	"WHERE t.id = $1) ELSE ARRAY[$2::text] END AS types "
-	"FROM (SELECT coalesce($3::timestamptz, now()) AS as_of) x), "
-	"agg AS (SELECT e.customer_id, "
-	"count(*) FILTER (WHERE w.since IS NULL OR e.occurred_at > w.since) AS n, "
+	"CREATE TEMPORARY TABLE seg_freq_rates ON COMMIT DROP AS "
+	"SELECT a.customer_id, a.n, greatest(1::float8, extract(epoch FROM " FREQ_AS_OF " - "
+	"CASE WHEN $4::float8 IS NULL OR a.first_at > " FREQ_SINCE " THEN a.first_at "
+	"ELSE " FREQ_SINCE " END)::float8 / ($5::float8 * 86400)) AS periods "
+	"FROM (SELECT e.customer_id, "
+	"count(*) FILTER (WHERE $4::float8 IS NULL OR e.occurred_at > " FREQ_SINCE ") AS n, "
 	"min(e.occurred_at) AS first_at "
-	"FROM events e CROSS JOIN w "
-	"WHERE e.tenant_id = $1 AND e.type = ANY (w.types) AND e.occurred_at <= w.as_of "
-	"GROUP BY e.customer_id) "
-	"SELECT a.customer_id, a.n, greatest(1::float8, extract(epoch FROM w.as_of - "
-	"CASE WHEN w.since IS NULL OR a.first_at > w.since THEN a.first_at ELSE w.since END)"
-	"::float8 / ($5::float8 * 86400)) "
-	"FROM agg a CROSS JOIN w WHERE a.n > 0";
+	"FROM events e WHERE e.tenant_id = $1 AND e.type = ANY (CASE WHEN $2::text IS NULL "
+	"THEN (SELECT t.revenue_event_types FROM tenants t WHERE t.id = $1) "
+	"ELSE ARRAY[$2::text] END) AND e.occurred_at <= " FREQ_AS_OF " "
+	"GROUP BY e.customer_id) a WHERE a.n > 0";
 
 /*
  * $1 tenant, $2 as_of (NULL: now()), $3 the least events of a customer counted in the bins,
@@ -66,23 +60,37 @@ static const char freq_distribution_sql[] =
 SEG_STMT(freq_delete, "DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2");
 
 /*
- * $1 tenant, $2 the analysis, $3 the class names (text[3], highest rate first), $4 the
- * thresholds (float8[], 1 or 2, ascending), $5 one_time (buyers). Rows: class, customers.
+ * The class of the customer r of seg_freq_rates: N the class names (text[3], highest rate
+ * first), T the thresholds (float8[], 1 or 2, ascending), O one_time (buyers), each a
+ * parameter ("$3").
  */
+#define FREQ_CLASS(N, T, O)                                                                       \
+	"CASE WHEN " O "::boolean AND r.n = 1 THEN (" N "::text[])[3] "                           \
+	"WHEN r.n / r.periods >= (" T "::float8[])[cardinality(" T "::float8[])] "                \
+	"THEN (" N "::text[])[1] "                                                                \
+	"WHEN " O "::boolean OR r.n / r.periods >= (" T "::float8[])[1] THEN (" N "::text[])[2] " \
+	"ELSE (" N "::text[])[3] END"
+
+/* $1 tenant, $2 the analysis, $3 names, $4 thresholds, $5 one_time: every customer's row. */
 static const char freq_write_sql[] =
-	"WITH ins AS (INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
+	"INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
 	"SELECT $1, $2, c.id, CASE WHEN r.n IS NULL "
 	"THEN jsonb_build_object('events', 0, 'frequency_class', '" SEG_FREQ_NONE "') "
 	"ELSE jsonb_build_object('events', r.n, 'periods', r.periods, 'rate', r.n / r.periods, "
-	"'frequency_class', CASE WHEN $5::boolean AND r.n = 1 THEN ($3::text[])[3] "
-	"WHEN r.n / r.periods >= ($4::float8[])[cardinality($4::float8[])] "
-	"THEN ($3::text[])[1] "
-	"WHEN $5::boolean OR r.n / r.periods >= ($4::float8[])[1] THEN ($3::text[])[2] "
-	"ELSE ($3::text[])[3] END) END "
-	"FROM customers c LEFT JOIN seg_freq_rates r ON r.customer_id = c.id "
-	"WHERE c.tenant_id = $1 "
-	"RETURNING data ->> 'frequency_class' AS cls) "
-	"SELECT ins.cls, count(*) FROM ins GROUP BY ins.cls";
+	"'frequency_class', " FREQ_CLASS(
+		"$3", "$4",
+		"$5") ") END "
+		      "FROM customers c LEFT JOIN seg_freq_rates r ON r.customer_id = c.id "
+		      "WHERE c.tenant_id = $1";
+
+/*
+ * $1 names, $2 thresholds, $3 one_time: the customers of each class with an event (the rest
+ * of the rows written are "none"). Counted here rather than returned by the write, which
+ * would hold every row written.
+ */
+static const char freq_count_sql[] =
+	"SELECT " FREQ_CLASS("$1", "$2", "$3") ", count(*) "
+					       "FROM seg_freq_rates r GROUP BY 1";
 
 /* A float8[] literal of v[0..n). */
 static void float_array(struct seg_buf *b, const double *v, size_t n)
@@ -108,9 +116,7 @@ enum seg_err seg_db_frequency_distribution(struct seg_db *db,
 	const char *fill[] = {tenant, q->event, q->as_of,
 			      q->window_days > 0 ? seg__db_int(window, q->window_days) : NULL,
 			      period};
-	err = seg__db_query(db, freq_create_sql, 0, NULL, NULL);
-	if (!err)
-		err = seg__db_query(db, freq_fill_sql, 5, fill, NULL);
+	err = seg__db_query(db, freq_fill_sql, 5, fill, NULL);
 	if (!err)
 		err = seg__db_query(db, "ANALYZE seg_freq_rates", 0, NULL, NULL);
 	if (err)
@@ -148,6 +154,7 @@ enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t a
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
 	struct seg_buf classes = SEG_BUF_INIT, thresholds = SEG_BUF_INIT;
 	PGresult *res = NULL;
+	int64_t written;
 	enum seg_err err;
 
 	seg__db_int(tid, tenant);
@@ -162,13 +169,22 @@ enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t a
 	err = seg__db_query(db, freq_write_sql, 5, p, &res);
 	if (err)
 		goto out;
+	written = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	err = seg__db_query(db, freq_count_sql, 3, p + 2, &res);
+	if (err)
+		goto out;
 	memset(counts, 0, 4 * sizeof *counts);
+	counts[3] = written;
 	for (int row = 0; row < PQntuples(res); row++) {
 		const char *cls = PQgetvalue(res, row, 0);
 		int64_t n = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-		for (size_t i = 0; i < 4; i++)
-			if (!strcmp(cls, i < 3 ? names[i] : SEG_FREQ_NONE))
+		for (size_t i = 0; i < 3; i++)
+			if (!strcmp(cls, names[i])) {
 				counts[i] = n;
+				counts[3] -= n;
+			}
 	}
 out:
 	PQclear(res);

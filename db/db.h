@@ -790,8 +790,8 @@ enum seg_err seg_db_frequency_distribution(struct seg_db *db,
  * names are the three classes from the highest rate down (seg_freq_classes), t the nt (1 or 2)
  * ascending thresholds; one_time: a customer with one event is names[2] whatever the rate
  * (buyers), and one threshold splits names[0] from names[1]. counts[0..2] receive the customers
- * of each class, counts[3] those of "none". Two statements: the delete, then one INSERT ...
- * SELECT.
+ * of each class, counts[3] those of "none". Three statements: the delete, one INSERT ...
+ * SELECT, and the count of the classes over the temporary table.
  */
 enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t analysis,
 				    const char *const *names, const double *t, size_t nt,
