@@ -446,6 +446,13 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
 	return err;
 }
 
+enum seg_err seg_db_analysis_rows_clear(struct seg_db *db, int64_t tenant, int64_t analysis)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, analysis)};
+	return seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+}
+
 /* Queues a full refresh of every dynamic segment that reads analysis metrics. */
 static enum seg_err seg__scores_refresh(struct seg_db *db, int64_t tenant)
 {

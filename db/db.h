@@ -181,8 +181,8 @@ enum seg_err seg_db_customers_upsert(struct seg_db *db, int64_t tenant, const st
 /* --- events (db/events.c) --- */
 /*
  * Staged event rows in COPY text format: line, id (NULL: none), customer_id, type,
- * occurred_at (RFC 3339), doc (the event's JSON text: "amount" and "properties" are read from
- * it, so the amount stays exact).
+ * occurred_at (RFC 3339), then "amount" and "properties" as their own text in doc (the
+ * event's JSON text, as checked by seg_event_check), so the amount stays exact.
  */
 void seg_event_rows_add(struct seg_buf *rows, size_t line, const char *id, const char *customer_id,
 			const char *type, const char *occurred_at, const char *doc, size_t doc_len);
@@ -696,6 +696,11 @@ enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, in
 enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
 				       char **type, char **params);
 /*
+ * In a run's transaction, before the type's run: deletes the analysis's rows of
+ * analysis_customers, so that the type only inserts its customers' rows.
+ */
+enum seg_err seg_db_analysis_rows_clear(struct seg_db *db, int64_t tenant, int64_t analysis);
+/*
  * Ends a run in its transaction, after the type replaced the analysis's rows of
  * analysis_customers: locks the job (SEG_ERR_CONFLICT: the claim was lost; everything is
  * rolled back), stores result (JSON text), and when the analysis is the tenant's metric
@@ -746,10 +751,11 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 /* ABC (db/analysis_abc.c), as SPEC §6.1 and analytics/abc.h define it. */
 struct seg_abc_summary;
 /*
- * Replaces the rows of analysis in analysis_customers with each customer's class, value and
- * rank by metric ("revenue", "orders", "events" or "avg_order_value"), in one statement, and
- * fills out (see seg_abc_finish). a and b are the params as decimal text. *ok false when the
- * positive values sum to nothing (no class is defined; nothing was written).
+ * Writes the rows of analysis in analysis_customers (the machinery deleted the old ones) with
+ * each customer's class, value and rank by metric ("revenue", "orders", "events" or
+ * "avg_order_value"), in one statement, and fills out (see seg_abc_finish). a and b are the params
+ * as decimal text. *ok false when the positive values sum to nothing (no class is defined; nothing
+ * was written).
  */
 enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t analysis,
 				 const char *metric, const char *a, const char *b,

@@ -451,10 +451,11 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 	 * after an import), so no plan can scan the tenant once per changed customer.
 	 */
 	bool all = src == SEG__CHANGED_ALL;
-	const char *from_c =
-		all ? "customers c"
-		    : "x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 "
-		      "AND c.id = x.id OFFSET 0) c";
+	bool staged = src == SEG__CHANGED_STAGE_EVENTS;
+#define SEG__PROBE_C                                                               \
+	" x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 " \
+	"AND c.id = x.id OFFSET 0) c"
+	const char *from_c = all ? "customers c" : SEG__PROBE_C;
 	const char *where_c = all ? " WHERE c.tenant_id = $1" : " WHERE true";
 	enum seg_err err = SEG_OK;
 
@@ -501,16 +502,24 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
 		char where[96];
 		if (nhit) {
-			snprintf(where, sizeof(where), "%s%s", where_c,
-				 filter ? " AND (x.rel OR c.created_at = now())" : "");
-			err = seg__step_values(&sql, &st->params, d, hit, nhit, from_c, where);
+			/*
+			 * An events batch lists the customers it created (seg_stage_created):
+			 * only they and those with a relevant event are probed.
+			 */
+			const char *from =
+				filter ? "(SELECT x.id FROM x WHERE x.rel UNION SELECT n.id FROM "
+					 "seg_stage_created n)" SEG__PROBE_C
+				       : from_c;
+			err = seg__step_values(&sql, &st->params, d, hit, nhit, from, where_c);
 		}
 		if (nrest && !err) {
 			/* the customers this transaction created are evaluated for every segment */
-			snprintf(where, sizeof(where), "%s AND c.created_at = now()", where_c);
+			const char *from = staged ? "seg_stage_created" SEG__PROBE_C : from_c;
+			snprintf(where, sizeof(where), "%s%s", where_c,
+				 staged ? "" : " AND c.created_at = now()");
 			if (nhit)
 				seg_buf_addstr(&sql, " UNION ALL ");
-			err = seg__step_values(&sql, &st->params, d, rest, nrest, from_c, where);
+			err = seg__step_values(&sql, &st->params, d, rest, nrest, from, where);
 		}
 		if (err)
 			goto out;
@@ -916,6 +925,15 @@ static const char seg__refresh_delta_tail[] =
 static const char seg__refresh_analyze_sql[] = "ANALYZE seg_refresh_delta";
 
 /* The rules used are still those compiled: the segment and those it inlines. */
+/*
+ * Before that check, the refreshed segment's own row, FOR NO KEY UPDATE: the point statement
+ * below updates it while holding the tenant's change counter, and a concurrent refresh of a
+ * segment that inlines this one holds this row FOR SHARE while it waits for the counter.
+ * Taking the row first (before the counter) makes that refresh wait for this one instead of
+ * deadlocking with it.
+ */
+static const char seg__refresh_own_sql[] =
+	"SELECT 1 FROM segments WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE";
 static const char seg__refresh_check_sql[] =
 	"SELECT s.id FROM segments s JOIN unnest($2::bigint[], $3::bigint[]) AS v(id, ver) "
 	"ON s.id = v.id WHERE s.tenant_id = $1 AND s.rule_version = v.ver FOR SHARE OF s";
@@ -1044,7 +1062,9 @@ enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_clai
 
 	/* the rules are still those compiled: else apply nothing (the change queued a refresh) */
 	const char *pc[] = {tid, ids.data, versions.data};
-	err = seg__db_query(db, seg__refresh_check_sql, 3, pc, &res);
+	err = seg__db_query(db, seg__refresh_own_sql, 2, p2, NULL);
+	if (!err)
+		err = seg__db_query(db, seg__refresh_check_sql, 3, pc, &res);
 	if (err)
 		goto out;
 	size_t ndyn = 1;
