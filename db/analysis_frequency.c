@@ -57,8 +57,6 @@ static const char freq_distribution_sql[] =
 	"(SELECT count(*) FROM seg_freq_rates r WHERE r.n = 1), "
 	"(SELECT coalesce(string_agg(b.bin || ':' || b.c, ',' ORDER BY b.bin), '') FROM b)";
 
-SEG_STMT(freq_delete, "DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2");
-
 /*
  * The class of the customer r of seg_freq_rates: N the class names (text[3], highest rate
  * first), T the thresholds (float8[], 1 or 2, ascending), O one_time (buyers), each a
@@ -159,9 +157,6 @@ enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t a
 
 	seg__db_int(tid, tenant);
 	seg__db_int(aid, analysis);
-	err = seg__db_exec(db, &freq_delete, 2, (const char *const[]){tid, aid}, NULL);
-	if (err)
-		goto out;
 	for (size_t i = 0; i < 3; i++)
 		seg__db_array_add(&classes, names[i]);
 	float_array(&thresholds, t, nt);

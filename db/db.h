@@ -790,14 +790,15 @@ enum seg_err seg_db_frequency_distribution(struct seg_db *db,
 					   const struct seg_db_frequency_query *q,
 					   struct seg_db_frequency_counts *out);
 /*
- * After seg_db_frequency_distribution, in the same transaction: replaces the rows of analysis
- * in analysis_customers by one row per customer of the tenant: {"events", "periods", "rate",
+ * After seg_db_frequency_distribution, in the same transaction, whose machinery cleared the
+ * analysis's rows of analysis_customers (seg_db_analysis_rows_clear): writes one row per
+ * customer of the tenant: {"events", "periods", "rate",
  * "frequency_class"}, or {"events": 0, "frequency_class": "none"} without a matching event.
  * names are the three classes from the highest rate down (seg_freq_classes), t the nt (1 or 2)
  * ascending thresholds; one_time: a customer with one event is names[2] whatever the rate
  * (buyers), and one threshold splits names[0] from names[1]. counts[0..2] receive the customers
- * of each class, counts[3] those of "none". Three statements: the delete, one INSERT ...
- * SELECT, and the count of the classes over the temporary table.
+ * of each class, counts[3] those of "none". Two statements: one INSERT ... SELECT, and the
+ * count of the classes over the temporary table.
  */
 enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t analysis,
 				    const char *const *names, const double *t, size_t nt,
