@@ -808,5 +808,47 @@ struct seg_clv_store {
  * "distribution": [{"from", "to", "customers"}]}.
  */
 enum seg_err seg_db_clv_store(struct seg_db *db, const struct seg_clv_store *in, char **stats);
+/* --- the frequency analysis (db/analysis_frequency.c; analytics/README.md "Frequency") --- */
+/* What one frequency run reads: the matching events of each customer up to as_of. */
+struct seg_db_frequency_query {
+	int64_t tenant;
+	const char *event;  /* one event type; NULL: the tenant's revenue event types */
+	const char *as_of;  /* RFC 3339; NULL: the transaction's now() */
+	int window_days;    /* > 0: only events in (as_of - window_days days, as_of]; 0: all */
+	double period_days; /* the length of a period in days: 7 (week) or 30.4375 (month) */
+	int min_events;	    /* the distribution counts the customers with this many events */
+};
+/* The distribution of a frequency run (SEG_FREQ_GRID_EDGES bins of analytics/frequency.h). */
+struct seg_db_frequency_counts {
+	char as_of[40];	   /* the instant used, RFC 3339 */
+	int64_t customers; /* the tenant's customers */
+	int64_t active;	   /* with at least one matching event */
+	int64_t single;	   /* with exactly one */
+	uint64_t *bins;	   /* the caller's array of SEG_FREQ_GRID_EDGES counts, filled */
+};
+/*
+ * One pass over the tenant's matching events: each customer's count and periods of exposure
+ * (from their first matching event, or the window's start if later, to as_of; at least one
+ * period) into a temporary table dropped at the commit, which seg_db_frequency_write reads;
+ * then the rates of the customers with at least q->min_events events counted per bin of the
+ * grid. Inside the run's transaction. Threads: the job worker's.
+ */
+enum seg_err seg_db_frequency_distribution(struct seg_db *db,
+					   const struct seg_db_frequency_query *q,
+					   struct seg_db_frequency_counts *out);
+/*
+ * After seg_db_frequency_distribution, in the same transaction, whose machinery cleared the
+ * analysis's rows of analysis_customers (seg_db_analysis_rows_clear): writes one row per
+ * customer of the tenant: {"events", "periods", "rate",
+ * "frequency_class"}, or {"events": 0, "frequency_class": "none"} without a matching event.
+ * names are the three classes from the highest rate down (seg_freq_classes), t the nt (1 or 2)
+ * ascending thresholds; one_time: a customer with one event is names[2] whatever the rate
+ * (buyers), and one threshold splits names[0] from names[1]. counts[0..2] receive the customers
+ * of each class, counts[3] those of "none". Two statements: one INSERT ... SELECT, and the
+ * count of the classes over the temporary table.
+ */
+enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t analysis,
+				    const char *const *names, const double *t, size_t nt,
+				    bool one_time, int64_t counts[4]);
 
 #endif
