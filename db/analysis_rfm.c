@@ -31,7 +31,7 @@ static const char seg__rfm_agg_sql[] =
 	"AS recency, count(*) AS frequency, coalesce(sum(e.amount), 0) AS monetary "
 	"FROM events e "
 	"WHERE e.tenant_id = $1 "
-	"AND e.type = ANY ((SELECT t.revenue_event_types FROM tenants t WHERE t.id = $1)) "
+	"AND e.type = ANY ((SELECT t.revenue_event_types FROM tenants t WHERE t.id = $1)::text[]) "
 	"AND e.occurred_at > $2::timestamptz - make_interval(days => $3::int) "
 	"AND e.occurred_at <= $2::timestamptz "
 	"GROUP BY e.customer_id";
