@@ -25,8 +25,11 @@ SEG_STMT(customer_patch, "UPDATE customers c SET kind = coalesce($3, c.kind), "
 			 "RETURNING seg_customer_json(c)::text");
 SEG_STMT(customer_get, "SELECT seg_customer_json(c)::text FROM customers c "
 		       "WHERE c.tenant_id = $1 AND c.id = $2");
+/* Erasure: its events, its analysis results and metrics (no foreign keys), then the row. */
 SEG_STMT(customer_delete,
-	 "WITH e AS (DELETE FROM events WHERE tenant_id = $1 AND customer_id = $2) "
+	 "WITH e AS (DELETE FROM events WHERE tenant_id = $1 AND customer_id = $2), "
+	 "a AS (DELETE FROM analysis_customers WHERE tenant_id = $1 AND customer_id = $2), "
+	 "s AS (DELETE FROM customer_scores WHERE tenant_id = $1 AND customer_id = $2) "
 	 "DELETE FROM customers WHERE tenant_id = $1 AND id = $2 RETURNING 1");
 SEG_STMT(customer_list, "SELECT seg_customer_json(c)::text, c.id FROM customers c "
 			"WHERE c.tenant_id = $1 AND ($2::text IS NULL OR c.id > $2) "

@@ -280,6 +280,13 @@ enum seg_err seg_db_job_lock(struct seg_db *db, const struct seg_job_claim *job)
 /* Inside that transaction: marks the job succeeded with result (JSON text, NULL: none). */
 enum seg_err seg_db_job_succeed(struct seg_db *db, const struct seg_job_claim *job,
 				const char *result);
+/*
+ * Inside that transaction: marks the job failed for good, whatever attempts remain, with
+ * error (a problem object, JSON text): a run that no retry can help (an analysis the data
+ * cannot support). The worker then records nothing more (server/README.md "Jobs").
+ */
+enum seg_err seg_db_job_fail_final(struct seg_db *db, const struct seg_job_claim *job,
+				   const char *error);
 
 /* --- job workers (db/jobs.c; the model: server/README.md "Jobs") --- */
 /* How the workers of a daemon treat jobs (SEGMENTD_JOB_LEASE, SEGMENTD_JOB_BACKOFF). */
@@ -619,6 +626,132 @@ enum seg_err seg_db_segment_profile(struct seg_db *db, int64_t tenant, int64_t i
 enum seg_err seg_db_segments_overlap(struct seg_db *db, int64_t tenant, const int64_t *ids,
 				     size_t n, int64_t *unknown, char **json);
 
+/* --- analyses (db/analyses.c, db/analysis_*.c; db/README.md "Analyses") --- */
+/*
+ * A metric (SPEC §4) that the runs of a type provide: the customer_scores column of that name
+ * (migrations/0008_analyses.sql), filled from the key of the same name in
+ * analysis_customers.data, cast to sqltype ("smallint", "text" or "double precision"). The
+ * runs of the analysis that is the tenant's source for the type copy them.
+ */
+struct seg_analysis_metric {
+	const char *name;
+	const char *sqltype;
+};
+/*
+ * Analysis documents are JSON built by PostgreSQL: {"id", "type", "params", "schedule",
+ * "status", "progress", "error", "job_id", "attempts", "result", "succeeded_at", "runs",
+ * "next_run_at", "metric_source", "created_at", "updated_at"}. status, progress and error are
+ * those of the current run's job while it exists, else the row's copy; result and
+ * succeeded_at are those of the latest succeeded run.
+ */
+/*
+ * Creates an analysis (params: the checked JSON text; schedule NULL, "daily" or "weekly") and
+ * queues its first run, in one transaction. *id and *json the new analysis.
+ */
+enum seg_err seg_db_analysis_create(struct seg_db *db, int64_t tenant, const char *type,
+				    const char *params, const char *schedule, int64_t *id,
+				    char **json);
+/* SEG_ERR_NOT_FOUND when the tenant has no such analysis. */
+enum seg_err seg_db_analysis_get(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+/* Newest first, of one type and status (NULL: any). SEG_ERR_MALFORMED: not our key. */
+enum seg_err seg_db_analysis_list(struct seg_db *db, int64_t tenant, const char *type,
+				  const char *status, const char *after_key, int limit,
+				  struct seg_page *page);
+/* Cancels the current run (a queued one at once, a running one at its next check point). */
+enum seg_err seg_db_analysis_cancel(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+/* Queues a run now (or joins the one queued). SEG_ERR_NOT_FOUND. */
+enum seg_err seg_db_analysis_run_now(struct seg_db *db, int64_t tenant, int64_t id, char **json);
+/*
+ * Deletes an analysis, its customers' rows, and cancels its run. When it is the tenant's
+ * metric source for its type (*source): SEG_ERR_CONFLICT unless force; with force its metrics
+ * are emptied in customer_scores and the segments reading them refreshed. SEG_ERR_NOT_FOUND.
+ */
+enum seg_err seg_db_analysis_delete(struct seg_db *db, int64_t tenant, int64_t id, bool force,
+				    bool *source);
+/*
+ * Each customer's own result {"customer_id", ...data}, by customer id. SEG_ERR_NOT_FOUND: no
+ * such analysis; SEG_ERR_CONFLICT: it has no succeeded run yet.
+ */
+enum seg_err seg_db_analysis_customers(struct seg_db *db, int64_t tenant, int64_t id,
+				       const char *after_key, int limit, struct seg_page *page);
+/* The same checks before a CSV export; *type (malloc'ed) the analysis's type. */
+enum seg_err seg_db_analysis_customers_check(struct seg_db *db, int64_t tenant, int64_t id,
+					     char **type);
+/*
+ * One batch of the CSV export: up to limit lines "customer_id,col...\r\n" after after_key,
+ * columns a JSON array of keys of data (a string as itself, absent or null empty, anything
+ * else as JSON). *last: the last customer id written (NULL: none; malloc'ed); *rows: lines.
+ */
+enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, int64_t id,
+					   const char *after_key, const char *columns, int limit,
+					   struct seg_buf *out, char **last, size_t *rows);
+/*
+ * A run, as the job `job` (kind "analysis", target the analysis): begins its transaction
+ * (without the statement timeout), locks the job (SEG_ERR_CONFLICT: the claim was lost) and
+ * reads the analysis's type and params (malloc'ed). SEG_ERR_NOT_FOUND when the analysis was
+ * deleted (the transaction stays open: succeed the job with seg_db_analysis_run_succeed and a
+ * NULL result). On any other error the transaction is rolled back.
+ */
+enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
+				       char **type, char **params);
+/*
+ * Ends a run in its transaction, after the type replaced the analysis's rows of
+ * analysis_customers: stores result (JSON text), and when the analysis is the tenant's metric
+ * source for its type, copies metrics (ended by {NULL, NULL}) into customer_scores and queues
+ * a full refresh of every dynamic segment that reads analysis metrics; then the job succeeds
+ * and the transaction commits. A NULL result (or an analysis deleted meanwhile) stores
+ * nothing. Rolled back on error.
+ */
+enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job_claim *job,
+					 const char *result,
+					 const struct seg_analysis_metric *metrics);
+/*
+ * Ends a run that the data cannot support, in a transaction of its own (the run's was rolled
+ * back): the job failed for good and the analysis failed, both with problem (JSON text).
+ */
+enum seg_err seg_db_analysis_run_fail(struct seg_db *db, const struct seg_job_claim *job,
+				      const char *problem);
+/*
+ * Queues a run of every scheduled analysis whose next_run_at has passed (at most 100 a call)
+ * and moves next_run_at past now in its phase. Safe from several daemons at once.
+ */
+enum seg_err seg_db_analysis_schedule(struct seg_db *db, int *queued);
+
+/* What :materialize makes: a scheme of dynamic segments, in priority order. */
+struct seg_analysis_segment_def {
+	const char *name, *description, *rule; /* rule: JSON text of a checked rule */
+	unsigned deps;			       /* SEG_RULE_DEP_* of the rule */
+};
+struct seg_analysis_materialize {
+	const char *scheme_name;
+	const struct seg_analysis_segment_def *segments;
+	size_t nsegments;
+	const struct seg_analysis_metric *metrics; /* the type's, ended by {NULL, NULL} */
+};
+/*
+ * In one transaction (the definitions changed): makes analysis id the tenant's metric source
+ * for its type (*replaced: the analysis that was, 0 when none or itself), copies its metrics
+ * into customer_scores and queues refreshes of the segments that read analysis metrics,
+ * creates the dynamic segments (source "analysis:<id>"; jobs[i] their first refresh) and the
+ * scheme (*scheme). SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: it has no
+ * succeeded run, or a name is taken (a segment or the scheme); SEG_ERR_INVALID: the
+ * segments would make the tenant's membership step too large (as segment create).
+ */
+enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int64_t id,
+					 const struct seg_analysis_materialize *m, int64_t *scheme,
+					 int64_t *jobs, int64_t *replaced);
+
+/* ABC (db/analysis_abc.c), as SPEC §6.1 and analytics/abc.h define it. */
+struct seg_abc_summary;
+/*
+ * Replaces the rows of analysis in analysis_customers with each customer's class, value and
+ * rank by metric ("revenue", "orders", "events" or "avg_order_value"), in one statement, and
+ * fills out (see seg_abc_finish). a and b are the params as decimal text. *ok false when the
+ * positive values sum to nothing (no class is defined; nothing was written).
+ */
+enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t analysis,
+				 const char *metric, const char *a, const char *b,
+				 struct seg_abc_summary *out, bool *ok);
 /* --- RFM analyses (db/analysis_rfm.c; analytics/README.md "RFM") --- */
 /* One cell of the R×F×M cube of a run: how many scored customers, and their monetary sum. */
 struct seg_rfm_cell {

@@ -393,6 +393,18 @@ enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int
  */
 enum seg_err seg__events_recompute_metrics(struct seg_db *db, int64_t tenant);
 
+/* --- segments and schemes inside a caller's transaction (materialising an analysis) --- */
+/*
+ * seg_db_segment_create without its transaction: the caller has begun one and called
+ * seg__members_definitions_changed for the tenant.
+ */
+enum seg_err seg__segment_insert(struct seg_db *db, int64_t tenant,
+				 const struct seg_segment_input *in, char **json, int64_t *id,
+				 int64_t *job);
+/* seg_db_scheme_create without its transaction. */
+enum seg_err seg__scheme_insert(struct seg_db *db, int64_t tenant,
+				const struct seg_scheme_input *in, int64_t *id, bool *missing);
+
 /* --- CSV exports (db/segments.c, db/schemes.c) --- */
 /*
  * A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes

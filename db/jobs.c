@@ -71,6 +71,10 @@ SEG_STMT(job_succeed, "UPDATE jobs SET status = 'succeeded', result = $3::jsonb,
 		      "error = NULL, lease_until = NULL, finished_at = clock_timestamp(), "
 		      "updated_at = clock_timestamp() "
 		      "WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING 1");
+SEG_STMT(job_fail_final,
+	 "UPDATE jobs SET status = 'failed', error = $3::jsonb, lease_until = NULL, "
+	 "finished_at = clock_timestamp(), updated_at = clock_timestamp() "
+	 "WHERE id = $1 AND status = 'running' AND attempts = $2 RETURNING 1");
 
 /* --- workers --- */
 
@@ -162,12 +166,18 @@ SEG_STMT(job_schedule_refresh,
 	 "DO NOTHING RETURNING 1) "
 	 "SELECT count(*) FROM ins");
 SEG_STMT(job_notify, "SELECT pg_notify('segmentd_jobs', $1)");
-/* At most 10,000 a time (oldest first), so that a backlog never makes one long delete. */
+/*
+ * At most 10,000 a time (oldest first), so that a backlog never makes one long delete. An
+ * analysis whose current run's job goes keeps its outcome (db/README.md "Analyses").
+ */
 SEG_STMT(job_purge,
 	 "WITH d AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN "
 	 "('succeeded', 'failed', 'cancelled') AND finished_at < now() - $1 * interval '1 second' "
-	 "ORDER BY finished_at LIMIT 10000) RETURNING id), "
-	 "r AS (DELETE FROM job_cancel_requests c USING d WHERE c.job_id = d.id) "
+	 "ORDER BY finished_at LIMIT 10000) RETURNING id, tenant_id, kind, target, status, error), "
+	 "r AS (DELETE FROM job_cancel_requests c USING d WHERE c.job_id = d.id), "
+	 "a AS (UPDATE analyses x SET status = d.status, error = CASE WHEN d.status = 'failed' "
+	 "THEN coalesce(x.error, d.error) END, job_id = NULL FROM d WHERE d.kind = 'analysis' "
+	 "AND x.tenant_id = d.tenant_id AND x.id = d.target AND x.job_id = d.id) "
 	 "SELECT count(*) FROM d");
 SEG_STMT(job_depth, "SELECT count(*) FILTER (WHERE status = 'queued' AND run_after <= now()), "
 		    "count(*) FILTER (WHERE status = 'queued' AND run_after > now()), "
@@ -304,6 +314,21 @@ enum seg_err seg_db_job_succeed(struct seg_db *db, const struct seg_job_claim *j
 	const char *p[] = {seg__db_int(jid, job->id), seg__db_int(att, job->attempt), result};
 	PGresult *res;
 	enum seg_err err = seg__db_exec(db, &job_succeed, 3, p, &res);
+	if (err)
+		return err;
+	if (PQntuples(res) == 0)
+		err = SEG_ERR_CONFLICT;
+	PQclear(res);
+	return err;
+}
+
+enum seg_err seg_db_job_fail_final(struct seg_db *db, const struct seg_job_claim *job,
+				   const char *error)
+{
+	char jid[SEG_INT_TEXT], att[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(jid, job->id), seg__db_int(att, job->attempt), error};
+	PGresult *res;
+	enum seg_err err = seg__db_exec(db, &job_fail_final, 3, p, &res);
 	if (err)
 		return err;
 	if (PQntuples(res) == 0)

@@ -342,6 +342,8 @@ static bool seg__event_terms(struct seg__defs *d, const struct seg_rule_node *n,
 				return false;
 		return true;
 	case SEG_RULE_METRIC:
+		if (seg_rule_metric_score(n->name, NULL))
+			return true; /* an analysis metric: only a run changes it */
 		for (size_t i = 0; i < sizeof(purchase_metrics) / sizeof(*purchase_metrics); i++)
 			if (strcmp(n->name, purchase_metrics[i]) == 0) {
 				if (!r->len || !strstr(r->data, revenue))

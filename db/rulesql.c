@@ -505,8 +505,30 @@ static void seg__column_subject(struct seg__cc *cc, const struct seg_rule_node *
 		return;
 	}
 	/*
-	 * A metric with no column (an analysis' metric before it has run): no customer has a
-	 * value, so every comparison is false, exists false and not_exists true.
+	 * An analysis metric (db/README.md "Analyses"): the customer's row of customer_scores,
+	 * looked up by primary key in a scalar subquery, so that no statement that compiles
+	 * rules needs another FROM item; no row, or NULL, makes the leaf false as SPEC §4 says
+	 * of a metric without a value. The column name is one of the parser's table.
+	 */
+	int factor = 0;
+	if (n->kind == SEG_RULE_METRIC && seg_rule_metric_score(n->name, &factor)) {
+		bool str = n->subject == SEG_RULE_S_STRING;
+		seg_buf_addstr(expr, "(SELECT ");
+		if (factor)
+			seg_buf_addf(expr, "sc__.factors[%d]", factor);
+		else
+			seg_buf_addf(expr, "sc__.%s", n->name);
+		seg_buf_addf(expr,
+			     "%s FROM customer_scores sc__ WHERE sc__.tenant_id = %s.tenant_id "
+			     "AND sc__.customer_id = %s.id)",
+			     str ? "" : "::numeric", cc->alias, cc->alias);
+		s->type = str ? SEG__S_STR : SEG__S_NUM;
+		s->notnull = false;
+		return;
+	}
+	/*
+	 * A metric with no column: no customer has a value, so every comparison is false, exists
+	 * false and not_exists true.
 	 */
 	s->type = n->subject == SEG_RULE_S_STRING   ? SEG__S_STR
 		  : n->subject == SEG_RULE_S_NUMBER ? SEG__S_NUM

@@ -221,8 +221,8 @@ static enum seg_err seg__segments_write(struct seg_db *db, const char *tid, cons
 	return err;
 }
 
-enum seg_err seg_db_scheme_create(struct seg_db *db, int64_t tenant,
-				  const struct seg_scheme_input *in, int64_t *id, bool *missing)
+enum seg_err seg__scheme_insert(struct seg_db *db, int64_t tenant,
+				const struct seg_scheme_input *in, int64_t *id, bool *missing)
 {
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], min[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), in->name, in->fallback,
@@ -231,9 +231,7 @@ enum seg_err seg_db_scheme_create(struct seg_db *db, int64_t tenant,
 	enum seg_err err;
 
 	*id = 0;
-	err = seg_db_begin(db);
-	if (!err)
-		err = seg__lock_segments(db, tid, in->segments, in->nsegments, missing);
+	err = seg__lock_segments(db, tid, in->segments, in->nsegments, missing);
 	if (!err)
 		err = seg__db_exec(db, &scheme_insert, 4, params, &res);
 	if (!err) {
@@ -241,13 +239,26 @@ enum seg_err seg_db_scheme_create(struct seg_db *db, int64_t tenant,
 		err = seg__segments_write(db, tid, seg__db_int(sid, *id), in->segments,
 					  in->nsegments);
 	}
+	if (err)
+		*id = 0;
+	PQclear(res);
+	return err;
+}
+
+enum seg_err seg_db_scheme_create(struct seg_db *db, int64_t tenant,
+				  const struct seg_scheme_input *in, int64_t *id, bool *missing)
+{
+	enum seg_err err = seg_db_begin(db);
+
+	*id = 0;
+	if (!err)
+		err = seg__scheme_insert(db, tenant, in, id, missing);
 	if (!err)
 		err = seg_db_commit(db);
 	if (err) {
 		seg_db_rollback(db);
 		*id = 0;
 	}
-	PQclear(res);
 	return err;
 }
 

@@ -223,9 +223,9 @@ static enum seg_err seg__enqueue_refresh(struct seg_db *db, int64_t tenant, int6
 	return seg_db_job_enqueue(db, tenant, "segment.refresh", id, NULL, job, &joined);
 }
 
-enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
-				   const struct seg_segment_input *in, char **json, int64_t *id,
-				   int64_t *job)
+enum seg_err seg__segment_insert(struct seg_db *db, int64_t tenant,
+				 const struct seg_segment_input *in, char **json, int64_t *id,
+				 int64_t *job)
 {
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT];
 	bool dynamic = strcmp(in->type, "dynamic") == 0;
@@ -245,11 +245,7 @@ enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
 	*json = NULL;
 	*id = 0;
 	*job = 0;
-	err = seg_db_begin(db);
-	if (!err)
-		err = seg__members_definitions_changed(db, tenant);
-	if (!err)
-		err = seg__db_exec(db, &segment_insert, 8, params, &res);
+	err = seg__db_exec(db, &segment_insert, 8, params, &res);
 	if (!err) {
 		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		*json = seg__db_strdup(res, 0, 1);
@@ -264,6 +260,27 @@ enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
 		const char *hp[] = {tid, sid};
 		err = seg__db_exec(db, &segment_history_first, 2, hp, NULL);
 	}
+	if (err) {
+		free(*json);
+		*json = NULL;
+	}
+	PQclear(res);
+	return err;
+}
+
+enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
+				   const struct seg_segment_input *in, char **json, int64_t *id,
+				   int64_t *job)
+{
+	enum seg_err err = seg_db_begin(db);
+
+	*json = NULL;
+	*id = 0;
+	*job = 0;
+	if (!err)
+		err = seg__members_definitions_changed(db, tenant);
+	if (!err)
+		err = seg__segment_insert(db, tenant, in, json, id, job);
 	if (!err)
 		err = seg_db_commit(db);
 	if (err) {
@@ -271,7 +288,6 @@ enum seg_err seg_db_segment_create(struct seg_db *db, int64_t tenant,
 		free(*json);
 		*json = NULL;
 	}
-	PQclear(res);
 	return err;
 }
 

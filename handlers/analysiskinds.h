@@ -6,7 +6,16 @@
  *
  * A type lives in three places: its mathematics in analytics/ (pure: arrays in, numbers out),
  * its SQL in db/ (reading the tenant's data, writing analysis_customers), and the glue below
- * in handlers/analysis_<type>.c.
+ * in handlers/analysis_<type>.c, which defines `const struct seg_analysis_kind
+ * seg_analysis_<type>`; handlers/analysiskinds.c lists it (one extern line, one list line).
+ * handlers/analysis_abc.c is the example to follow.
+ *
+ * What the machinery does around a run (handlers/analysiskinds.c, seg_analysis_job_run): it
+ * begins the transaction (no statement timeout) and locks the job, calls run, and then, in the
+ * same transaction, stores the result (written with seg_analysis_json_add), copies the type's
+ * metrics into customer_scores when the analysis is the tenant's metric source for its type,
+ * queues the refreshes of the segments that read analysis metrics, marks the job succeeded and
+ * commits. A run therefore never begins, commits or rolls back itself.
  */
 #ifndef SEG_ANALYSISKINDS_H
 #define SEG_ANALYSISKINDS_H
@@ -18,16 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * A metric (SPEC §4) that the runs of a type provide: the customer_scores column of that name
- * (migrations/0008_analyses.sql), filled from the key of the same name in
- * analysis_customers.data, cast to sqltype. The runs of the analysis that is the tenant's
- * source for the type (the one materialised last) copy them (db/analyses.c).
- */
-struct seg_analysis_metric {
-	const char *name;
-	const char *sqltype;
-};
+/* struct seg_analysis_metric (a metric the runs of a type provide) is declared in db.h. */
 
 /* What a run works with. */
 struct seg_analysis_ctx {
@@ -80,5 +80,27 @@ extern const struct seg_analysis_kind *const seg_analysis_kinds[];
 
 /* The type named type, or NULL. */
 const struct seg_analysis_kind *seg_analysis_kind_find(const char *type);
+
+/*
+ * Appends v as compact JSON text to out, every real as the shortest decimal that reads back
+ * exactly (seg_json_add_double: 0.8, not 0.80000000000000004), objects in insertion order.
+ * Results and customer data are written through it. Values nested deeper than 64 are
+ * written as null. Any thread.
+ */
+void seg_analysis_json_add(struct seg_buf *out, const json_t *v);
+
+/*
+ * A problem object for a run the data cannot support (SEG_ERR_INVALID from kind->run): {"type":
+ * "urn:segmentd:problem:analysis-not-possible", "title": "Analysis not possible", "status":
+ * 422, "detail": detail}. A new reference.
+ */
+json_t *seg_analysis_problem(const char *detail);
+
+/*
+ * The job kind "analysis" (handlers/jobkinds.c lists it): runs the analysis job->target of
+ * the tenant with its type's run, and records the outcome (db/README.md "Analyses").
+ */
+enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim *job,
+				  const struct seg_job_hooks *hooks);
 
 #endif

@@ -60,6 +60,12 @@ enum seg_err seg_h_changes(struct seg_req *r);
 enum seg_err seg_h_job_list(struct seg_req *r);
 enum seg_err seg_h_job_get(struct seg_req *r);
 enum seg_err seg_h_job_cancel(struct seg_req *r);
+/*
+ * Waits up to SEGMENTD_SYNC_TIMEOUT for job to end, reading its status every 50 ms and giving
+ * the request's database connection back in between. *succeeded tells whether it ended so
+ * (false also when the time ran out). A request worker.
+ */
+enum seg_err seg_h_job_await(struct seg_req *r, int64_t job, bool *succeeded);
 
 /* preview.c */
 enum seg_err seg_h_segments_preview(struct seg_req *r);
@@ -78,5 +84,15 @@ enum seg_err seg_h_scheme_transitions(struct seg_req *r);
 /* profile.c */
 enum seg_err seg_h_segment_profile(struct seg_req *r);
 enum seg_err seg_h_segments_overlap(struct seg_req *r);
+
+/* analyses.c */
+enum seg_err seg_h_analysis_create(struct seg_req *r);
+enum seg_err seg_h_analysis_list(struct seg_req *r);
+enum seg_err seg_h_analysis_get(struct seg_req *r);
+enum seg_err seg_h_analysis_cancel(struct seg_req *r);
+enum seg_err seg_h_analysis_run(struct seg_req *r);
+enum seg_err seg_h_analysis_delete(struct seg_req *r);
+enum seg_err seg_h_analysis_customers(struct seg_req *r);
+enum seg_err seg_h_analysis_materialize(struct seg_req *r);
 
 #endif

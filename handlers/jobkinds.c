@@ -9,6 +9,8 @@
  */
 #include "jobkinds.h"
 
+#include "analysiskinds.h"
+
 #include "log.h"
 
 #include <jansson.h>
@@ -85,6 +87,7 @@ static enum seg_err seg__segment_refresh(struct seg_db *db, const struct seg_job
 
 const struct seg_job_kind seg_job_kinds[] = {
 	{"segment.refresh", seg__segment_refresh},
+	{"analysis", seg_analysis_job_run},
 	{"test.sleep", seg__test_sleep},
 	{NULL, NULL},
 };

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "text.h"
 
@@ -95,6 +96,50 @@ enum seg_err seg_h_job_cancel(struct seg_req *r)
 	if (!err) {
 		seg_req_set_location(r, "/v1/jobs/%lld", (long long)id);
 		seg_req_reply_json_take(r, 202, out);
+	}
+	return err;
+}
+
+/* ---- waiting for a job ---------------------------------------------------------------- */
+
+#define SEG__POLL_MS 50
+
+static int64_t seg__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool seg__job_final(const char *status)
+{
+	return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+	       strcmp(status, "cancelled") == 0;
+}
+
+enum seg_err seg_h_job_await(struct seg_req *r, int64_t job, bool *succeeded)
+{
+	int timeout = seg_req_sync_timeout_ms(r);
+	int64_t deadline = seg__now_ms() + timeout;
+	enum seg_err err = SEG_OK;
+
+	*succeeded = false;
+	while (timeout > 0) {
+		struct seg_db *db;
+		const char *status = "queued";
+		err = seg_req_db(r, &db);
+		if (!err)
+			err = seg_db_job_status(db, r->tenant, job, &status);
+		if (err || seg__job_final(status)) {
+			*succeeded = !err && strcmp(status, "succeeded") == 0;
+			break;
+		}
+		int64_t left = deadline - seg__now_ms();
+		if (left <= 0)
+			break;
+		seg_req_db_release(r);
+		struct timespec ts = {0, (left < SEG__POLL_MS ? left : SEG__POLL_MS) * 1000000L};
+		nanosleep(&ts, NULL);
 	}
 	return err;
 }

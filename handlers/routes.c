@@ -70,5 +70,15 @@ const struct seg_route seg_routes[] = {
 	{"GET", "/v1/segments/{id}/profile", seg_h_segment_profile, NULL, R, NULL, 0},
 	{"GET", "/v1/segments:overlap", seg_h_segments_overlap, NULL, R, NULL, 0},
 
+	{"GET", "/v1/analyses", seg_h_analysis_list, NULL, R, NULL, 0},
+	{"POST", "/v1/analyses", seg_h_analysis_create, NULL, W, seg__json, 0},
+	{"GET", "/v1/analyses/{id}", seg_h_analysis_get, NULL, R, NULL, 0},
+	{"DELETE", "/v1/analyses/{id}", seg_h_analysis_delete, NULL, W, NULL, 0},
+	{"POST", "/v1/analyses/{id}:cancel", seg_h_analysis_cancel, NULL, W, NULL, 0},
+	{"POST", "/v1/analyses/{id}:run", seg_h_analysis_run, NULL, W, NULL, 0},
+	{"POST", "/v1/analyses/{id}:materialize", seg_h_analysis_materialize, NULL, W, seg__json,
+	 0},
+	{"GET", "/v1/analyses/{id}/customers", seg_h_analysis_customers, NULL, R, NULL, 0},
+
 	{NULL, NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "csvexport.h"
 #include "jsonspan.h"
 #include "timefmt.h"
 #include "text.h"
@@ -23,7 +24,6 @@
 
 #define SEG__NAME_MAX	  200
 #define SEG__MIN_SIZE_MAX 1000000000000LL
-#define SEG__CSV_BATCH	  10000
 #define SEG__SCHEME_KEYS                                                 \
 	{                                                                \
 		"name", "segments", "fallback", "min_segment_size", NULL \
@@ -286,48 +286,19 @@ enum seg_err seg_h_scheme_delete(struct seg_req *r)
 
 /* ---- assignments ---------------------------------------------------------------------- */
 
-/* The state of one CSV export, owned by its stream. */
-struct seg__csv {
-	int64_t tenant, id;
-	char *after; /* the last customer id sent, or NULL */
-	bool started;
-};
-
-static void seg__csv_free(void *ctx)
+/* One batch of the assignments export (it has no argument of its own). */
+static enum seg_err seg__assignments_batch(struct seg_db *db, int64_t tenant, int64_t id,
+					   const char *after_key, const char *arg, int limit,
+					   struct seg_buf *out, char **last, size_t *rows)
 {
-	struct seg__csv *c = ctx;
-	free(c->after);
-	free(c);
-}
-
-/* Makes one batch of the export (a request worker, with a connection of its own). */
-static enum seg_err seg__csv_produce(void *ctx, struct seg_db *db, struct seg_buf *out, bool *done)
-{
-	struct seg__csv *c = ctx;
-	char *last = NULL;
-	size_t rows = 0;
-	enum seg_err err;
-
-	if (!c->started) {
-		seg_buf_addstr(out, "customer_id,segment_id,segment\r\n");
-		c->started = true;
-	}
-	err = seg_db_scheme_assignments_csv(db, c->tenant, c->id, c->after, SEG__CSV_BATCH, out,
-					    &last, &rows);
-	if (err)
-		return err;
-	*done = rows < SEG__CSV_BATCH;
-	if (last) {
-		free(c->after);
-		c->after = last;
-	}
-	return SEG_OK;
+	(void)arg;
+	return seg_db_scheme_assignments_csv(db, tenant, id, after_key, limit, out, last, rows);
 }
 
 static enum seg_err seg__assignments_csv(struct seg_req *r, int64_t id)
 {
 	struct seg_db *db;
-	char disposition[96];
+	char filename[64];
 	enum seg_err err = seg_req_check_query(r, seg__no_params);
 
 	if (!err)
@@ -336,23 +307,18 @@ static enum seg_err seg__assignments_csv(struct seg_req *r, int64_t id)
 		err = seg_db_scheme_exists(db, r->tenant, id);
 	if (err)
 		return seg__not_found(r, err, id);
-	struct seg__csv *c = seg_calloc(1, sizeof(*c));
-	c->tenant = r->tenant;
-	c->id = id;
-	snprintf(disposition, sizeof(disposition), "attachment; filename=\"scheme-%lld.csv\"",
-		 (long long)id);
-	seg_req_reply_stream(r, 200, "text/csv; charset=utf-8", disposition, seg__csv_produce, c,
-			     seg__csv_free);
+	snprintf(filename, sizeof(filename), "scheme-%lld.csv", (long long)id);
+	seg_csv_export(r, filename, "customer_id,segment_id,segment\r\n", id,
+		       seg__assignments_batch, NULL);
 	return SEG_OK;
 }
 
 enum seg_err seg_h_scheme_assignments(struct seg_req *r)
 {
-	const char *accept = seg_req_header(r, "Accept");
 	int64_t id = 0;
 	enum seg_err err = seg__scheme_id(r, &id);
 
-	if (!err && accept && strstr(accept, "text/csv"))
+	if (!err && seg_csv_wanted(r))
 		return seg__assignments_csv(r, id);
 	if (!err)
 		err = seg_req_list_of(r, id, seg_db_scheme_assignments);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "csvexport.h"
 #include "jsonspan.h"
 #include "rule.h"
 #include "text.h"
@@ -22,9 +23,7 @@
 #define SEG__NAME_MAX	     200
 #define SEG__DESCRIPTION_MAX 10000
 #define SEG__ADD_MAX	     10000
-#define SEG__CSV_BATCH	     10000
 #define SEG__CSV_COLUMNS     50
-#define SEG__POLL_MS	     50
 
 static const char *const seg__no_params[] = {NULL};
 
@@ -65,13 +64,6 @@ static enum seg_err seg__too_large(struct seg_req *r, enum seg_err err)
 		"two each) or delete segments no longer used");
 	return seg_req_fail(r, SEG_ERR_INVALID,
 			    "the tenant's dynamic segments would be too large together");
-}
-
-static int64_t seg__now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- rules ---------------------------------------------------------------------------- */
@@ -146,45 +138,6 @@ out:
 	return err;
 }
 
-/* ---- waiting for a refresh ------------------------------------------------------------ */
-
-static bool seg__job_final(const char *status)
-{
-	return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
-	       strcmp(status, "cancelled") == 0;
-}
-
-/*
- * Waits up to SEGMENTD_SYNC_TIMEOUT for job to end, reading its status every 50 ms and giving
- * the database connection back in between. *succeeded tells how it ended.
- */
-static enum seg_err seg__await(struct seg_req *r, int64_t job, bool *succeeded)
-{
-	int timeout = seg_req_sync_timeout_ms(r);
-	int64_t deadline = seg__now_ms() + timeout;
-	enum seg_err err = SEG_OK;
-
-	*succeeded = false;
-	while (timeout > 0) {
-		struct seg_db *db;
-		const char *status = "queued";
-		err = seg_req_db(r, &db);
-		if (!err)
-			err = seg_db_job_status(db, r->tenant, job, &status);
-		if (err || seg__job_final(status)) {
-			*succeeded = !err && strcmp(status, "succeeded") == 0;
-			break;
-		}
-		int64_t left = deadline - seg__now_ms();
-		if (left <= 0)
-			break;
-		seg_req_db_release(r);
-		struct timespec ts = {0, (left < SEG__POLL_MS ? left : SEG__POLL_MS) * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-	return err;
-}
-
 /*
  * The answer to a create or a rule change: the segment evaluated (status), or 202 with the
  * refresh job, its "segment" member the segment as saved, and Location the job.
@@ -198,7 +151,7 @@ static enum seg_err seg__reply_after_refresh(struct seg_req *r, int64_t id, int6
 	enum seg_err err = SEG_OK;
 
 	if (job)
-		err = seg__await(r, job, &done);
+		err = seg_h_job_await(r, job, &done);
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err && done) {
@@ -529,69 +482,12 @@ enum seg_err seg_h_segment_refresh(struct seg_req *r)
 
 /* ---- members -------------------------------------------------------------------------- */
 
-/* The state of one CSV export, owned by its stream. */
-struct seg__csv {
-	int64_t tenant, id;
-	char *paths; /* JSON array of the attribute paths, or NULL */
-	char *after; /* the last customer id sent, or NULL */
-	struct seg_buf header;
-	bool started;
-};
-
-static void seg__csv_free(void *ctx)
-{
-	struct seg__csv *c = ctx;
-	free(c->paths);
-	free(c->after);
-	seg_buf_release(&c->header);
-	free(c);
-}
-
-/* Makes one batch of the export (a request worker, with a connection of its own). */
-static enum seg_err seg__csv_produce(void *ctx, struct seg_db *db, struct seg_buf *out, bool *done)
-{
-	struct seg__csv *c = ctx;
-	char *last = NULL;
-	size_t rows = 0;
-	enum seg_err err;
-
-	if (!c->started) {
-		seg_buf_add(out, c->header.data, c->header.len);
-		c->started = true;
-	}
-	err = seg_db_segment_members_csv(db, c->tenant, c->id, c->after, c->paths, SEG__CSV_BATCH,
-					 out, &last, &rows);
-	if (err)
-		return err;
-	*done = rows < SEG__CSV_BATCH;
-	if (last) {
-		free(c->after);
-		c->after = last;
-	}
-	return SEG_OK;
-}
-
-/* A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180). */
-static void seg__csv_field(struct seg_buf *out, const char *s, size_t n)
-{
-	if (strcspn(s, ",\"\r\n") >= n) {
-		seg_buf_add(out, s, n);
-		return;
-	}
-	seg_buf_addch(out, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"')
-			seg_buf_addch(out, '"');
-		seg_buf_addch(out, s[i]);
-	}
-	seg_buf_addch(out, '"');
-}
-
 /*
- * ?attributes=a,b.c: the attribute columns of the export, as a JSON array of dotted paths,
- * and their header cells.
+ * ?attributes=a,b.c: the attribute columns of the export, as a JSON array of dotted paths
+ * (*paths, malloc'ed), and their header cells (appended to header).
  */
-static enum seg_err seg__csv_columns(struct seg_req *r, const char *list, struct seg__csv *c)
+static enum seg_err seg__csv_columns(struct seg_req *r, const char *list, char **paths_out,
+				     struct seg_buf *header)
 {
 	struct seg_buf paths = SEG_BUF_INIT;
 	size_t count = 0;
@@ -617,56 +513,46 @@ static enum seg_err seg__csv_columns(struct seg_req *r, const char *list, struct
 		if (count > 1)
 			seg_buf_addch(&paths, ',');
 		seg_buf_add_json_string(&paths, p, n);
-		seg_buf_addch(&c->header, ',');
-		seg__csv_field(&c->header, p, n);
+		seg_buf_addch(header, ',');
+		seg_csv_field(header, p, n);
 		if (!p[n])
 			break;
 		p += n + 1;
 	}
 	seg_buf_addch(&paths, ']');
-	c->paths = seg_buf_detach(&paths, NULL);
+	*paths_out = seg_buf_detach(&paths, NULL);
 	return SEG_OK;
-}
-
-/* Whether the client asks for CSV (Accept names text/csv). */
-static bool seg__wants_csv(struct seg_req *r)
-{
-	const char *accept = seg_req_header(r, "Accept");
-	return accept && strstr(accept, "text/csv") != NULL;
 }
 
 static enum seg_err seg__members_csv(struct seg_req *r, int64_t id)
 {
 	static const char *const params[] = {"attributes", NULL};
-	struct seg__csv *c = seg_calloc(1, sizeof(*c));
+	struct seg_buf header = SEG_BUF_INIT;
 	struct seg_db *db;
+	char *paths = NULL;
 	bool dynamic;
-	char disposition[96];
+	char filename[64];
 	enum seg_err err = seg_req_check_query(r, params);
 
-	c->tenant = r->tenant;
-	c->id = id;
-	seg_buf_init(&c->header);
-	seg_buf_addstr(&c->header, "customer_id,since");
+	seg_buf_addstr(&header, "customer_id,since");
 	if (!err) {
 		const char *list = seg_req_query(r, "attributes", &err);
 		if (list && *list)
-			err = seg__csv_columns(r, list, c);
+			err = seg__csv_columns(r, list, &paths, &header);
 	}
-	seg_buf_addstr(&c->header, "\r\n");
+	seg_buf_addstr(&header, "\r\n");
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
 		err = seg_db_segment_type(db, r->tenant, id, &dynamic);
-	if (err) {
-		seg__csv_free(c);
-		return seg__not_found(r, err, id);
+	if (!err) {
+		snprintf(filename, sizeof(filename), "segment-%lld.csv", (long long)id);
+		seg_csv_export(r, filename, header.data, id, seg_db_segment_members_csv, paths);
+		paths = NULL;
 	}
-	snprintf(disposition, sizeof(disposition), "attachment; filename=\"segment-%lld.csv\"",
-		 (long long)id);
-	seg_req_reply_stream(r, 200, "text/csv; charset=utf-8", disposition, seg__csv_produce, c,
-			     seg__csv_free);
-	return SEG_OK;
+	free(paths);
+	seg_buf_release(&header);
+	return seg__not_found(r, err, id);
 }
 
 enum seg_err seg_h_segment_members(struct seg_req *r)
@@ -674,7 +560,7 @@ enum seg_err seg_h_segment_members(struct seg_req *r)
 	int64_t id = 0;
 	enum seg_err err = seg__segment_id(r, &id);
 
-	if (!err && seg__wants_csv(r))
+	if (!err && seg_csv_wanted(r))
 		return seg__members_csv(r, id);
 	if (!err)
 		err = seg_req_list_of(r, id, seg_db_segment_members);

@@ -71,3 +71,43 @@ CREATE TABLE customer_scores (
 	factors double precision[],
 	PRIMARY KEY (tenant_id, customer_id)
 );
+
+-- The customer document (SPEC §4) shows the analysis metrics under "metrics" once a
+-- customer has them: the non-null columns of its customer_scores row (factors as factor_1 ...
+-- factor_n), after the metrics of 0002, in that order.
+CREATE OR REPLACE FUNCTION seg_customer_json(c customers) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT json_build_object(
+		'id', c.id,
+		'kind', c.kind,
+		'attributes', c.attributes,
+		'created_at', seg_ts(c.created_at),
+		'updated_at', seg_ts(c.updated_at),
+		'metrics', (left(json_build_object(
+			'orders', c.orders,
+			'revenue', c.revenue,
+			'avg_order_value', seg_avg_order_value(c.orders, c.revenue),
+			'first_purchase_at', seg_ts(c.first_purchase_at),
+			'last_purchase_at', seg_ts(c.last_purchase_at),
+			'recency_days', seg_days_since(c.last_purchase_at),
+			'tenure_days', seg_days_since(seg_tenure_start(c.created_at, c.first_event_at)),
+			'events', c.events,
+			'last_event_at', seg_ts(c.last_event_at))::text, -1) ||
+			coalesce((SELECT ', ' || string_agg(q.p, ', ' ORDER BY q.o) FROM (
+				SELECT 0 AS o, substr(y.x::text, 2, length(y.x::text) - 2) AS p FROM (
+					SELECT json_strip_nulls(json_build_object(
+						'rfm_r', s.rfm_r, 'rfm_f', s.rfm_f, 'rfm_m', s.rfm_m,
+						'rfm_score', s.rfm_score, 'rfm_segment', s.rfm_segment,
+						'abc_class', s.abc_class,
+						'frequency_class', s.frequency_class,
+						'clv', s.clv, 'p_alive', s.p_alive,
+						'predicted_orders', s.predicted_orders)) AS x
+					FROM customer_scores s
+					WHERE s.tenant_id = c.tenant_id AND s.customer_id = c.id) y
+				WHERE y.x::text <> '{}'
+				UNION ALL
+				SELECT u.i, format('"factor_%s" : %s', u.i, to_json(u.v))
+				FROM customer_scores s, unnest(s.factors) WITH ORDINALITY u(v, i)
+				WHERE s.tenant_id = c.tenant_id AND s.customer_id = c.id
+				AND u.v IS NOT NULL) q), '') || '}')::json)
+$$;

@@ -23,32 +23,76 @@
 #include "text.h"
 #include "timefmt.h"
 
-/* A built-in subject: a field or a metric, its type, and whether it moves with the clock. */
+/*
+ * A built-in subject: a field or a metric, its type, whether it moves with the clock, and
+ * whether an analysis provides it (customer_scores: changed by runs, never by events).
+ */
 struct seg__rule_builtin {
 	const char *name;
 	enum seg_rule_subject_type type;
 	bool clock;
+	bool score;
 };
 
 static const struct seg__rule_builtin seg__rule_fields[] = {
-	{"id", SEG_RULE_S_STRING, false},
-	{"kind", SEG_RULE_S_STRING, false},
-	{"created_at", SEG_RULE_S_TIMESTAMP, false},
-	{"updated_at", SEG_RULE_S_TIMESTAMP, false},
+	{"id", SEG_RULE_S_STRING, false, false},
+	{"kind", SEG_RULE_S_STRING, false, false},
+	{"created_at", SEG_RULE_S_TIMESTAMP, false, false},
+	{"updated_at", SEG_RULE_S_TIMESTAMP, false, false},
 };
 
 /* SPEC §4. recency_days and tenure_days are computed as of now: they depend on the clock. */
 static const struct seg__rule_builtin seg__rule_metrics[] = {
-	{"orders", SEG_RULE_S_NUMBER, false},
-	{"revenue", SEG_RULE_S_NUMBER, false},
-	{"avg_order_value", SEG_RULE_S_NUMBER, false},
-	{"events", SEG_RULE_S_NUMBER, false},
-	{"recency_days", SEG_RULE_S_NUMBER, true},
-	{"tenure_days", SEG_RULE_S_NUMBER, true},
-	{"first_purchase_at", SEG_RULE_S_TIMESTAMP, false},
-	{"last_purchase_at", SEG_RULE_S_TIMESTAMP, false},
-	{"last_event_at", SEG_RULE_S_TIMESTAMP, false},
+	{"orders", SEG_RULE_S_NUMBER, false, false},
+	{"revenue", SEG_RULE_S_NUMBER, false, false},
+	{"avg_order_value", SEG_RULE_S_NUMBER, false, false},
+	{"events", SEG_RULE_S_NUMBER, false, false},
+	{"recency_days", SEG_RULE_S_NUMBER, true, false},
+	{"tenure_days", SEG_RULE_S_NUMBER, true, false},
+	{"first_purchase_at", SEG_RULE_S_TIMESTAMP, false, false},
+	{"last_purchase_at", SEG_RULE_S_TIMESTAMP, false, false},
+	{"last_event_at", SEG_RULE_S_TIMESTAMP, false, false},
+	/* the analyses' (SPEC §4, db/README.md "Analyses"); factor_<n> is matched apart */
+	{"rfm_r", SEG_RULE_S_NUMBER, false, true},
+	{"rfm_f", SEG_RULE_S_NUMBER, false, true},
+	{"rfm_m", SEG_RULE_S_NUMBER, false, true},
+	{"rfm_score", SEG_RULE_S_STRING, false, true},
+	{"rfm_segment", SEG_RULE_S_STRING, false, true},
+	{"abc_class", SEG_RULE_S_STRING, false, true},
+	{"frequency_class", SEG_RULE_S_STRING, false, true},
+	{"clv", SEG_RULE_S_NUMBER, false, true},
+	{"p_alive", SEG_RULE_S_NUMBER, false, true},
+	{"predicted_orders", SEG_RULE_S_NUMBER, false, true},
 };
+
+/* factor_<n>, n from 1 to SEG_RULE_MAX_FACTOR without leading zeros: *n. */
+static bool seg__rule_factor(const char *name, int *n)
+{
+	static const char prefix[] = "factor_";
+	const char *d = name + sizeof(prefix) - 1;
+	size_t len = strlen(d);
+	if (strncmp(name, prefix, sizeof(prefix) - 1) != 0 || len < 1 || len > 3 || d[0] == '0' ||
+	    strspn(d, "0123456789") != len)
+		return false;
+	*n = atoi(d);
+	return *n >= 1 && *n <= SEG_RULE_MAX_FACTOR;
+}
+
+bool seg_rule_metric_score(const char *name, int *factor)
+{
+	int n = 0;
+	if (factor)
+		*factor = 0;
+	if (seg__rule_factor(name, &n)) {
+		if (factor)
+			*factor = n;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(seg__rule_metrics) / sizeof(seg__rule_metrics[0]); i++)
+		if (strcmp(seg__rule_metrics[i].name, name) == 0)
+			return seg__rule_metrics[i].score;
+	return false;
+}
 
 #define SEG__COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -824,21 +868,34 @@ static void seg__builtin(struct seg__parser *ps, const json_t *obj, struct seg__
 	char what[80];
 	size_t len;
 
+	struct seg__rule_builtin factor = {NULL, SEG_RULE_S_NUMBER, false, true};
+	int nf;
+
 	n->kind = metric ? SEG_RULE_METRIC : SEG_RULE_FIELD;
 	seg__keys_check(ps, obj, metric ? metric_keys : field_keys,
 			metric ? "a metric condition" : "a field condition");
-	ps->deps |= metric ? SEG_RULE_DEP_METRICS : SEG_RULE_DEP_ATTRS;
 	const char *name = seg__name(ps, json_object_get(obj, key), key,
 				     metric ? "a metric name" : "a field name", &len);
-	if (!name)
+	if (!name) {
+		ps->deps |= metric ? SEG_RULE_DEP_METRICS : SEG_RULE_DEP_ATTRS;
 		return;
+	}
 	for (size_t i = 0; i < count; i++)
 		if (strcmp(table[i].name, name) == 0)
 			b = &table[i];
+	if (!b && metric && strlen(name) == len && seg__rule_factor(name, &nf)) {
+		factor.name = name;
+		b = &factor;
+	}
+	ps->deps |= !metric	    ? SEG_RULE_DEP_ATTRS
+		    : b && b->score ? SEG_RULE_DEP_SCORES
+				    : SEG_RULE_DEP_METRICS;
 	if (!b) {
 		struct seg_buf known = SEG_BUF_INIT;
 		for (size_t i = 0; i < count; i++)
 			seg_buf_addf(&known, "%s%s", i ? ", " : "", table[i].name);
+		if (metric)
+			seg_buf_addf(&known, ", factor_1 ... factor_%d", SEG_RULE_MAX_FACTOR);
 		seg__fail(ps, key, -1, "unknown %s \"%s\" (known: %s)", key,
 			  seg__quote(&q, name, len), known.data);
 		seg_buf_release(&known);

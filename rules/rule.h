@@ -169,7 +169,22 @@ enum {
 	SEG_RULE_DEP_EVENTS = 1u << 2,	 /* event conditions */
 	SEG_RULE_DEP_SEGMENTS = 1u << 3, /* other segments */
 	SEG_RULE_DEP_CLOCK = 1u << 4,	 /* the current time: needs scheduled refreshes */
+	/*
+	 * analysis metrics (rfm_*, abc_class, frequency_class, clv, p_alive, predicted_orders,
+	 * factor_n): changed only by an analysis run, which refreshes such segments in full; no
+	 * write of a customer or an event changes them (SEG_RULE_DEP_METRICS is not set for them)
+	 */
+	SEG_RULE_DEP_SCORES = 1u << 5,
 };
+
+/* The largest n of a metric factor_<n> (SPEC §4: factor scores of a factor analysis). */
+#define SEG_RULE_MAX_FACTOR 100
+
+/*
+ * Whether name is an analysis metric (a column of customer_scores); for factor_<n>, *factor
+ * (when not NULL) receives n, else 0.
+ */
+bool seg_rule_metric_score(const char *name, int *factor);
 
 struct seg_rule {
 	struct seg_rule_node *root;

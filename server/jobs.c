@@ -218,8 +218,13 @@ static enum seg__outcome seg__conclude(struct seg_jobs *jobs, struct seg__slot *
 								  : SEG__FAILED;
 		}
 	}
+	/*
+	 * A run that returns SEG_ERR_INVALID may have ended its job itself, failed for good
+	 * (seg_db_job_fail_final: an analysis the data cannot support); the fenced write then
+	 * matches nothing.
+	 */
 	if (e == SEG_ERR_CONFLICT)
-		return SEG__LOST;
+		return err == SEG_ERR_INVALID ? SEG__FAILED : SEG__LOST;
 	/* The database failed us too: the lease runs out, and a rescue ends the attempt. */
 	seg_warn("job %lld (%s): could not record the end of attempt %d (%s); its lease will run "
 		 "out and another daemon take it over",
@@ -361,6 +366,11 @@ static void seg__housekeeping(struct seg_jobs *jobs, struct seg_db *db, bool res
 	    seg_db_job_schedule_refresh(db, jobs->config->refresh_interval, &queued) == SEG_OK &&
 	    queued > 0) {
 		seg_info("scheduled %d segment refreshes", queued);
+		seg__wake_workers(jobs);
+	}
+	if (schedule && !seg__load(&jobs->stopping) &&
+	    seg_db_analysis_schedule(db, &queued) == SEG_OK && queued > 0) {
+		seg_info("scheduled %d analysis runs", queued);
 		seg__wake_workers(jobs);
 	}
 	if (schedule && jobs->config->job_retention > 0 &&

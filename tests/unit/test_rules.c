@@ -785,7 +785,51 @@ static void test_fields_metrics(void **state)
 	}
 	bad("{'metric':'revenu','op':'gt','value':1}", "/rule/metric",
 	    "=unknown metric \"revenu\" (known: orders, revenue, avg_order_value, events, "
-	    "recency_days, tenure_days, first_purchase_at, last_purchase_at, last_event_at)");
+	    "recency_days, tenure_days, first_purchase_at, last_purchase_at, last_event_at, "
+	    "rfm_r, rfm_f, rfm_m, rfm_score, rfm_segment, abc_class, frequency_class, clv, "
+	    "p_alive, predicted_orders, factor_1 ... factor_100)");
+
+	/* the analysis metrics: typed, and a dependency of their own (never events') */
+	const char *scores_num[] = {"rfm_r",	"rfm_f",     "rfm_m",
+				    "clv",	"p_alive",   "predicted_orders",
+				    "factor_1", "factor_100"};
+	for (size_t i = 0; i < 8; i++) {
+		char text[128];
+		int factor = -1;
+		snprintf(text, sizeof(text), "{'metric':'%s','op':'gte','value':2}", scores_num[i]);
+		r = ok(text);
+		assert_string_equal(r->root->name, scores_num[i]);
+		assert_int_equal(r->root->subject, SEG_RULE_S_NUMBER);
+		assert_int_equal(r->deps, SEG_RULE_DEP_SCORES);
+		assert_true(seg_rule_metric_score(scores_num[i], &factor));
+		assert_int_equal(factor, i == 6 ? 1 : i == 7 ? 100 : 0);
+		seg_rule_free(r);
+	}
+	const char *scores_str[] = {"rfm_score", "rfm_segment", "abc_class", "frequency_class"};
+	for (size_t i = 0; i < 4; i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "{'metric':'%s','op':'in','value':['A','B']}",
+			 scores_str[i]);
+		r = ok(text);
+		assert_int_equal(r->root->subject, SEG_RULE_S_STRING);
+		assert_int_equal(r->deps, SEG_RULE_DEP_SCORES);
+		seg_rule_free(r);
+	}
+	r = ok("{'all':[{'metric':'abc_class','op':'eq','value':'A'},"
+	       "{'metric':'orders','op':'gt','value':1}]}");
+	assert_int_equal(r->deps, SEG_RULE_DEP_SCORES | SEG_RULE_DEP_METRICS);
+	seg_rule_free(r);
+	assert_false(seg_rule_metric_score("orders", NULL));
+	assert_false(seg_rule_metric_score("factor_0", NULL));
+	assert_false(seg_rule_metric_score("factor_01", NULL));
+	assert_false(seg_rule_metric_score("factor_101", NULL));
+	assert_false(seg_rule_metric_score("factor_", NULL));
+	assert_false(seg_rule_metric_score("factor_1x", NULL));
+	bad("{'metric':'factor_0','op':'gt','value':1}", "/rule/metric", "unknown metric");
+	bad("{'metric':'factor_101','op':'gt','value':1}", "/rule/metric", "unknown metric");
+	bad("{'metric':'abc_class','op':'gt','value':1}", "/rule/value",
+	    "=expected a string to compare with metric \"abc_class\", a string");
+	bad("{'metric':'rfm_r','op':'eq','value':'5'}", "/rule/value", "a number");
 	bad("{'metric':'revenue','op':'gt','value':'1000'}", "/rule/value",
 	    "=expected a number to compare with metric \"revenue\", a number");
 	bad("{'metric':'orders','op':'contains','value':'1'}", "/rule/op",

@@ -1,0 +1,708 @@
+/*
+ * Analyses (SPEC §5.6, §6): the rows of `analyses`, their runs as jobs of kind "analysis"
+ * (target: the analysis), each customer's own result (analysis_customers) as pages and CSV
+ * batches, the copy of a metric source's metrics into customer_scores, schedules, and
+ * materialising a result as a scheme of dynamic segments. The model is in db/README.md
+ * ("Analyses"); the SQL of each type is in db/analysis_<type>.c.
+ *
+ * A run is one transaction (seg_db_analysis_run_begin ... seg_db_analysis_run_succeed): the
+ * job's row first (seg_db_job_lock), then what the type reads and writes
+ * (analysis_customers), then the analysis's row, customer_scores, and the refresh jobs it
+ * queues; the job's completion and the commit last. So a run's result, its metrics and its
+ * completion commit together, or not at all.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "log.h"
+
+/* The analysis document; a is the analyses row, j its current job (LEFT JOIN, may be NULL). */
+#define SEG__ANALYSIS_JSON                                                               \
+	"json_build_object('id', a.id::text, 'type', a.type, 'params', a.params, "       \
+	"'schedule', a.schedule, 'status', coalesce(j.status, a.status), "               \
+	"'progress', CASE WHEN coalesce(j.status, a.status) = 'succeeded' THEN 1 "       \
+	"ELSE coalesce(j.progress, 0) END, "                                             \
+	"'error', CASE WHEN coalesce(j.status, a.status) = 'failed' "                    \
+	"THEN coalesce(a.error, j.error) END, "                                          \
+	"'job_id', a.job_id::text, 'attempts', coalesce(j.attempts, 0), "                \
+	"'result', a.result, 'succeeded_at', seg_ts(a.succeeded_at), 'runs', a.runs, "   \
+	"'next_run_at', seg_ts(a.next_run_at), 'metric_source', EXISTS (SELECT 1 FROM "  \
+	"analysis_metric_sources m WHERE m.tenant_id = a.tenant_id AND m.type = a.type " \
+	"AND m.analysis_id = a.id), 'created_at', seg_ts(a.created_at), "                \
+	"'updated_at', seg_ts(a.updated_at))::text"
+#define SEG__ANALYSIS_FROM \
+	" FROM analyses a LEFT JOIN jobs j ON j.tenant_id = a.tenant_id AND j.id = a.job_id "
+/* The next run of a schedule after now, in the phase of next_run_at (x: the row). */
+#define SEG__PERIOD(x)                                               \
+	"(CASE " x ".schedule WHEN 'weekly' THEN interval '7 days' " \
+	"ELSE interval '1 day' END)"
+#define SEG__NEXT_RUN(x)                                                                          \
+	"(" x ".next_run_at + " SEG__PERIOD(x) " * (floor(extract(epoch FROM now() - " x          \
+					       ".next_run_at) / extract(epoch FROM " SEG__PERIOD( \
+						       x) ")) + 1))"
+
+SEG_STMT(analysis_insert,
+	 "INSERT INTO analyses (tenant_id, type, params, schedule, next_run_at) "
+	 "VALUES ($1, $2, $3::jsonb, $4, now() + CASE $4 WHEN 'daily' THEN interval '1 day' "
+	 "WHEN 'weekly' THEN interval '7 days' END) RETURNING id");
+/* A run queued (or joined): the row follows that job, with no error until it ends. */
+SEG_STMT(analysis_queued,
+	 "UPDATE analyses SET job_id = $3, status = 'queued', error = NULL, updated_at = now() "
+	 "WHERE tenant_id = $1 AND id = $2 RETURNING 1");
+SEG_STMT(analysis_get,
+	 "SELECT " SEG__ANALYSIS_JSON SEG__ANALYSIS_FROM "WHERE a.tenant_id = $1 AND a.id = $2");
+SEG_STMT(analysis_list,
+	 "SELECT " SEG__ANALYSIS_JSON ", a.id::text" SEG__ANALYSIS_FROM
+	 "WHERE a.tenant_id = $1 AND ($2::text IS NULL OR a.type = $2) "
+	 "AND ($3::text IS NULL OR coalesce(j.status, a.status) = $3) "
+	 "AND ($4::bigint IS NULL OR a.id < $4::bigint) ORDER BY a.id DESC LIMIT $5");
+SEG_STMT(analysis_job, "SELECT job_id, succeeded_at IS NOT NULL, type FROM analyses "
+		       "WHERE tenant_id = $1 AND id = $2");
+SEG_STMT(analysis_customers_page,
+	 "SELECT '{\"customer_id\":' || to_json(ac.customer_id)::text || CASE WHEN ac.data = "
+	 "'{}' THEN '}' ELSE ',' || substr(ac.data::text, 2) END, ac.customer_id "
+	 "FROM analysis_customers ac WHERE ac.tenant_id = $1 AND ac.analysis_id = $2 "
+	 "AND ($3::text IS NULL OR ac.customer_id > $3) ORDER BY ac.customer_id LIMIT $4");
+/* A value of data as CSV text: a string as itself, null or absent empty, else as JSON. */
+#define SEG__DATA_TEXT                                                                 \
+	"(CASE jsonb_typeof(v.v) WHEN 'string' THEN v.v #>> '{}' WHEN 'null' THEN '' " \
+	"ELSE coalesce(v.v::text, '') END)"
+SEG_STMT(analysis_customers_csv,
+	 "SELECT coalesce(string_agg(b.line, '' ORDER BY b.id), ''), max(b.id), count(*) FROM "
+	 "(SELECT ac.customer_id AS id, " SEG__CSV(
+		 "ac.customer_id") " || "
+				   "coalesce((SELECT string_agg(',' || " SEG__CSV(
+					   SEG__DATA_TEXT) ", '' ORDER BY k.o) "
+							   "FROM "
+							   "jsonb_array_elements_text($5::jsonb) "
+							   "WITH ORDINALITY k(p, o) "
+							   "CROSS JOIN LATERAL (SELECT ac.data -> "
+							   "k.p AS v) v), '') || E'\\r\\n' AS line "
+							   "FROM analysis_customers ac WHERE "
+							   "ac.tenant_id = $1 AND ac.analysis_id = "
+							   "$2 "
+							   "AND ($3::text IS NULL OR "
+							   "ac.customer_id > $3) ORDER BY "
+							   "ac.customer_id LIMIT $4) b");
+SEG_STMT(analysis_source_of, "SELECT 1 FROM analysis_metric_sources WHERE tenant_id = $1 "
+			     "AND analysis_id = $2");
+SEG_STMT(analysis_delete_rows, "DELETE FROM analysis_customers WHERE tenant_id = $1 "
+			       "AND analysis_id = $2");
+SEG_STMT(analysis_delete_source, "DELETE FROM analysis_metric_sources WHERE tenant_id = $1 "
+				 "AND analysis_id = $2 RETURNING type");
+SEG_STMT(analysis_delete, "DELETE FROM analyses WHERE tenant_id = $1 AND id = $2 RETURNING 1");
+SEG_STMT(analysis_lock, "SELECT type FROM analyses WHERE tenant_id = $1 AND id = $2 FOR UPDATE");
+
+/* --- runs --- */
+
+SEG_STMT(analysis_run_read, "SELECT type, params::text FROM analyses "
+			    "WHERE tenant_id = $1 AND id = $2");
+SEG_STMT(analysis_run_store,
+	 "UPDATE analyses SET result = $3::jsonb, status = 'succeeded', error = NULL, "
+	 "succeeded_at = clock_timestamp(), runs = runs + 1, updated_at = clock_timestamp() "
+	 "WHERE tenant_id = $1 AND id = $2 RETURNING type, EXISTS (SELECT 1 FROM "
+	 "analysis_metric_sources m WHERE m.tenant_id = $1 AND m.type = analyses.type "
+	 "AND m.analysis_id = $2)");
+SEG_STMT(analysis_run_failed,
+	 "UPDATE analyses SET status = 'failed', error = $3::jsonb, updated_at = now() "
+	 "WHERE tenant_id = $1 AND id = $2 AND job_id = $4");
+/*
+ * The dynamic segments whose rules read an analysis metric, and those that refer to them,
+ * directly or through others (a refresh inlines the rules it refers to).
+ */
+#define SEG__READS_SCORES(r)                                                      \
+	"jsonb_path_exists(" r ", 'lax $.**.metric ? (@ starts with \"rfm_\" || " \
+	"@ == \"abc_class\" || @ == \"frequency_class\" || @ == \"clv\" || "      \
+	"@ == \"p_alive\" || @ == \"predicted_orders\" || @ starts with \"factor_\")')"
+#define SEG__REFERS(r, id)                                                             \
+	"jsonb_path_exists(" r ", 'lax $.** ? (@.segment == $s || @.segment == $n)', " \
+	"jsonb_build_object('s', (" id ")::text, 'n', " id "))"
+SEG_STMT(analysis_refresh_scores,
+	 "WITH RECURSIVE dep(id) AS (SELECT s.id FROM segments s WHERE s.tenant_id = $1 "
+	 "AND s.type = 'dynamic' AND " SEG__READS_SCORES(
+		 "s.rule") " UNION "
+			   "SELECT s.id FROM segments s JOIN dep ON " SEG__REFERS(
+				   "s.rule",
+				   "dep.id") " "
+					     "WHERE s.tenant_id = $1 AND s.type = 'dynamic'), "
+					     "ins AS (INSERT INTO jobs (tenant_id, kind, target) "
+					     "SELECT $1, 'segment.refresh', "
+					     "dep.id FROM dep ON CONFLICT (tenant_id, kind, "
+					     "target) WHERE status = 'queued' "
+					     "AND target IS NOT NULL DO NOTHING RETURNING 1) "
+					     "SELECT count(*), pg_notify('segmentd_jobs', "
+					     "'segment.refresh') FROM ins");
+
+/* --- materialising --- */
+
+SEG_STMT(analysis_materialize_lock,
+	 "SELECT type, succeeded_at IS NOT NULL FROM analyses WHERE tenant_id = $1 AND id = $2 "
+	 "FOR UPDATE");
+/* This analysis becomes the type's source; the previous one (the row's old value) returned. */
+SEG_STMT(analysis_source_set,
+	 "INSERT INTO analysis_metric_sources AS m (tenant_id, type, analysis_id) "
+	 "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, type) DO UPDATE "
+	 "SET analysis_id = EXCLUDED.analysis_id RETURNING (SELECT o.analysis_id FROM "
+	 "analysis_metric_sources o WHERE o.tenant_id = $1 AND o.type = $2)");
+
+/* --- schedules --- */
+
+SEG_STMT(analysis_schedule,
+	 "WITH due AS (SELECT tenant_id, id FROM analyses WHERE schedule IS NOT NULL "
+	 "AND next_run_at <= now() ORDER BY next_run_at LIMIT 100 FOR UPDATE SKIP LOCKED), "
+	 "ins AS (INSERT INTO jobs (tenant_id, kind, target) SELECT tenant_id, 'analysis', id "
+	 "FROM due ON CONFLICT (tenant_id, kind, target) WHERE status = 'queued' "
+	 "AND target IS NOT NULL DO NOTHING RETURNING tenant_id, target, id), "
+	 "upd AS (UPDATE analyses a SET next_run_at = " SEG__NEXT_RUN(
+		 "a") ", "
+		      "job_id = coalesce(i.id, a.job_id), status = CASE WHEN i.id IS NULL THEN "
+		      "a.status "
+		      "ELSE 'queued' END, error = CASE WHEN i.id IS NULL THEN a.error END, "
+		      "updated_at = now() "
+		      "FROM due d LEFT JOIN ins i ON i.tenant_id = d.tenant_id AND i.target = d.id "
+		      "WHERE a.tenant_id = d.tenant_id AND a.id = d.id RETURNING i.id) "
+		      "SELECT count(i.id), count(*) FROM upd i");
+SEG_STMT(analysis_notify, "SELECT pg_notify('segmentd_jobs', 'analysis')");
+
+static enum seg_err seg__scores_refresh(struct seg_db *db, int64_t tenant);
+static enum seg_err seg__scores_clear(struct seg_db *db, int64_t tenant, const char *type);
+
+/* --- the API --- */
+
+/* Queues a run of analysis id (or joins the queued one) and points the row at it. */
+static enum seg_err seg__queue_run(struct seg_db *db, int64_t tenant, int64_t id)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], jid[SEG_INT_TEXT];
+	int64_t job = 0;
+	bool joined;
+	enum seg_err err = seg_db_job_enqueue(db, tenant, "analysis", id, NULL, &job, &joined);
+	if (err)
+		return err;
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), seg__db_int(jid, job)};
+	PGresult *res;
+	err = seg__db_exec(db, &analysis_queued, 3, p, &res);
+	if (err)
+		return err;
+	if (PQntuples(res) == 0)
+		err = SEG_ERR_NOT_FOUND;
+	PQclear(res);
+	return err;
+}
+
+enum seg_err seg_db_analysis_create(struct seg_db *db, int64_t tenant, const char *type,
+				    const char *params, const char *schedule, int64_t *id,
+				    char **json)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	PGresult *res = NULL;
+	enum seg_err err;
+
+	*id = 0;
+	*json = NULL;
+	err = seg_db_begin(db);
+	if (err)
+		return err;
+	const char *p[] = {seg__db_int(tid, tenant), type, params, schedule};
+	err = seg__db_exec(db, &analysis_insert, 4, p, &res);
+	if (err)
+		goto out;
+	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	err = seg__queue_run(db, tenant, *id);
+	if (err)
+		goto out;
+	const char *pg[] = {tid, seg__db_int(aid, *id)};
+	err = seg__db_json_row(db, &analysis_get, 2, pg, json);
+	if (!err)
+		err = seg_db_commit(db);
+out:
+	PQclear(res);
+	if (err) {
+		seg_db_rollback(db);
+		free(*json);
+		*json = NULL;
+	}
+	return err;
+}
+
+enum seg_err seg_db_analysis_get(struct seg_db *db, int64_t tenant, int64_t id, char **json)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	return seg__db_json_row(db, &analysis_get, 2, p, json);
+}
+
+enum seg_err seg_db_analysis_list(struct seg_db *db, int64_t tenant, const char *type,
+				  const char *status, const char *after_key, int limit,
+				  struct seg_page *page)
+{
+	char tid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
+	if (!seg__db_int_key(after_key))
+		return SEG_ERR_MALFORMED;
+	const char *p[] = {seg__db_int(tid, tenant), type, status, after_key,
+			   seg__db_int(lim, limit + 1)};
+	return seg__db_page(db, &analysis_list, 5, p, limit, page);
+}
+
+/* The analysis's current job (0: none), whether it has a succeeded run, and its type. */
+static enum seg_err seg__analysis_state(struct seg_db *db, int64_t tenant, int64_t id, int64_t *job,
+					bool *succeeded, char **type)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	PGresult *res;
+	enum seg_err err = seg__db_exec(db, &analysis_job, 2, p, &res);
+	if (err)
+		return err;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return SEG_ERR_NOT_FOUND;
+	}
+	*job = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*succeeded = PQgetvalue(res, 0, 1)[0] == 't';
+	if (type)
+		*type = seg__db_strdup(res, 0, 2);
+	PQclear(res);
+	return SEG_OK;
+}
+
+enum seg_err seg_db_analysis_cancel(struct seg_db *db, int64_t tenant, int64_t id, char **json)
+{
+	int64_t job = 0;
+	bool succeeded;
+	char *jjson = NULL;
+	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL);
+
+	*json = NULL;
+	if (!err && job)
+		err = seg_db_job_cancel(db, tenant, job, &jjson);
+	if (err == SEG_ERR_NOT_FOUND && job)
+		err = SEG_OK; /* the job was purged: it had ended long ago */
+	free(jjson);
+	if (!err)
+		err = seg_db_analysis_get(db, tenant, id, json);
+	return err;
+}
+
+enum seg_err seg_db_analysis_run_now(struct seg_db *db, int64_t tenant, int64_t id, char **json)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	enum seg_err err;
+
+	*json = NULL;
+	err = seg_db_begin(db);
+	if (!err)
+		err = seg__queue_run(db, tenant, id);
+	if (!err)
+		err = seg__db_json_row(db, &analysis_get, 2, p, json);
+	if (!err)
+		err = seg_db_commit(db);
+	if (err) {
+		seg_db_rollback(db);
+		free(*json);
+		*json = NULL;
+	}
+	return err;
+}
+
+enum seg_err seg_db_analysis_delete(struct seg_db *db, int64_t tenant, int64_t id, bool force,
+				    bool *source)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	PGresult *res = NULL;
+	int64_t job = 0;
+	bool succeeded;
+	enum seg_err err;
+
+	*source = false;
+	err = seg_db_begin(db);
+	if (err)
+		return err;
+	err = seg__db_exec(db, &analysis_lock, 2, p, &res);
+	if (!err && PQntuples(res) == 0)
+		err = SEG_ERR_NOT_FOUND;
+	if (err)
+		goto out;
+	char *type = seg__db_strdup(res, 0, 0);
+	PQclear(res);
+	res = NULL;
+	err = seg__db_exec(db, &analysis_source_of, 2, p, &res);
+	if (!err)
+		*source = PQntuples(res) > 0;
+	PQclear(res);
+	res = NULL;
+	if (!err && *source && !force)
+		err = SEG_ERR_CONFLICT;
+	if (!err && *source)
+		err = seg__scores_clear(db, tenant, type);
+	free(type);
+	if (!err)
+		err = seg__db_exec(db, &analysis_delete_source, 2, p, NULL);
+	if (!err)
+		err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL);
+	if (!err && job) {
+		char *jjson = NULL;
+		err = seg_db_job_cancel(db, tenant, job, &jjson);
+		free(jjson);
+		if (err == SEG_ERR_NOT_FOUND)
+			err = SEG_OK;
+	}
+	if (!err)
+		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+	if (!err)
+		err = seg__db_exec(db, &analysis_delete, 2, p, NULL);
+	if (!err && *source)
+		err = seg__scores_refresh(db, tenant);
+	if (!err)
+		err = seg_db_commit(db);
+out:
+	PQclear(res);
+	if (err)
+		seg_db_rollback(db);
+	return err;
+}
+
+/* SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: no succeeded run yet. */
+static enum seg_err seg__has_result(struct seg_db *db, int64_t tenant, int64_t id)
+{
+	int64_t job;
+	bool succeeded = false;
+	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL);
+	if (!err && !succeeded)
+		err = SEG_ERR_CONFLICT;
+	return err;
+}
+
+enum seg_err seg_db_analysis_customers(struct seg_db *db, int64_t tenant, int64_t id,
+				       const char *after_key, int limit, struct seg_page *page)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
+	enum seg_err err = seg__has_result(db, tenant, id);
+	if (err)
+		return err;
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), after_key,
+			   seg__db_int(lim, limit + 1)};
+	return seg__db_page(db, &analysis_customers_page, 4, p, limit, page);
+}
+
+enum seg_err seg_db_analysis_customers_check(struct seg_db *db, int64_t tenant, int64_t id,
+					     char **type)
+{
+	int64_t job;
+	bool succeeded = false;
+	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, type);
+	if (!err && !succeeded)
+		err = SEG_ERR_CONFLICT;
+	return err;
+}
+
+enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, int64_t id,
+					   const char *after_key, const char *columns, int limit,
+					   struct seg_buf *out, char **last, size_t *rows)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), after_key,
+			   seg__db_int(lim, limit), columns ? columns : "[]"};
+	PGresult *res;
+	enum seg_err err = seg__db_exec(db, &analysis_customers_csv, 5, p, &res);
+
+	*last = NULL;
+	*rows = 0;
+	if (err)
+		return err;
+	seg_buf_add(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	*last = seg__db_strdup(res, 0, 1);
+	*rows = (size_t)strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+	PQclear(res);
+	return SEG_OK;
+}
+
+/* --- runs --- */
+
+enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
+				       char **type, char **params)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target)};
+	PGresult *res = NULL;
+	enum seg_err err;
+
+	*type = *params = NULL;
+	err = seg__db_begin_long(db);
+	if (!err)
+		err = seg_db_job_lock(db, job);
+	if (!err)
+		err = seg__db_exec(db, &analysis_run_read, 2, p, &res);
+	if (!err && PQntuples(res) == 0)
+		err = SEG_ERR_NOT_FOUND;
+	if (!err) {
+		*type = seg__db_strdup(res, 0, 0);
+		*params = seg__db_strdup(res, 0, 1);
+	}
+	PQclear(res);
+	if (err && err != SEG_ERR_NOT_FOUND)
+		seg_db_rollback(db);
+	return err;
+}
+
+/* Queues a full refresh of every dynamic segment that reads analysis metrics. */
+static enum seg_err seg__scores_refresh(struct seg_db *db, int64_t tenant)
+{
+	char tid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant)};
+	return seg__db_exec(db, &analysis_refresh_scores, 1, p, NULL);
+}
+
+/* Whether name is one of customer_scores' metric columns (and sqltype one we cast to). */
+static bool seg__score_column(const char *name, const char *sqltype)
+{
+	static const char *const columns[] = {
+		"rfm_r",     "rfm_f",		"rfm_m", "rfm_score", "rfm_segment",
+		"abc_class", "frequency_class", "clv",	 "p_alive",   "predicted_orders",
+		NULL};
+	static const char *const types[] = {"smallint", "text", "double precision", NULL};
+	bool col = false, typ = false;
+	for (size_t i = 0; columns[i]; i++)
+		col = col || strcmp(name, columns[i]) == 0;
+	for (size_t i = 0; sqltype && types[i]; i++)
+		typ = typ || strcmp(sqltype, types[i]) == 0;
+	return col && (typ || !sqltype);
+}
+
+/* Empties the columns of customer_scores that analyses of type write. */
+static enum seg_err seg__scores_clear(struct seg_db *db, int64_t tenant, const char *type)
+{
+	/* the columns a type writes are named after it (abc_class, rfm_*, ...) */
+	static const struct {
+		const char *type, *set, *any;
+	} cols[] = {
+		{"rfm",
+		 "rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_score = NULL, "
+		 "rfm_segment = NULL",
+		 "rfm_r IS NOT NULL OR rfm_f IS NOT NULL OR rfm_m IS NOT NULL OR rfm_score IS "
+		 "NOT NULL OR rfm_segment IS NOT NULL"},
+		{"abc", "abc_class = NULL", "abc_class IS NOT NULL"},
+		{"frequency", "frequency_class = NULL", "frequency_class IS NOT NULL"},
+		{"clv", "clv = NULL, p_alive = NULL, predicted_orders = NULL",
+		 "clv IS NOT NULL OR p_alive IS NOT NULL OR predicted_orders IS NOT NULL"},
+	};
+	char tid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant)};
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		if (strcmp(type, cols[i].type) != 0)
+			continue;
+		struct seg_buf sql = SEG_BUF_INIT;
+		seg_buf_addf(&sql, "UPDATE customer_scores SET %s WHERE tenant_id = $1 AND (%s)",
+			     cols[i].set, cols[i].any);
+		enum seg_err err = seg__db_query(db, sql.data, 1, p, NULL);
+		seg_buf_release(&sql);
+		return err;
+	}
+	return SEG_OK;
+}
+
+/*
+ * Copies the metrics of analysis's rows into customer_scores: each customer's columns from the
+ * keys of its data, and NULL for the customers with a value but no row any more. The column
+ * names come from the type's table (never from input) and are checked against the columns of
+ * customer_scores.
+ */
+static enum seg_err seg__scores_copy(struct seg_db *db, int64_t tenant, int64_t analysis,
+				     const struct seg_analysis_metric *metrics)
+{
+	struct seg_buf sql = SEG_BUF_INIT, sel = SEG_BUF_INIT, cols = SEG_BUF_INIT,
+		       set = SEG_BUF_INIT, differ = SEG_BUF_INIT, null = SEG_BUF_INIT,
+		       any = SEG_BUF_INIT;
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, analysis)};
+	enum seg_err err = SEG_OK;
+
+	if (!metrics || !metrics[0].name)
+		return SEG_OK;
+	for (size_t i = 0; metrics[i].name; i++) {
+		const char *m = metrics[i].name, *sep = i ? ", " : "";
+		if (!seg__score_column(m, metrics[i].sqltype)) {
+			seg_error("analysis metric \"%s\" (%s) is no column of customer_scores", m,
+				  metrics[i].sqltype ? metrics[i].sqltype : "?");
+			err = SEG_ERR_INTERNAL;
+			goto out;
+		}
+		seg_buf_addf(&sel, "%s(ac.data ->> '%s')::%s AS %s", sep, m, metrics[i].sqltype, m);
+		seg_buf_addf(&cols, "%s%s", sep, m);
+		seg_buf_addf(&set, "%s%s = EXCLUDED.%s", sep, m, m);
+		seg_buf_addf(&differ, "%ss.%s IS DISTINCT FROM EXCLUDED.%s", i ? " OR " : "", m, m);
+		seg_buf_addf(&null, "%s%s = NULL", sep, m);
+		seg_buf_addf(&any, "%ss.%s IS NOT NULL", i ? " OR " : "", m);
+	}
+	seg_buf_addf(&sql,
+		     "WITH src AS (SELECT ac.customer_id, %s FROM analysis_customers ac "
+		     "WHERE ac.tenant_id = $1 AND ac.analysis_id = $2), "
+		     "up AS (INSERT INTO customer_scores AS s (tenant_id, customer_id, %s) "
+		     "SELECT $1, src.* FROM src ON CONFLICT (tenant_id, customer_id) DO UPDATE "
+		     "SET %s WHERE %s RETURNING 1) "
+		     "UPDATE customer_scores s SET %s WHERE s.tenant_id = $1 AND (%s) "
+		     "AND NOT EXISTS (SELECT 1 FROM src WHERE src.customer_id = s.customer_id)",
+		     sel.data, cols.data, set.data, differ.data, null.data, any.data);
+	err = seg__db_query(db, sql.data, 2, p, NULL);
+out:
+	seg_buf_release(&sql);
+	seg_buf_release(&sel);
+	seg_buf_release(&cols);
+	seg_buf_release(&set);
+	seg_buf_release(&differ);
+	seg_buf_release(&null);
+	seg_buf_release(&any);
+	return err;
+}
+
+enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job_claim *job,
+					 const char *result,
+					 const struct seg_analysis_metric *metrics)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result};
+	PGresult *res = NULL;
+	bool source = false;
+	enum seg_err err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+
+	if (err)
+		goto out;
+	if (PQntuples(res) == 0) {
+		/* deleted meanwhile: its rows go too (seg_db_analysis_delete found none yet) */
+		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+		result = NULL;
+		goto succeed;
+	}
+	source = PQgetvalue(res, 0, 1)[0] == 't';
+	if (source)
+		err = seg__scores_copy(db, job->tenant, job->target, metrics);
+	if (!err && source)
+		err = seg__scores_refresh(db, job->tenant);
+succeed:
+	if (!err) {
+		char summary[64];
+		snprintf(summary, sizeof(summary), "{\"analysis_id\":\"%lld\",\"stored\":%s}",
+			 (long long)job->target, result ? "true" : "false");
+		err = seg_db_job_succeed(db, job, summary);
+	}
+	if (!err)
+		err = seg_db_commit(db);
+out:
+	PQclear(res);
+	if (err)
+		seg_db_rollback(db);
+	return err;
+}
+
+enum seg_err seg_db_analysis_run_fail(struct seg_db *db, const struct seg_job_claim *job,
+				      const char *problem)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], jid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), problem,
+			   seg__db_int(jid, job->id)};
+	enum seg_err err = seg_db_begin(db);
+	if (!err)
+		err = seg_db_job_lock(db, job);
+	if (!err)
+		err = seg__db_exec(db, &analysis_run_failed, 4, p, NULL);
+	if (!err)
+		err = seg_db_job_fail_final(db, job, problem);
+	if (!err)
+		err = seg_db_commit(db);
+	if (err)
+		seg_db_rollback(db);
+	return err;
+}
+
+enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int64_t id,
+					 const struct seg_analysis_materialize *m, int64_t *scheme,
+					 int64_t *jobs, int64_t *replaced)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	struct seg_buf source = SEG_BUF_INIT;
+	int64_t *ids = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*ids));
+	bool *missing = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*missing));
+	PGresult *res = NULL;
+	char *type = NULL;
+	enum seg_err err;
+
+	*scheme = *replaced = 0;
+	err = seg_db_begin(db);
+	if (!err)
+		err = seg__members_definitions_changed(db, tenant);
+	if (!err)
+		err = seg__db_exec(db, &analysis_materialize_lock, 2, p, &res);
+	if (!err && PQntuples(res) == 0)
+		err = SEG_ERR_NOT_FOUND;
+	else if (!err && PQgetvalue(res, 0, 1)[0] != 't')
+		err = SEG_ERR_CONFLICT; /* no succeeded run: the handler checked, but it raced */
+	if (err)
+		goto out;
+	type = seg__db_strdup(res, 0, 0);
+	PQclear(res);
+	res = NULL;
+	const char *ps[] = {tid, type, aid};
+	err = seg__db_exec(db, &analysis_source_set, 3, ps, &res);
+	if (err)
+		goto out;
+	if (!PQgetisnull(res, 0, 0)) {
+		int64_t old = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*replaced = old != id ? old : 0;
+	}
+	err = seg__scores_copy(db, tenant, id, m->metrics);
+	if (!err)
+		err = seg__scores_refresh(db, tenant);
+	seg_buf_addf(&source, "analysis:%lld", (long long)id);
+	for (size_t i = 0; !err && i < m->nsegments; i++) {
+		struct seg_segment_input in = {.name = m->segments[i].name,
+					       .description = m->segments[i].description,
+					       .type = "dynamic",
+					       .rule = m->segments[i].rule,
+					       .source = source.data,
+					       .deps = m->segments[i].deps};
+		char *json = NULL;
+		err = seg__segment_insert(db, tenant, &in, &json, &ids[i], &jobs[i]);
+		free(json);
+	}
+	if (!err) {
+		struct seg_scheme_input in = {.name = m->scheme_name,
+					      .segments = ids,
+					      .nsegments = m->nsegments,
+					      .set_segments = true};
+		err = seg__scheme_insert(db, tenant, &in, scheme, missing);
+	}
+	if (!err)
+		err = seg_db_commit(db);
+out:
+	PQclear(res);
+	if (err) {
+		seg_db_rollback(db);
+		*scheme = *replaced = 0;
+	}
+	free(type);
+	free(ids);
+	free(missing);
+	seg_buf_release(&source);
+	return err;
+}
+
+enum seg_err seg_db_analysis_schedule(struct seg_db *db, int *queued)
+{
+	PGresult *res;
+	enum seg_err err = seg__db_exec(db, &analysis_schedule, 0, NULL, &res);
+
+	*queued = 0;
+	if (err)
+		return err;
+	*queued = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (*queued > 0 && seg__db_exec(db, &analysis_notify, 0, NULL, NULL) != SEG_OK)
+		seg_debug("could not notify the workers of the scheduled analyses");
+	return SEG_OK;
+}
