@@ -64,9 +64,10 @@ static const char seg__rfm_delete_sql[] =
 	"DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2";
 
 /*
- * Every customer's row: the scored with their scores, score, segment ($7: text[] of the bins * bins
- * names, (r - 1) * bins + f) and raw values; the others "Lost", no scores, frequency and monetary
- * 0.
+ * Every customer's row (OFFSET 0 keeps the subquery whole, so each score is computed once,
+ * not once per use above it): the scored with their scores, score, segment ($7: text[] of the bins
+ * * bins names, (r - 1) * bins + f) and raw values; the others "Lost", no scores, frequency and
+ * monetary 0.
  */
 static const char seg__rfm_insert_sql[] =
 	"INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
@@ -81,7 +82,7 @@ static const char seg__rfm_insert_sql[] =
 		"$3", "$4", "$5",
 		"$6") " "
 		      "FROM customers c LEFT JOIN seg_rfm_agg a ON a.customer_id = c.id "
-		      "WHERE c.tenant_id = $1) s";
+		      "WHERE c.tenant_id = $1 OFFSET 0) s";
 
 /* The scored customers per cell: $1 bins, $2 .. $4 the cut points as for the insert. */
 static const char seg__rfm_cells_sql[] = "SELECT x.r, x.f, x.m, count(*), sum(x.monetary)::float8 "

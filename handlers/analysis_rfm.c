@@ -267,9 +267,9 @@ static enum seg_err seg__rfm_run(const struct seg_analysis_ctx *ctx, json_t **re
 	if (err)
 		goto out;
 	if (run.scored == 0) {
-		*problem = json_pack("{s:s, s:s}", "title", "nothing to score", "detail",
-				     "no customer has a revenue event in the window (as_of - "
-				     "window_days, as_of]: RFM needs at least one");
+		*problem = seg_analysis_problem(
+			"no customer has a revenue event in the window "
+			"(as_of - window_days, as_of]: RFM needs at least one");
 		err = SEG_ERR_INVALID;
 		goto out;
 	}

@@ -12,9 +12,11 @@
 #include "log.h"
 
 extern const struct seg_analysis_kind seg_analysis_abc;
+extern const struct seg_analysis_kind seg_analysis_rfm;
 
 const struct seg_analysis_kind *const seg_analysis_kinds[] = {
 	&seg_analysis_abc,
+	&seg_analysis_rfm,
 	NULL,
 };
 
