@@ -20,12 +20,19 @@
 static const char seg__rfm_asof_sql[] = "SELECT seg_ts(coalesce($1::timestamptz, now()))";
 
 /*
- * $1 tenant, $2 as_of, $3 window_days. Unprepared: it creates a temporary table (and CREATE
- * TABLE AS may use parallel workers, unlike INSERT ... SELECT). The revenue event types are
- * the tenant's setting, read once (an InitPlan).
+ * $1 tenant, $2 as_of, $3 window_days: every customer of the tenant in id order, with the
+ * recency, frequency and monetary of its revenue events in the window (NULL, NULL, NULL
+ * without one). Unprepared: it creates a temporary table, and CREATE TABLE AS may use parallel
+ * workers for the pass over the events (INSERT ... SELECT may not). The aggregate comes out in
+ * customer order when it is a group aggregate, so the join with the customers' primary key
+ * needs no sort, and the rows are stored in the order that the primary key of
+ * analysis_customers wants them later. The revenue event types are the tenant's setting, read
+ * once (an InitPlan).
  */
 static const char seg__rfm_agg_sql[] =
 	"CREATE TEMP TABLE seg_rfm_agg ON COMMIT DROP AS "
+	"SELECT c.id AS customer_id, a.recency, a.frequency, a.monetary "
+	"FROM customers c LEFT JOIN ("
 	"SELECT e.customer_id, "
 	"floor(extract(epoch FROM $2::timestamptz - max(e.occurred_at)) / 86400)::bigint "
 	"AS recency, count(*) AS frequency, coalesce(sum(e.amount), 0) AS monetary "
@@ -34,13 +41,16 @@ static const char seg__rfm_agg_sql[] =
 	"AND e.type = ANY ((SELECT t.revenue_event_types FROM tenants t WHERE t.id = $1)::text[]) "
 	"AND e.occurred_at > $2::timestamptz - make_interval(days => $3::int) "
 	"AND e.occurred_at <= $2::timestamptz "
-	"GROUP BY e.customer_id";
+	"GROUP BY e.customer_id) a ON a.customer_id = c.id "
+	"WHERE c.tenant_id = $1 ORDER BY c.id";
+
+static const char seg__rfm_count_sql[] = "SELECT count(recency) FROM seg_rfm_agg";
 
 /*
  * The cut points of the dimensions whose fractions ($1, $2, $3: float8[], NULL for a dimension
  * given explicitly) are set. A fraction (p - 0.5) / n makes percentile_disc, which takes the
  * value at position ceil(fraction * n), pick exactly position p, whatever the rounding of the
- * product.
+ * product. The unscored customers' NULLs are ignored, as by every aggregate.
  */
 static const char seg__rfm_cuts_sql[] =
 	"SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY recency)::text, "
@@ -53,7 +63,7 @@ static const char seg__rfm_cuts_sql[] =
  * and in reverse order (ascending again), as numeric[]. width_bucket(-v, those) counts the cut
  * points c with -c <= -v, that is c >= v, so the cut points strictly below v are (bins - 1)
  * minus it: R = bins - below = 1 + width_bucket, F and M = 1 + below = bins - width_bucket.
- * A binary search per value, whatever the bins.
+ * A binary search per value, whatever the bins; NULL for an unscored customer.
  */
 #define SEG__RFM_SCORES(bins, rc, fc, mc)                                         \
 	"(1 + width_bucket(-a.recency::numeric, " rc "::numeric[])) AS r, (" bins \
@@ -64,31 +74,31 @@ static const char seg__rfm_delete_sql[] =
 	"DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2";
 
 /*
- * Every customer's row (OFFSET 0 keeps the subquery whole, so each score is computed once,
- * not once per use above it): the scored with their scores, score, segment ($7: text[] of the bins
- * * bins names, (r - 1) * bins + f) and raw values; the others "Lost", no scores, frequency and
- * monetary 0.
+ * Every customer's row, in the temporary table's order (customer id: the primary key's
+ * order, so its index grows at its right edge). The document is text parsed once as jsonb:
+ * $7 is a text[] of the bins³ beginnings '{"rfm_r": r, "rfm_f": f, "rfm_m": m, "rfm_score":
+ * "rfm", "rfm_segment": "...", "recency": ' by ((r - 1) * bins + f - 1) * bins + m, and the
+ * raw values complete it (numeric's text is always a JSON number). jsonb_build_object cost
+ * twice as much: in PostgreSQL 15 it classifies every argument's type at every call and
+ * turns integers into numeric through their text. The unscored get one constant. OFFSET 0
+ * keeps the scores' subquery whole, so each score is computed once.
  */
 static const char seg__rfm_insert_sql[] =
 	"INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
-	"SELECT $1, $2, s.id, CASE WHEN s.r IS NULL THEN jsonb_build_object("
-	"'rfm_r', NULL, 'rfm_f', NULL, 'rfm_m', NULL, 'rfm_score', NULL, 'rfm_segment', 'Lost', "
-	"'recency', NULL, 'frequency', 0, 'monetary', 0) "
-	"ELSE jsonb_build_object('rfm_r', s.r, 'rfm_f', s.f, 'rfm_m', s.m, "
-	"'rfm_score', s.r::text || s.f::text || s.m::text, "
-	"'rfm_segment', ($7::text[])[(s.r - 1) * $3 + s.f], "
-	"'recency', s.recency, 'frequency', s.frequency, 'monetary', s.monetary) END "
-	"FROM (SELECT c.id, a.recency, a.frequency, a.monetary, " SEG__RFM_SCORES(
-		"$3", "$4", "$5",
-		"$6") " "
-		      "FROM customers c LEFT JOIN seg_rfm_agg a ON a.customer_id = c.id "
-		      "WHERE c.tenant_id = $1 OFFSET 0) s";
+	"SELECT $1, $2, s.customer_id, CASE WHEN s.r IS NULL THEN '{\"rfm_r\": null, "
+	"\"rfm_f\": null, \"rfm_m\": null, \"rfm_score\": null, \"rfm_segment\": \"Lost\", "
+	"\"recency\": null, \"frequency\": 0, \"monetary\": 0}'::jsonb "
+	"ELSE (($7::text[])[((s.r - 1) * $3 + s.f - 1) * $3 + s.m] || s.recency || "
+	"', \"frequency\": ' || s.frequency || ', \"monetary\": ' || s.monetary || '}')::jsonb END "
+	"FROM (SELECT a.customer_id, a.recency, a.frequency, a.monetary, " SEG__RFM_SCORES(
+		"$3", "$4", "$5", "$6") " FROM seg_rfm_agg a OFFSET 0) s";
 
 /* The scored customers per cell: $1 bins, $2 .. $4 the cut points as for the insert. */
-static const char seg__rfm_cells_sql[] = "SELECT x.r, x.f, x.m, count(*), sum(x.monetary)::float8 "
-					 "FROM (SELECT a.monetary, " SEG__RFM_SCORES(
-						 "$1", "$2", "$3", "$4") " FROM seg_rfm_agg a) x "
-									 "GROUP BY 1, 2, 3";
+static const char seg__rfm_cells_sql[] =
+	"SELECT x.r, x.f, x.m, count(*), sum(x.monetary)::float8 "
+	"FROM (SELECT a.monetary, " SEG__RFM_SCORES(
+		"$1", "$2", "$3", "$4") " FROM seg_rfm_agg a "
+					"WHERE a.recency IS NOT NULL) x GROUP BY 1, 2, 3";
 
 static const char seg__rfm_drop_sql[] = "DROP TABLE seg_rfm_agg";
 
@@ -157,7 +167,8 @@ enum seg_err seg_db_rfm_run(struct seg_db *db, const struct seg_job_hooks *hooks
 			    struct seg_rfm_run *run)
 {
 	PGresult *res = NULL;
-	struct seg_buf frac[SEG_RFM_DIMS], neg[SEG_RFM_DIMS], names = SEG_BUF_INIT;
+	struct seg_buf frac[SEG_RFM_DIMS], neg[SEG_RFM_DIMS], names = SEG_BUF_INIT,
+							      doc = SEG_BUF_INIT;
 	char tenant[SEG_INT_TEXT], analysis[SEG_INT_TEXT], bins[SEG_INT_TEXT], window[SEG_INT_TEXT];
 	enum seg_err err;
 	for (int d = 0; d < SEG_RFM_DIMS; d++) {
@@ -185,7 +196,13 @@ enum seg_err seg_db_rfm_run(struct seg_db *db, const struct seg_job_hooks *hooks
 	err = seg__db_query(db, seg__rfm_agg_sql, 3, p_agg, &res);
 	if (err)
 		goto out;
-	run->scored = strtoll(PQcmdTuples(res), NULL, 10);
+	run->customers = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	err = seg__db_query(db, seg__rfm_count_sql, 0, NULL, &res);
+	if (err)
+		goto out;
+	run->scored = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	res = NULL;
 	if (run->scored == 0)
@@ -222,8 +239,19 @@ enum seg_err seg_db_rfm_run(struct seg_db *db, const struct seg_job_hooks *hooks
 		goto out;
 
 	for (int r = 1; r <= run->bins; r++)
-		for (int f = 1; f <= run->bins; f++)
-			seg__db_array_add(&names, seg_rfm_segment(run->bins, r, f));
+		for (int f = 1; f <= run->bins; f++) {
+			const char *name = seg_rfm_segment(run->bins, r, f);
+			for (int m = 1; m <= run->bins; m++) {
+				seg_buf_reset(&doc);
+				seg_buf_addf(&doc,
+					     "{\"rfm_r\": %d, \"rfm_f\": %d, \"rfm_m\": %d, "
+					     "\"rfm_score\": \"%d%d%d\", \"rfm_segment\": ",
+					     r, f, m, r, f, m);
+				seg_buf_add_json_string(&doc, name, strlen(name));
+				seg_buf_addstr(&doc, ", \"recency\": ");
+				seg__db_array_add(&names, doc.data);
+			}
+		}
 	const char *p_del[2] = {tenant, analysis};
 	err = seg__db_query(db, seg__rfm_delete_sql, 2, p_del, NULL);
 	if (err)
@@ -233,7 +261,6 @@ enum seg_err seg_db_rfm_run(struct seg_db *db, const struct seg_job_hooks *hooks
 	err = seg__db_query(db, seg__rfm_insert_sql, 7, p_ins, &res);
 	if (err)
 		goto out;
-	run->customers = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	res = NULL;
 	if ((err = seg__rfm_check(hooks, 0.9)))
@@ -266,5 +293,6 @@ out:
 		seg_buf_release(&neg[d]);
 	}
 	seg_buf_release(&names);
+	seg_buf_release(&doc);
 	return err;
 }

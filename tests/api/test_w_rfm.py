@@ -403,11 +403,13 @@ def test_rfm_materialize_and_rules(t):
     deadline = time.time() + 30  # the segments' refresh follows the run
     while True:
         rep = t.expect_json(t.req("GET", "/v1/schemes/%s" % sid, key=key), 200)
-        if [seg["size"] for seg in rep["segments"]] == sizes or time.time() > deadline:
+        settled = rep["mutually_exclusive"] and rep["collectively_exhaustive"]
+        if ([seg["size"] for seg in rep["segments"]] == sizes and settled) or \
+                time.time() > deadline:
             break
         time.sleep(0.1)
     t.eq([seg["size"] for seg in rep["segments"]], sizes, "sizes after the second run")
-    t.eq(rep["mutually_exclusive"] and rep["collectively_exhaustive"], True, "still MECE")
+    t.eq(rep["mutually_exclusive"] and rep["collectively_exhaustive"], True, "still MECE: %s" % rep)
     c = t.expect_json(t.req("GET", "/v1/customers/u3/segments", key=key), 200)
     t.check(any(want2["u3"][4] in i["name"] for i in c["items"]),
             "u3 is in %s: %s" % (want2["u3"][4], c["items"]))
