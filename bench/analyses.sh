@@ -5,7 +5,7 @@
 #
 # Figures (each the median of 3):
 #   rfm   POST /v1/analyses {"type": "rfm", "params": {"as_of": AS_OF}} until the analysis is
-#         succeeded (polled every 20 ms): the scores of every customer in analysis_customers,
+#         succeeded (polled every 50 ms): the scores of every customer in analysis_customers,
 #         the result (cut points, grid, segments)
 #   abc   POST /v1/analyses {"type": "abc"} until succeeded
 # against, in psql on the same cluster (work_mem 64MB, as the analysis's own transaction):
@@ -127,13 +127,12 @@ analysis() {
 	id=$(jget "$out" id)
 	[ -n "$id" ] || die "no analysis id in: ${out:0:300}"
 	for _ in $(seq 1 180000); do
-		st=$(curl -sS "$BASE/v1/analyses/$id" -H "Authorization: Bearer $KEY" |
-			sed -nE 's/.*"status": *"([a-z]+)".*/\1/p')
+		st=$(jget "$(api GET "/v1/analyses/$id")" status)
 		case $st in
 		succeeded) break ;;
 		failed | cancelled) die "analysis $id $st: $(api GET "/v1/analyses/$id" | head -c 400)" ;;
 		esac
-		sleep 0.02
+		sleep 0.05
 	done
 	t1=$(now)
 	echo "$id" >"$BENCH_TMP/last_id"
