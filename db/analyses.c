@@ -5,11 +5,11 @@
  * materialising a result as a scheme of dynamic segments. The model is in db/README.md
  * ("Analyses"); the SQL of each type is in db/analysis_<type>.c.
  *
- * A run is one transaction (seg_db_analysis_run_begin ... seg_db_analysis_run_succeed): the
- * job's row first (seg_db_job_lock), then what the type reads and writes
- * (analysis_customers), then the analysis's row, customer_scores, and the refresh jobs it
- * queues; the job's completion and the commit last. So a run's result, its metrics and its
- * completion commit together, or not at all.
+ * A run is one transaction (seg_db_analysis_run_begin ... seg_db_analysis_run_succeed): what
+ * the type reads and writes (analysis_customers), then the job's row (seg_db_job_lock, taken
+ * late so that the heartbeat stores the progress meanwhile), the analysis's row,
+ * customer_scores, and the refresh jobs it queues; the job's completion and the commit last. So a
+ * run's result, its metrics and its completion commit together, or not at all.
  */
 #include "internal.h"
 
@@ -104,9 +104,7 @@ SEG_STMT(analysis_run_read, "SELECT type, params::text FROM analyses "
 SEG_STMT(analysis_run_store,
 	 "UPDATE analyses SET result = $3::jsonb, status = 'succeeded', error = NULL, "
 	 "succeeded_at = clock_timestamp(), runs = runs + 1, updated_at = clock_timestamp() "
-	 "WHERE tenant_id = $1 AND id = $2 RETURNING type, EXISTS (SELECT 1 FROM "
-	 "analysis_metric_sources m WHERE m.tenant_id = $1 AND m.type = analyses.type "
-	 "AND m.analysis_id = $2)");
+	 "WHERE tenant_id = $1 AND id = $2 RETURNING 1");
 SEG_STMT(analysis_run_failed,
 	 "UPDATE analyses SET status = 'failed', error = $3::jsonb, updated_at = now() "
 	 "WHERE tenant_id = $1 AND id = $2 AND job_id = $4");
@@ -435,8 +433,6 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
 	*type = *params = NULL;
 	err = seg__db_begin_long(db);
 	if (!err)
-		err = seg_db_job_lock(db, job);
-	if (!err)
 		err = seg__db_exec(db, &analysis_run_read, 2, p, &res);
 	if (!err && PQntuples(res) == 0)
 		err = SEG_ERR_NOT_FOUND;
@@ -448,6 +444,13 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
 	if (err && err != SEG_ERR_NOT_FOUND)
 		seg_db_rollback(db);
 	return err;
+}
+
+enum seg_err seg_db_analysis_rows_clear(struct seg_db *db, int64_t tenant, int64_t analysis)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, analysis)};
+	return seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
 }
 
 /* Queues a full refresh of every dynamic segment that reads analysis metrics. */
@@ -564,36 +567,48 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 					 const char *result,
 					 const struct seg_analysis_metric *metrics)
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], summary[64];
 	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result};
 	PGresult *res = NULL;
-	bool source = false;
-	enum seg_err err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+	bool stored = false, source = false;
+	/*
+	 * The job's row is locked here, at the end, rather than first: while the type computes,
+	 * the heartbeat can still store the run's progress and renew its lease. The claim is
+	 * checked all the same before anything commits (a lost claim rolls everything back).
+	 */
+	enum seg_err err = seg_db_job_lock(db, job);
 
-	if (err)
-		goto out;
-	if (PQntuples(res) == 0) {
-		/* deleted meanwhile: its rows go too (seg_db_analysis_delete found none yet) */
-		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
-		result = NULL;
-		goto succeed;
+	if (!err && result) {
+		err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+		stored = !err && PQntuples(res) > 0;
+		PQclear(res);
+		res = NULL;
 	}
-	source = PQgetvalue(res, 0, 1)[0] == 't';
-	if (source)
+	if (!err && !stored) {
+		/* deleted meanwhile: the rows this run wrote go too */
+		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+	}
+	/*
+	 * Whether it is the metric source, in a statement of its own: its snapshot is taken after
+	 * the row lock of the update, so a :materialize that committed meanwhile is seen.
+	 */
+	if (!err && stored) {
+		err = seg__db_exec(db, &analysis_source_of, 2, p, &res);
+		source = !err && PQntuples(res) > 0;
+		PQclear(res);
+		res = NULL;
+	}
+	if (!err && source)
 		err = seg__scores_copy(db, job->tenant, job->target, metrics);
 	if (!err && source)
 		err = seg__scores_refresh(db, job->tenant);
-succeed:
 	if (!err) {
-		char summary[64];
 		snprintf(summary, sizeof(summary), "{\"analysis_id\":\"%lld\",\"stored\":%s}",
-			 (long long)job->target, result ? "true" : "false");
+			 (long long)job->target, stored ? "true" : "false");
 		err = seg_db_job_succeed(db, job, summary);
 	}
 	if (!err)
 		err = seg_db_commit(db);
-out:
-	PQclear(res);
 	if (err)
 		seg_db_rollback(db);
 	return err;

@@ -28,7 +28,8 @@ SEG_STMT(customer_get, "SELECT seg_customer_json(c)::text FROM customers c "
 /* Erasure: its events, its analysis results and metrics (no foreign keys), then the row. */
 SEG_STMT(customer_delete,
 	 "WITH e AS (DELETE FROM events WHERE tenant_id = $1 AND customer_id = $2), "
-	 "a AS (DELETE FROM analysis_customers WHERE tenant_id = $1 AND customer_id = $2), "
+	 "a AS (DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id IN "
+	 "(SELECT id FROM analyses WHERE tenant_id = $1) AND customer_id = $2), "
 	 "s AS (DELETE FROM customer_scores WHERE tenant_id = $1 AND customer_id = $2) "
 	 "DELETE FROM customers WHERE tenant_id = $1 AND id = $2 RETURNING 1");
 SEG_STMT(customer_list, "SELECT seg_customer_json(c)::text, c.id FROM customers c "

@@ -687,16 +687,23 @@ enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, in
 					   struct seg_buf *out, char **last, size_t *rows);
 /*
  * A run, as the job `job` (kind "analysis", target the analysis): begins its transaction
- * (without the statement timeout), locks the job (SEG_ERR_CONFLICT: the claim was lost) and
- * reads the analysis's type and params (malloc'ed). SEG_ERR_NOT_FOUND when the analysis was
- * deleted (the transaction stays open: succeed the job with seg_db_analysis_run_succeed and a
- * NULL result). On any other error the transaction is rolled back.
+ * (without the statement timeout) and reads the analysis's type and params (malloc'ed). The
+ * job's row is locked only by seg_db_analysis_run_succeed, at the end, so that the heartbeat
+ * stores the run's progress meanwhile. SEG_ERR_NOT_FOUND when the analysis was deleted (the
+ * transaction stays open: succeed the job with seg_db_analysis_run_succeed and a NULL
+ * result). On any other error the transaction is rolled back.
  */
 enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
 				       char **type, char **params);
 /*
+ * In a run's transaction, before the type's run: deletes the analysis's rows of
+ * analysis_customers, so that the type only inserts its customers' rows.
+ */
+enum seg_err seg_db_analysis_rows_clear(struct seg_db *db, int64_t tenant, int64_t analysis);
+/*
  * Ends a run in its transaction, after the type replaced the analysis's rows of
- * analysis_customers: stores result (JSON text), and when the analysis is the tenant's metric
+ * analysis_customers: locks the job (SEG_ERR_CONFLICT: the claim was lost; everything is
+ * rolled back), stores result (JSON text), and when the analysis is the tenant's metric
  * source for its type, copies metrics (ended by {NULL, NULL}) into customer_scores and queues
  * a full refresh of every dynamic segment that reads analysis metrics; then the job succeeds
  * and the transaction commits. A NULL result (or an analysis deleted meanwhile) stores
@@ -744,10 +751,11 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 /* ABC (db/analysis_abc.c), as SPEC §6.1 and analytics/abc.h define it. */
 struct seg_abc_summary;
 /*
- * Replaces the rows of analysis in analysis_customers with each customer's class, value and
- * rank by metric ("revenue", "orders", "events" or "avg_order_value"), in one statement, and
- * fills out (see seg_abc_finish). a and b are the params as decimal text. *ok false when the
- * positive values sum to nothing (no class is defined; nothing was written).
+ * Writes the rows of analysis in analysis_customers (the machinery deleted the old ones) with
+ * each customer's class, value and rank by metric ("revenue", "orders", "events" or
+ * "avg_order_value"), in one statement, and fills out (see seg_abc_finish). a and b are the params
+ * as decimal text. *ok false when the positive values sum to nothing (no class is defined; nothing
+ * was written).
  */
 enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t analysis,
 				 const char *metric, const char *a, const char *b,

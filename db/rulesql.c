@@ -513,6 +513,12 @@ static void seg__column_subject(struct seg__cc *cc, const struct seg_rule_node *
 	int factor = 0;
 	if (n->kind == SEG_RULE_METRIC && seg_rule_metric_score(n->name, &factor)) {
 		bool str = n->subject == SEG_RULE_S_STRING;
+		/*
+		 * The integer scores cast exactly; a double (clv, p_alive, ..., factors) goes
+		 * through its shortest exact text, the number the customer document shows: a
+		 * direct cast to numeric keeps only 15 digits in PostgreSQL 15.
+		 */
+		bool integer = strncmp(n->name, "rfm_", 4) == 0;
 		seg_buf_addstr(expr, "(SELECT ");
 		if (factor)
 			seg_buf_addf(expr, "sc__.factors[%d]", factor);
@@ -521,7 +527,10 @@ static void seg__column_subject(struct seg__cc *cc, const struct seg_rule_node *
 		seg_buf_addf(expr,
 			     "%s FROM customer_scores sc__ WHERE sc__.tenant_id = %s.tenant_id "
 			     "AND sc__.customer_id = %s.id)",
-			     str ? "" : "::numeric", cc->alias, cc->alias);
+			     str       ? ""
+			     : integer ? "::numeric"
+				       : "::text::numeric",
+			     cc->alias, cc->alias);
 		s->type = str ? SEG__S_STR : SEG__S_NUM;
 		s->notnull = false;
 		return;

@@ -158,8 +158,7 @@ static const struct seg_analysis_metric seg__abc_metrics_out[] = {
 	{NULL, NULL},
 };
 
-static const char *const seg__abc_columns[] = {"abc_class", "value", "rank", "cumulative_share",
-					       NULL};
+static const char *const seg__abc_columns[] = {"abc_class", "value", "rank", NULL};
 
 const struct seg_analysis_kind seg_analysis_abc = {
 	.type = "abc",

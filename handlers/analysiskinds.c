@@ -107,6 +107,9 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 	}
 	struct seg_analysis_ctx ctx = {db, job, hooks, job->tenant, job->target, params};
 	hooks->progress(hooks->ctx, 0.01);
+	err = seg_db_analysis_rows_clear(db, job->tenant, job->target);
+	if (err)
+		goto out;
 	err = kind->run(&ctx, &result, &problem);
 	if (err == SEG_ERR_INVALID && problem) {
 		seg_db_rollback(db);

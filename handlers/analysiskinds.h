@@ -11,11 +11,12 @@
  * handlers/analysis_abc.c is the example to follow.
  *
  * What the machinery does around a run (handlers/analysiskinds.c, seg_analysis_job_run): it
- * begins the transaction (no statement timeout) and locks the job, calls run, and then, in the
- * same transaction, stores the result (written with seg_analysis_json_add), copies the type's
- * metrics into customer_scores when the analysis is the tenant's metric source for its type,
- * queues the refreshes of the segments that read analysis metrics, marks the job succeeded and
- * commits. A run therefore never begins, commits or rolls back itself.
+ * begins the transaction (no statement timeout), calls run, and then, in the same
+ * transaction, locks the job (checking the claim), stores the result (written with
+ * seg_analysis_json_add), copies the type's metrics into customer_scores when the analysis is the
+ * tenant's metric source for its type, queues the refreshes of the segments that read analysis
+ * metrics, marks the job succeeded and commits. A run therefore never begins, commits or rolls back
+ * itself.
  */
 #ifndef SEG_ANALYSISKINDS_H
 #define SEG_ANALYSISKINDS_H
@@ -48,12 +49,13 @@ struct seg_analysis_kind {
 	 */
 	size_t (*check)(json_t *params, struct seg_problem *p);
 	/*
-	 * Runs the analysis inside the run's transaction (begun, the job locked): reads the
-	 * tenant's data, computes, replaces the rows of ctx->analysis in analysis_customers, and
-	 * sets *result (a new reference: the result document of SPEC §6). Checks
-	 * ctx->hooks->stopping at its check points (returns SEG_ERR_CANCELLED) and reports
-	 * progress. When the data cannot support the analysis (no customer to score, a fit that
-	 * does not converge), it returns SEG_ERR_INVALID with *problem set (a problem object:
+	 * Runs the analysis inside the run's transaction (begun by the machinery, which has
+	 * deleted the analysis's rows of analysis_customers): reads the tenant's data, computes,
+	 * inserts each customer's row of ctx->analysis into analysis_customers, and sets *result (a
+	 * new reference: the result document of SPEC §6). Checks ctx->hooks->stopping at its check
+	 * points (returns SEG_ERR_CANCELLED) and reports progress. When the data cannot support the
+	 * analysis (no customer to score, a fit that does not converge), it returns SEG_ERR_INVALID
+	 * with *problem set (a problem object:
 	 * {"title", "detail", ...}): the run fails at once, without retry, and the analysis shows
 	 * the problem. Any other error fails the attempt (retried with backoff). Never writes a
 	 * NaN or an infinity into a result. Runs on a job worker thread.

@@ -5,9 +5,10 @@
  *
  * A run works on the job worker's own connection (never the request pool's), in transactions
  * of its own. It commits its result together with the job's completion: a transaction that
- * begins with seg_db_job_lock and ends with seg_db_job_succeed (seg_db_segment_refresh does
- * both). It returns SEG_OK once that committed; SEG_ERR_CONFLICT when seg_db_job_lock or
- * seg_db_job_succeed said the claim was lost (the worker drops the job without a word); any
+ * takes seg_db_job_lock (first, as seg_db_segment_refresh does, or late, as an analysis run
+ * does so that the heartbeat can store its progress meanwhile) and ends with
+ * seg_db_job_succeed. It returns SEG_OK once that committed; SEG_ERR_CONFLICT when seg_db_job_lock
+ * or seg_db_job_succeed said the claim was lost (the worker drops the job without a word); any
  * other error fails the attempt (retried with backoff). It checks hooks->stopping at its check
  * points and returns (SEG_ERR_CANCELLED) when asked: a cancel request, or the daemon stopping.
  * Runs on a job worker thread.

@@ -69,10 +69,11 @@ static const struct seg__rule_builtin seg__rule_metrics[] = {
 static bool seg__rule_factor(const char *name, int *n)
 {
 	static const char prefix[] = "factor_";
+	if (strncmp(name, prefix, sizeof(prefix) - 1) != 0)
+		return false;
 	const char *d = name + sizeof(prefix) - 1;
 	size_t len = strlen(d);
-	if (strncmp(name, prefix, sizeof(prefix) - 1) != 0 || len < 1 || len > 3 || d[0] == '0' ||
-	    strspn(d, "0123456789") != len)
+	if (len < 1 || len > 3 || d[0] == '0' || strspn(d, "0123456789") != len)
 		return false;
 	*n = atoi(d);
 	return *n >= 1 && *n <= SEG_RULE_MAX_FACTOR;
