@@ -109,6 +109,9 @@ FROM (SELECT id, revenue,
 	FROM customers WHERE tenant_id = $TENANT_ID) x;
 SELECT class, count(*), sum(revenue) FROM bench_abc GROUP BY 1;"
 
+# Statements over 100 ms go to the server log, to show where an analysis spends its time.
+psql -qX -c "ALTER SYSTEM SET log_min_duration_statement = 100" -c "SELECT pg_reload_conf()" >/dev/null
+
 start_daemon
 
 api() { # METHOD PATH [BODY]
@@ -156,6 +159,10 @@ for _ in 1 2 3; do
 done
 RFM_ID=$(cat "$BENCH_TMP/last_id")
 
+# The statements of the last RFM run, from the server log (the run's own connection).
+RFM_STEPS=$(grep -E 'duration: .*(seg_rfm_agg|INSERT INTO analysis_customers)' "$PGLOG" | tail -5 |
+	sed -nE 's/.*duration: ([0-9.]+) ms .*(CREATE TEMP TABLE seg_rfm_agg|SELECT count\(recency\)|percentile_disc|INSERT INTO analysis_customers|SELECT x\.r).*/\2: \1 ms/p')
+
 say "ABC through the API, then hand-written SQL (3 each, alternating)"
 ABC_API=()
 ABC_SQLT=()
@@ -190,5 +197,7 @@ machine_info
 echo "runs: rfm ${RFM_API[*]} / sql ${RFM_SQLT[*]}; abc ${ABC_API[*]} / sql ${ABC_SQLT[*]}"
 printf 'rfm (POST .. succeeded) %7.2f s   hand-written SQL %7.2f s   ratio %s (target <= 1.2)   customers differing: %s\n' \
 	"$RFM_S" "$RFM_B" "$(ratio "$RFM_S" "$RFM_B")" "$RFM_DIFF"
+echo "the last RFM run's statements over 100 ms:"
+printf '  %s\n' "$RFM_STEPS"
 printf 'abc (POST .. succeeded) %7.2f s   hand-written SQL %7.2f s   ratio %s (target <= 1.2)   customers differing: %s\n' \
 	"$ABC_S" "$ABC_B" "$(ratio "$ABC_S" "$ABC_B")" "$ABC_DIFF"
