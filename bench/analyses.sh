@@ -160,7 +160,7 @@ done
 RFM_ID=$(cat "$BENCH_TMP/last_id")
 
 # The statements of the last RFM run, from the server log (the run's own connection).
-RFM_STEPS=$(grep -E 'duration: .*(seg_rfm_agg|INSERT INTO analysis_customers)' "$PGLOG" | tail -5 |
+RFM_STEPS=$(grep -E 'duration: .*(seg_rfm_agg|INSERT INTO analysis_customers)' "$PGLOG" | tail -4 |
 	sed -nE 's/.*duration: ([0-9.]+) ms .*(CREATE TEMP TABLE seg_rfm_agg|SELECT count\(recency\)|percentile_disc|INSERT INTO analysis_customers|SELECT x\.r).*/\2: \1 ms/p')
 
 say "ABC through the API, then hand-written SQL (3 each, alternating)"
