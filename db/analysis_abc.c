@@ -16,28 +16,31 @@
 #include "abc.h"
 
 /*
- * The statement, around the metric's expression over the customer row c. $1 tenant, $2
+ * The statement; '@' stands for the metric's expression over the customer row c. $1 tenant, $2
  * analysis, $3 a, $4 b. Rows: ('c', class, count, value sum, threshold) per class;
  * ('t', NULL, customers, total, customers with a positive value); ('p', NULL, rank,
  * cumulative value, NULL) per curve sample, ascending.
  */
-static const char seg__abc_head[] = "WITH v AS (SELECT c.id, (";
-static const char seg__abc_tail[] =
-	")::numeric AS v FROM customers c WHERE c.tenant_id = $1), "
-	"t AS (SELECT coalesce(sum(v.v) FILTER (WHERE v.v > 0), 0) AS total, count(*) AS n, "
-	"count(*) FILTER (WHERE v.v > 0) AS npos FROM v), "
-	"o AS (SELECT v.id, v.v, row_number() OVER w AS rank, "
-	"sum(v.v) OVER (w ROWS UNBOUNDED PRECEDING) - v.v AS before FROM v "
-	"WINDOW w AS (ORDER BY v.v DESC NULLS LAST, v.id)), "
+static const char seg__abc_sql[] =
+	"WITH t AS (SELECT coalesce(sum(@) FILTER (WHERE @ > 0), 0) AS total, count(*) AS n, "
+	"count(*) FILTER (WHERE @ > 0) AS npos FROM customers c WHERE c.tenant_id = $1), "
+	"k AS (SELECT t.total * $3::numeric AS ta, t.total * $4::numeric AS tb FROM t), "
+	/* one scan, one sort, the two running figures; the boundaries computed once */
 	"cls AS MATERIALIZED (SELECT o.id, o.v, CASE WHEN o.v > 0 THEN o.rank END AS rank, "
-	"o.before, CASE WHEN o.v > 0 AND o.before < $3::numeric * t.total THEN 'A' "
-	"WHEN o.v > 0 AND o.before < $4::numeric * t.total THEN 'B' ELSE 'C' END AS class "
-	"FROM o, t), "
+	"o.before, CASE WHEN o.v > 0 AND o.before < k.ta THEN 'A' "
+	"WHEN o.v > 0 AND o.before < k.tb THEN 'B' ELSE 'C' END AS class FROM "
+	"(SELECT x.id, x.v, row_number() OVER w AS rank, "
+	"sum(x.v) OVER (w ROWS UNBOUNDED PRECEDING) - x.v AS before FROM "
+	"(SELECT c.id, (@)::numeric AS v FROM customers c WHERE c.tenant_id = $1) x "
+	"WINDOW w AS (ORDER BY x.v DESC NULLS LAST, x.id)) o, k), "
 	"ins AS (INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
-	/* the row's document as text parsed once: a quarter cheaper than jsonb_build_object */
+	/*
+	 * the row's document as text parsed once (a quarter cheaper than jsonb_build_object),
+	 * inserted in primary-key order (the index grows at its right edge)
+	 */
 	"SELECT $1, $2, c.id, ('{\"abc_class\":\"' || c.class || '\",\"value\":' || "
 	"coalesce(c.v::text, 'null') || ',\"rank\":' || coalesce(c.rank::text, 'null') || "
-	"'}')::jsonb FROM cls c, t WHERE t.total > 0), "
+	"'}')::jsonb FROM cls c, t WHERE t.total > 0 ORDER BY c.id), "
 	"s AS (SELECT class, count(*) AS n, coalesce(sum(v) FILTER (WHERE v > 0), 0)::float8 "
 	"AS value, min(greatest(coalesce(v, 0), 0))::float8 AS thr FROM cls GROUP BY class), "
 	/* the ranks sampled: 100 steps and the ends of A and B, joined by hash */
@@ -88,9 +91,11 @@ enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t anal
 	err = seg__db_query(db, "SET LOCAL work_mem = '64MB'", 0, NULL, NULL);
 	if (err)
 		return err;
-	seg_buf_addstr(&sql, seg__abc_head);
-	seg_buf_addstr(&sql, expr);
-	seg_buf_addstr(&sql, seg__abc_tail);
+	for (const char *q = seg__abc_sql; *q; q++)
+		if (*q == '@')
+			seg_buf_addstr(&sql, expr);
+		else
+			seg_buf_addch(&sql, *q);
 	err = seg__db_query(db, sql.data, 4, p, &res);
 	if (err)
 		goto out;

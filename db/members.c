@@ -916,6 +916,15 @@ static const char seg__refresh_delta_tail[] =
 static const char seg__refresh_analyze_sql[] = "ANALYZE seg_refresh_delta";
 
 /* The rules used are still those compiled: the segment and those it inlines. */
+/*
+ * Before that check, the refreshed segment's own row, FOR NO KEY UPDATE: the point statement
+ * below updates it while holding the tenant's change counter, and a concurrent refresh of a
+ * segment that inlines this one holds this row FOR SHARE while it waits for the counter.
+ * Taking the row first (before the counter) makes that refresh wait for this one instead of
+ * deadlocking with it.
+ */
+static const char seg__refresh_own_sql[] =
+	"SELECT 1 FROM segments WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE";
 static const char seg__refresh_check_sql[] =
 	"SELECT s.id FROM segments s JOIN unnest($2::bigint[], $3::bigint[]) AS v(id, ver) "
 	"ON s.id = v.id WHERE s.tenant_id = $1 AND s.rule_version = v.ver FOR SHARE OF s";
@@ -1044,7 +1053,9 @@ enum seg_err seg_db_segment_refresh(struct seg_db *db, const struct seg_job_clai
 
 	/* the rules are still those compiled: else apply nothing (the change queued a refresh) */
 	const char *pc[] = {tid, ids.data, versions.data};
-	err = seg__db_query(db, seg__refresh_check_sql, 3, pc, &res);
+	err = seg__db_query(db, seg__refresh_own_sql, 2, p2, NULL);
+	if (!err)
+		err = seg__db_query(db, seg__refresh_check_sql, 3, pc, &res);
 	if (err)
 		goto out;
 	size_t ndyn = 1;

@@ -132,8 +132,8 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 	if (!err)
 		hooks->progress(hooks->ctx, 1);
 out:
-	if (err && err != SEG_ERR_INVALID)
-		seg_db_rollback(db);
+	if (err)
+		seg_db_rollback(db); /* nothing left to roll back after seg_db_analysis_run_fail */
 	json_decref(params);
 	json_decref(result);
 	json_decref(problem);
