@@ -5,7 +5,7 @@ out unequal), params checked with pointers, the time of the run as as_of when no
 :materialize (the ten named segments and Lost: MECE, each holding the right customers), rules
 over the rfm_* metrics; and the full CDNOW log (23,570 customers, 69,659 purchases imported
 through POST /v1/events:import) against an independent computation here, customer by
-customer.
+customer; ABC on the same log too.
 """
 import datetime
 import json
@@ -446,6 +446,28 @@ def test_rfm_cdnow(t):
     # purchases on 1997-07-01 lie exactly at as_of - 365 days: outside
     edge = {r[0] for r in rows if r[2].startswith("1997-07-01")}
     t.check(edge, "the log has purchases on the window's lower edge")
+    # ABC (h-an's type) on the same log, against SPEC §6.1 read literally: the revenue metric
+    # is every purchase's amount; ordered highest first, ties by id (byte order)
+    b = wait(t, key, t.expect_json(t.req("POST", "/v1/analyses", {"type": "abc"}, key=key),
+                                   202)["id"])
+    t.eq(b["status"], "succeeded", "ABC on CDNOW: %s" % b.get("error"))
+    revenue = {c: Decimal(0) for c in ids}
+    for c, _typ, _at, amount in rows:
+        revenue[c] += Decimal(amount)
+    pos = sorted((c for c in ids if revenue[c] > 0), key=lambda c: (-revenue[c], c.encode()))
+    total = sum(revenue[c] for c in pos)
+    want_abc, before = {c: "C" for c in ids}, Decimal(0)
+    for c in pos:
+        want_abc[c] = ("A" if before < Decimal("0.8") * total else
+                       "B" if before < Decimal("0.95") * total else "C")
+        before += revenue[c]
+    got_abc = {c: v["abc_class"] for c, v in customers_of(t, key, b["id"]).items()}
+    bad = [c for c in ids if got_abc.get(c) != want_abc[c]]
+    t.check(not bad, "ABC: %d customers differ, e.g. %s" % (
+        len(bad), [(c, got_abc.get(c), want_abc[c]) for c in bad[:3]]))
+    counts = {k["class"]: k["count"] for k in b["result"]["classes"]}
+    t.eq(counts, {k: sum(1 for v in want_abc.values() if v == k) for k in "ABC"},
+         "ABC class counts")
     sch = t.expect_json(t.req("POST", "/v1/analyses/%s:materialize" % a["id"],
                               {"scheme_name": t.uid("cdnow")}, key=key), 201)
     rep = t.expect_json(t.req("GET", "/v1/schemes/%s" % sch["id"], key=key), 200)
