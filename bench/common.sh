@@ -14,13 +14,20 @@
 #   PGBIN          PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
 #   BENCH_PG_OPTS  extra postgres -c settings for the cluster, applied to both sides of every
 #                  comparison (default: shared_buffers=512MB max_connections=200)
-#   BENCH_KEEP     set to keep the temp dir (the data files are removed anyway with the cluster)
+#   BENCH_KEEP     set to keep the temp dir (the data files are removed anyway with the cluster);
+#                  BENCH_KEEP=pg also leaves the cluster running, to look into (it prints how
+#                  to reach it and how to stop it)
+#   BENCH_STATEMENTS=N  load pg_stat_statements and print, when the benchmark ends, the N
+#                  statements that took the most database time (where the time went)
 set -eu
 
 cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.."
 ROOT=$(pwd -P)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 BENCH_PG_OPTS=${BENCH_PG_OPTS:-"-c shared_buffers=512MB -c max_connections=200"}
+BENCH_STATEMENTS=${BENCH_STATEMENTS:-0}
+[ "$BENCH_STATEMENTS" -gt 0 ] &&
+	BENCH_PG_OPTS="$BENCH_PG_OPTS -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 
 say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -54,6 +61,17 @@ cleanup() {
 	rc=$?
 	trap - EXIT INT TERM
 	stop_daemon || true
+	if [ -n "$PG_STARTED" ] && [ "$BENCH_STATEMENTS" -gt 0 ]; then
+		say "the $BENCH_STATEMENTS statements that took the most time (s, calls, ms per call):"
+		psql -AtX -F ' | ' -c "SELECT round(total_exec_time::numeric / 1000, 2), calls,
+			round(mean_exec_time::numeric, 2), left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+			FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $BENCH_STATEMENTS" >&2 || true
+	fi
+	if [ -n "$PG_STARTED" ] && [ "${BENCH_KEEP:-}" = pg ]; then
+		say "the cluster still runs: psql -h $PGSOCK -p $PGPORT -U postgres segbench;" \
+			"stop it with: runuser -u $PGOWNER -- $PGBIN/pg_ctl stop -D $PGDATA"
+		exit $rc
+	fi
 	if [ -n "$PG_STARTED" ]; then
 		as_pg "$PGBIN/pg_ctl" stop -D "$PGDATA" -m fast -w >/dev/null 2>&1 ||
 			as_pg "$PGBIN/pg_ctl" stop -D "$PGDATA" -m immediate -w >/dev/null 2>&1 || true
@@ -97,6 +115,7 @@ start_pg() {
 	PG_STARTED=1
 	export PGHOST=$PGSOCK PGPORT PGUSER=postgres PGDATABASE=segbench
 	psql -qX -d postgres -c 'CREATE DATABASE segbench' >/dev/null
+	[ "$BENCH_STATEMENTS" -gt 0 ] && psql -qX -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 	export DATABASE_URL="host=$PGSOCK port=$PGPORT user=postgres dbname=segbench"
 	say "PostgreSQL $(psql -AtX -c 'SHOW server_version') on $PGSOCK:$PGPORT" \
 		"(fsync=$(psql -AtX -c 'SHOW fsync'), synchronous_commit=$(psql -AtX -c 'SHOW synchronous_commit')," \
@@ -154,6 +173,20 @@ daemon_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"; }
 daemon_hwm_reset() { echo 5 >"/proc/$DAEMON_PID/clear_refs"; }
 
 now() { date +%s.%N; }
+# CPU seconds (user + system) used so far by the cluster (its exited backends included, as
+# the postmaster reaped them) and by the processes named, e.g. `cpu_s $DAEMON_PID`: a figure
+# that other work on the machine disturbs far less than the wall clock.
+cpu_s() {
+	local pm tck
+	pm=$(head -1 "$PGDATA/postmaster.pid")
+	tck=$(getconf CLK_TCK)
+	{
+		awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
+		for p in $(ps --ppid "$pm" -o pid= 2>/dev/null) "$@"; do
+			awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true
+		done
+	} | awk -v t="$tck" '{ s += $1 } END { printf "%.2f", s / t }'
+}
 # fmt_rate ROWS SECONDS
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

@@ -181,8 +181,8 @@ enum seg_err seg_db_customers_upsert(struct seg_db *db, int64_t tenant, const st
 /* --- events (db/events.c) --- */
 /*
  * Staged event rows in COPY text format: line, id (NULL: none), customer_id, type,
- * occurred_at (RFC 3339), doc (the event's JSON text: "amount" and "properties" are read from
- * it, so the amount stays exact).
+ * occurred_at (RFC 3339), then "amount" and "properties" as their own text in doc (the
+ * event's JSON text, as checked by seg_event_check), so the amount stays exact.
  */
 void seg_event_rows_add(struct seg_buf *rows, size_t line, const char *id, const char *customer_id,
 			const char *type, const char *occurred_at, const char *doc, size_t doc_len);

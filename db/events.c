@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "jsonspan.h"
 #include "rule.h"
 #include "timefmt.h"
 
@@ -26,6 +27,9 @@ SEG_STMT(events_list,
 void seg_event_rows_add(struct seg_buf *rows, size_t line, const char *id, const char *customer_id,
 			const char *type, const char *occurred_at, const char *doc, size_t doc_len)
 {
+	const char *v;
+	size_t vlen;
+
 	seg_buf_addf(rows, "%zu\t", line);
 	seg_buf_add_copy_field(rows, id, id ? strlen(id) : 0);
 	seg_buf_addch(rows, '\t');
@@ -35,14 +39,28 @@ void seg_event_rows_add(struct seg_buf *rows, size_t line, const char *id, const
 	seg_buf_addch(rows, '\t');
 	seg_buf_add_copy_field(rows, occurred_at, strlen(occurred_at));
 	seg_buf_addch(rows, '\t');
-	seg_buf_add_copy_field(rows, doc, doc_len);
+	/* the amount's own text (a number or null, as checked), so it stays exact */
+	if (seg_json_member_span(doc, doc_len, "amount", &v, &vlen) && *v != 'n')
+		seg_buf_add(rows, v, vlen);
+	else
+		seg_buf_addstr(rows, "\\N");
+	seg_buf_addch(rows, '\t');
+	if (seg_json_member_span(doc, doc_len, "properties", &v, &vlen) && *v == '{')
+		seg_buf_add_copy_field(rows, v, vlen);
+	else
+		seg_buf_addstr(rows, "{}");
 	seg_buf_addch(rows, '\n');
 }
 
+/*
+ * The staged events: properties as text (PostgreSQL parses them once, as the COPY into events
+ * stores them). The events themselves are COPYed into events from the same rows (see
+ * seg__events_copy), so that PostgreSQL inserts them in bulk, as a plain COPY does.
+ */
 static const char seg__stage_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS seg_stage_events (line bigint, id text COLLATE \"C\", "
-	"customer_id text COLLATE \"C\", type text, occurred_at timestamptz, doc jsonb) "
-	"ON COMMIT DELETE ROWS";
+	"customer_id text COLLATE \"C\", type text, occurred_at timestamptz, amount numeric, "
+	"properties text) ON COMMIT DELETE ROWS";
 
 /*
  * The customers' metrics (SPEC §4) as a function of their events, written once: `src` is a
@@ -50,7 +68,8 @@ static const char seg__stage_sql[] =
  * of their customers, creating the customers that do not exist yet, in id order (so that
  * concurrent batches take the row locks in one order). Used by the ingest (the events a batch
  * inserted) and by the recompute (every event of the tenant, after zeroing the metrics).
- * Every customer it touches gets a new rev (db/README.md "Memberships").
+ * Every customer it touches gets a new rev (db/README.md "Memberships"). upd returns each
+ * customer's id and whether this transaction created it.
  */
 #define SEG__METRICS_ADD(src)                                                                  \
 	"rt AS (SELECT revenue_event_types AS types FROM tenants WHERE id = $1), "             \
@@ -71,23 +90,103 @@ static const char seg__stage_sql[] =
 	"last_event_at = greatest(c.last_event_at, EXCLUDED.last_event_at), "                  \
 	"first_purchase_at = least(c.first_purchase_at, EXCLUDED.first_purchase_at), "         \
 	"last_purchase_at = greatest(c.last_purchase_at, EXCLUDED.last_purchase_at), "         \
-	"rev = c.rev + 1 RETURNING 1) "
+	"rev = c.rev + 1 RETURNING c.id, c.created_at = now() AS created) "
 
 /*
- * Inserts the staged events (a repeated id, stored or earlier in the batch, is skipped: the
- * first wins) and adds them to their customers' metrics, in one statement.
+ * Adds the staged events to their customers' metrics, in one statement; the customers it
+ * created go to seg_stage_created, for the step. Returns the counts of new and repeated
+ * events, and the lines of the repeated ones ("" for none). seg__ingest_sql leaves out the
+ * repeated ids (stored, or earlier in the batch: the first wins), each found by a probe of the
+ * unique index (LIMIT 1 keeps it a probe per event whatever the planner believes of the
+ * table's size); seg__ingest_new_sql, for a batch already COPYed into events (so none of its
+ * ids was taken), counts them all.
  */
-static const char seg__ingest_sql[] =
-	"WITH ins AS (INSERT INTO events (tenant_id, id, customer_id, type, occurred_at, amount, "
-	"properties) SELECT $1, s.id, s.customer_id, s.type, s.occurred_at, "
-	"(s.doc ->> 'amount')::numeric, "
-	"CASE WHEN jsonb_typeof(s.doc -> 'properties') = 'object' THEN s.doc -> 'properties' "
-	"ELSE '{}' END "
-	"FROM seg_stage_events s ORDER BY s.line ON CONFLICT (tenant_id, id) DO NOTHING "
-	"RETURNING customer_id, type, occurred_at, amount), " SEG__METRICS_ADD(
-		"ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM seg_stage_events) "
-		       "- "
-		       "(SELECT count(*) FROM ins), (SELECT count(*) FROM upd)";
+#define SEG__INGEST(dup)                                                                          \
+	"WITH dup AS MATERIALIZED (" dup "), "                                                    \
+	"ins AS MATERIALIZED (SELECT s.customer_id, s.type, s.occurred_at, s.amount "             \
+	"FROM seg_stage_events s WHERE NOT EXISTS (SELECT 1 FROM dup "                            \
+	"WHERE dup.line = s.line)), " SEG__METRICS_ADD(                                           \
+		"ins") ", cr AS (INSERT INTO seg_stage_created (id) SELECT upd.id FROM upd "      \
+		       "WHERE upd.created) "                                                      \
+		       "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dup), "          \
+		       "(SELECT coalesce(string_agg(dup.line::text, ',' ORDER BY dup.line), '') " \
+		       "FROM dup)"
+static const char seg__ingest_sql[] = SEG__INGEST(
+	"SELECT s.line FROM seg_stage_events s CROSS JOIN LATERAL (SELECT 1 FROM events e "
+	"WHERE e.tenant_id = $1 AND e.id = s.id LIMIT 1) e WHERE s.id IS NOT NULL UNION "
+	"SELECT w.line FROM (SELECT s.line, row_number() OVER (PARTITION BY s.id ORDER BY "
+	"s.line) AS k FROM seg_stage_events s WHERE s.id IS NOT NULL) w WHERE w.k > 1");
+static const char seg__ingest_new_sql[] = SEG__INGEST("SELECT NULL::bigint AS line WHERE false");
+
+/*
+ * COPYs the staged rows, but the lines of dup (ascending, comma-separated), into events: a row
+ * of rows is "line\t<the events' columns>\n", so each becomes "<tenant>\t<the events'
+ * columns>\n". PostgreSQL then inserts them in bulk, as a plain COPY does. An id taken
+ * meanwhile by a concurrent transaction (or, with dup "", any taken id) fails the COPY as a
+ * unique violation.
+ */
+static enum seg_err seg__events_copy(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
+				     const char *dup)
+{
+	struct seg_buf out = SEG_BUF_INIT;
+	char tid[SEG_INT_TEXT];
+	enum seg_err err = SEG_OK;
+
+	seg__db_int(tid, tenant);
+	for (size_t at = 0; at < rows->len;) {
+		const char *row = rows->data + at;
+		const char *end = memchr(row, '\n', rows->len - at);
+		size_t len = end ? (size_t)(end - row) + 1 : rows->len - at;
+		const char *tab = memchr(row, '\t', len);
+		at += len;
+		if (!tab)
+			continue;
+		unsigned long long line = strtoull(row, NULL, 10);
+		if (*dup && strtoull(dup, NULL, 10) == line) {
+			dup = strchr(dup, ',');
+			dup = dup ? dup + 1 : "";
+			continue;
+		}
+		seg_buf_addstr(&out, tid);
+		seg_buf_add(&out, tab, len - (size_t)(tab - row));
+	}
+	if (out.len)
+		err = seg__db_copy(db,
+				   "COPY events (tenant_id, id, customer_id, type, occurred_at, "
+				   "amount, properties) FROM STDIN",
+				   out.data, out.len);
+	seg_buf_release(&out);
+	return err;
+}
+
+/*
+ * Applies a staged events batch. At first it is optimistic: the batch is COPYed into events
+ * whole, then counted into the metrics; a repeated id fails the COPY at once (a unique
+ * violation), and the batch is tried again carefully: the repeated ids are found first and
+ * left out of the COPY.
+ */
+static enum seg_err seg__events_apply(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
+				      bool careful, size_t *accepted, size_t *duplicates)
+{
+	char tid[SEG_INT_TEXT];
+	const char *params[] = {seg__db_int(tid, tenant)};
+	PGresult *res = NULL;
+	enum seg_err err = SEG_OK;
+
+	if (!careful)
+		err = seg__events_copy(db, tenant, rows, "");
+	if (!err)
+		err = seg__db_query(db, careful ? seg__ingest_sql : seg__ingest_new_sql, 1, params,
+				    &res);
+	if (!err) {
+		*accepted = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		*duplicates = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+		if (careful)
+			err = seg__events_copy(db, tenant, rows, PQgetvalue(res, 0, 2));
+	}
+	PQclear(res);
+	return err;
+}
 
 static const char seg__zero_sql[] =
 	"UPDATE customers SET events = 0, orders = 0, revenue = 0, first_event_at = NULL, "
@@ -102,8 +201,9 @@ enum seg_err seg_db_events_ingest(struct seg_db *db, int64_t tenant, const struc
 {
 	static const struct seg__batch spec = {
 		.stage_sql = seg__stage_sql,
+		.created_sql = SEG__STAGE_CREATED_SQL,
 		.copy_sql = "COPY seg_stage_events FROM STDIN",
-		.sql = seg__ingest_sql,
+		.apply = seg__events_apply,
 		.changed = SEG__CHANGED_STAGE_EVENTS,
 		.what = SEG_RULE_DEP_EVENTS | SEG_RULE_DEP_METRICS,
 	};

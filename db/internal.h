@@ -370,16 +370,34 @@ enum seg_err seg__members_check_capacity(struct seg_db *db, int64_t tenant, size
  */
 struct seg__batch {
 	const char *stage_sql;	   /* creates the connection's temporary staging table if needed */
+	const char *created_sql;   /* NULL, or creates seg_stage_created (SEG__STAGE_CREATED_SQL) if
+				      needed: sql then inserts into it the customers it created */
 	const char *copy_sql;	   /* "COPY <staging table> FROM STDIN" */
 	const char *sql;	   /* applies the batch; $1 is the tenant; its first two columns are
 				      returned as counts */
 	enum seg__changed changed; /* where the changed customers are, for the step */
 	unsigned what;		   /* SEG_RULE_DEP_* bits of what changed */
+	/*
+	 * NULL, or applies the staged batch instead of sql, setting the two counts. careful is
+	 * false at first: a unique violation (SQLSTATE 23505) then tries the batch again with
+	 * careful true (a write that can collide with stored rows checks them first only then).
+	 */
+	enum seg_err (*apply)(struct seg_db *db, int64_t tenant, const struct seg_buf *rows,
+			      bool careful, size_t *count0, size_t *count1);
 };
 /*
+ * The ids of the customers the batch's transaction created, for the step of an events batch
+ * (seg__members_step, SEG__CHANGED_STAGE_EVENTS): so it finds them without probing every
+ * customer of the batch.
+ */
+#define SEG__STAGE_CREATED_SQL                                                                \
+	"CREATE TEMP TABLE IF NOT EXISTS seg_stage_created (id text COLLATE \"C\" NOT NULL) " \
+	"ON COMMIT DELETE ROWS"
+/*
  * One staged batch in one transaction, the shape every batched write takes: seg__members_lock,
- * creates the staging table if needed, COPYs rows into it, runs spec->sql, then the membership
- * step. On a deadlock or serialization failure the whole batch is tried again (up to 5 times).
+ * creates the staging table if needed, COPYs rows into it, runs spec->sql (or spec->apply),
+ * then the membership step. On a deadlock or serialization failure (or a unique violation, with
+ * spec->apply) the whole batch is tried again (up to 5 times).
  */
 enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int64_t tenant,
 			   const struct seg_buf *rows, size_t *count0, size_t *count1);

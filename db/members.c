@@ -451,10 +451,11 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 	 * after an import), so no plan can scan the tenant once per changed customer.
 	 */
 	bool all = src == SEG__CHANGED_ALL;
-	const char *from_c =
-		all ? "customers c"
-		    : "x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 "
-		      "AND c.id = x.id OFFSET 0) c";
+	bool staged = src == SEG__CHANGED_STAGE_EVENTS;
+#define SEG__PROBE_C                                                               \
+	" x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 " \
+	"AND c.id = x.id OFFSET 0) c"
+	const char *from_c = all ? "customers c" : SEG__PROBE_C;
 	const char *where_c = all ? " WHERE c.tenant_id = $1" : " WHERE true";
 	enum seg_err err = SEG_OK;
 
@@ -501,16 +502,24 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 		seg_buf_addstr(&sql, "ev AS MATERIALIZED (");
 		char where[96];
 		if (nhit) {
-			snprintf(where, sizeof(where), "%s%s", where_c,
-				 filter ? " AND (x.rel OR c.created_at = now())" : "");
-			err = seg__step_values(&sql, &st->params, d, hit, nhit, from_c, where);
+			/*
+			 * An events batch lists the customers it created (seg_stage_created):
+			 * only they and those with a relevant event are probed.
+			 */
+			const char *from =
+				filter ? "(SELECT x.id FROM x WHERE x.rel UNION SELECT n.id FROM "
+					 "seg_stage_created n)" SEG__PROBE_C
+				       : from_c;
+			err = seg__step_values(&sql, &st->params, d, hit, nhit, from, where_c);
 		}
 		if (nrest && !err) {
 			/* the customers this transaction created are evaluated for every segment */
-			snprintf(where, sizeof(where), "%s AND c.created_at = now()", where_c);
+			const char *from = staged ? "seg_stage_created" SEG__PROBE_C : from_c;
+			snprintf(where, sizeof(where), "%s%s", where_c,
+				 staged ? "" : " AND c.created_at = now()");
 			if (nhit)
 				seg_buf_addstr(&sql, " UNION ALL ");
-			err = seg__step_values(&sql, &st->params, d, rest, nrest, from_c, where);
+			err = seg__step_values(&sql, &st->params, d, rest, nrest, from, where);
 		}
 		if (err)
 			goto out;

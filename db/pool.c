@@ -546,33 +546,42 @@ enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int
 	const char *params[] = {seg__db_int(tid, tenant)};
 	enum seg_err err = SEG_OK;
 
+	bool careful = false;
+
 	*count0 = *count1 = 0;
 	if (!rows->len)
 		return SEG_OK;
-	for (int attempt = 0; attempt < 5; attempt++) {
+	/* a unique violation means another writer committed: it tries again, up to 10 times */
+	for (int attempt = 0; attempt < (careful ? 10 : 5); attempt++) {
 		PGresult *res = NULL;
 		err = seg_db_begin(db);
 		if (!err)
 			err = seg__members_lock(db, tenant);
 		if (!err)
 			err = seg__db_query(db, spec->stage_sql, 0, NULL, NULL);
+		if (!err && spec->created_sql)
+			err = seg__db_query(db, spec->created_sql, 0, NULL, NULL);
 		if (!err)
 			err = seg__db_copy(db, spec->copy_sql, rows->data, rows->len);
-		if (!err)
-			err = seg__db_query(db, spec->sql, 1, params, &res);
-		if (!err) {
+		if (!err && spec->apply)
+			err = spec->apply(db, tenant, rows, careful, count0, count1);
+		else if (!err && !(err = seg__db_query(db, spec->sql, 1, params, &res))) {
 			*count0 = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 			*count1 = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 			PQclear(res);
+		}
+		if (!err)
 			err = seg__members_step(db, tenant, spec->changed, NULL, spec->what, NULL,
 						NULL);
-		}
 		if (!err)
 			err = seg_db_commit(db);
 		if (!err)
 			return SEG_OK;
 		seg_db_rollback(db);
-		if (!seg__db_retryable(db))
+		if (spec->apply && strcmp(db->sqlstate, "23505") == 0)
+			careful =
+				true; /* again, carefully (a concurrent writer took an id since) */
+		else if (!seg__db_retryable(db))
 			break;
 	}
 	*count0 = *count1 = 0;

@@ -735,3 +735,45 @@ def test_double_metrics_compare_as_shown(t):
             ({"not": {"metric": "abc_class", "op": "exists"}}, ["d1", "d2"])]:
         pv = t.expect_json(t.req("POST", "/v1/segments:preview", {"rule": rule}, key=key), 200)
         t.eq(pv["sample"], want, "preview of %s" % json.dumps(rule))
+
+
+def test_materialize_answers_202_past_the_sync_timeout(t):
+    """With SEGMENTD_SYNC_TIMEOUT=0 the segments are not waited for: 202 with the scheme (its
+    Location) and the refresh jobs still pending; the segments are right once they ran."""
+    if not shutil.which("psql"):
+        raise t.Skip("psql not found")
+    db = OwnDb(t, "sync")
+    daemons = []
+    try:
+        env = dict(FAST)
+        env["SEGMENTD_SYNC_TIMEOUT"] = "0"
+        daemons = [db.daemon("an-sync-1", env)]
+        d = daemons[0]
+        body = '[{"customer_id": "y1", "type": "purchase", "occurred_at": ' \
+               '"2026-01-01T00:00:00Z", "amount": 10}, {"customer_id": "y2", "type": ' \
+               '"purchase", "occurred_at": "2026-01-01T00:00:00Z", "amount": 1}]'
+        t.expect_json(t.req("POST", "/v1/events", raw_body=body, ctype="application/json",
+                            key=db.key, daemon=d), 202)
+        a = t.expect_json(t.req("POST", "/v1/analyses", {"type": "abc"}, key=db.key,
+                                daemon=d), 202)
+        wait_on(t, d, db.key, a["id"], lambda x: x["status"] == "succeeded", "succeeded")
+        r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "Later"},
+                  key=db.key, daemon=d)
+        s = t.expect_json(r, 202)
+        t.eq(r.header("location"), "/v1/schemes/" + s["id"], "Location of the scheme", r)
+        t.check(len(s["pending_jobs"]) >= 1, "the pending refreshes: %s" % s["pending_jobs"])
+        for jid in s["pending_jobs"]:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                j = t.expect_json(t.req("GET", "/v1/jobs/" + jid, key=db.key, daemon=d), 200)
+                if j["status"] == "succeeded":
+                    break
+                time.sleep(0.1)
+            t.eq(j["status"], "succeeded", "refresh %s" % jid)
+        rep = t.expect_json(t.req("GET", "/v1/schemes/" + s["id"], key=db.key, daemon=d), 200)
+        t.eq([g["size"] for g in rep["segments"]], [1, 1, 0], "A, B, C once evaluated")
+        t.check(rep["mutually_exclusive"] and rep["collectively_exhaustive"], "MECE")
+    finally:
+        for dd in daemons:
+            t.stop_daemon(dd)
+        db.drop()
