@@ -760,6 +760,42 @@ struct seg_abc_summary;
 enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t analysis,
 				 const char *metric, const char *a, const char *b,
 				 struct seg_abc_summary *out, bool *ok);
+/* --- RFM analyses (db/analysis_rfm.c; analytics/README.md "RFM") --- */
+/* One cell of the R×F×M cube of a run: how many scored customers, and their monetary sum. */
+struct seg_rfm_cell {
+	int r, f, m;
+	int64_t count;
+	double monetary;
+};
+struct seg_rfm_run {
+	/* in */
+	int64_t tenant, analysis;
+	int bins;	   /* SEG_RFM_BINS_MIN .. SEG_RFM_BINS_MAX */
+	int window_days;   /* >= 1 */
+	const char *as_of; /* RFC 3339, or NULL: the time of the run (now()) */
+	/* explicit cut points per dimension (recency, frequency, monetary) as a numeric[] literal
+	 * "{1,2,3,4}" of bins - 1 ascending numbers, or NULL: computed by SPEC §6.1 */
+	const char *cuts[3];
+	/* out: everything malloc'ed, freed by seg_rfm_run_release */
+	char *as_of_used;	    /* RFC 3339 */
+	int64_t customers;	    /* every customer of the tenant */
+	int64_t scored;		    /* those with a revenue event in the window */
+	char *cut_points[3];	    /* the cut points used, as JSON arrays of numbers */
+	struct seg_rfm_cell *cells; /* the non-empty cells of the scored customers */
+	size_t ncells;
+	double monetary; /* the scored customers' monetary total */
+};
+void seg_rfm_run_release(struct seg_rfm_run *run);
+/*
+ * Scores every customer of run->tenant by SPEC §6.1 and replaces the rows of run->analysis in
+ * analysis_customers (one per customer, the unscored with rfm_segment "Lost"), inside the
+ * caller's transaction; fills the out fields. Checks hooks->stopping between its statements
+ * (SEG_ERR_CANCELLED) and reports progress. When no customer is scored, returns SEG_OK with
+ * scored 0 and writes nothing (the cut points do not exist): the caller decides. The job
+ * worker's thread.
+ */
+enum seg_err seg_db_rfm_run(struct seg_db *db, const struct seg_job_hooks *hooks,
+			    struct seg_rfm_run *run);
 
 /* --- customer lifetime value (db/analysis_clv.c; SPEC §6 clv, analytics/README.md "CLV") --- */
 /* One distinct BG/NBD summary in whole days, shared by count customers. */
