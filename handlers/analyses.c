@@ -19,8 +19,6 @@
 #include "validate.h"
 
 static const char *const seg__no_params[] = {NULL};
-static const char *const seg__statuses[] = {"queued", "running",   "succeeded",
-					    "failed", "cancelled", NULL};
 
 /* The analysis id of the path (digits); anything else names no analysis (404). */
 static enum seg_err seg__analysis_id(struct seg_req *r, int64_t *id)
@@ -137,17 +135,8 @@ enum seg_err seg_h_analysis_list(struct seg_req *r)
 	enum seg_err err = seg_req_check_query(r, params);
 
 	seg_page_init(&page);
-	status = seg_req_query(r, "status", &err);
 	type = seg_req_query(r, "type", &err);
-	if (!err && status) {
-		bool known = false;
-		for (size_t i = 0; seg__statuses[i]; i++)
-			known = known || strcmp(status, seg__statuses[i]) == 0;
-		if (!known)
-			err = seg_req_bad_param(r, "status",
-						"status is one of queued, running, succeeded, "
-						"failed, cancelled");
-	}
+	err = seg_h_status_param(r, &status, err);
 	if (!err && type && !seg_analysis_kind_find(type)) {
 		struct seg_buf known = SEG_BUF_INIT;
 		seg__types(&known);
@@ -187,7 +176,10 @@ enum seg_err seg_h_analysis_get(struct seg_req *r)
 	return seg__not_found(r, err, id);
 }
 
-enum seg_err seg_h_analysis_cancel(struct seg_req *r)
+/* :cancel and :run: act on the analysis's current run, answer 202 with the analysis. */
+static enum seg_err seg__analysis_act(struct seg_req *r,
+				      enum seg_err (*act)(struct seg_db *, int64_t, int64_t,
+							  char **))
 {
 	struct seg_db *db;
 	char *json = NULL;
@@ -199,7 +191,7 @@ enum seg_err seg_h_analysis_cancel(struct seg_req *r)
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)
-		err = seg_db_analysis_cancel(db, r->tenant, id, &json);
+		err = act(db, r->tenant, id, &json);
 	if (!err) {
 		seg_req_set_location(r, "/v1/analyses/%lld", (long long)id);
 		seg_req_reply_json_take(r, 202, json);
@@ -207,24 +199,14 @@ enum seg_err seg_h_analysis_cancel(struct seg_req *r)
 	return seg__not_found(r, err, id);
 }
 
+enum seg_err seg_h_analysis_cancel(struct seg_req *r)
+{
+	return seg__analysis_act(r, seg_db_analysis_cancel);
+}
+
 enum seg_err seg_h_analysis_run(struct seg_req *r)
 {
-	struct seg_db *db;
-	char *json = NULL;
-	int64_t id = 0;
-	enum seg_err err = seg__analysis_id(r, &id);
-
-	if (!err)
-		err = seg_req_check_query(r, seg__no_params);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_db_analysis_run_now(db, r->tenant, id, &json);
-	if (!err) {
-		seg_req_set_location(r, "/v1/analyses/%lld", (long long)id);
-		seg_req_reply_json_take(r, 202, json);
-	}
-	return seg__not_found(r, err, id);
+	return seg__analysis_act(r, seg_db_analysis_run_now);
 }
 
 enum seg_err seg_h_analysis_delete(struct seg_req *r)
@@ -237,16 +219,8 @@ enum seg_err seg_h_analysis_delete(struct seg_req *r)
 
 	if (!err)
 		err = seg_req_check_query(r, params);
-	if (!err) {
-		const char *f = seg_req_query(r, "force", &err);
-		if (f && strcmp(f, "true") == 0)
-			force = true;
-		else if (f && strcmp(f, "false") != 0) {
-			seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "force", 0,
-					"force must be true or false");
-			err = SEG_ERR_MALFORMED;
-		}
-	}
+	if (!err)
+		err = seg_req_query_bool(r, "force", &force);
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)

@@ -17,11 +17,7 @@ extern const struct seg_analysis_kind seg_analysis_frequency;
 extern const struct seg_analysis_kind seg_analysis_rfm;
 
 const struct seg_analysis_kind *const seg_analysis_kinds[] = {
-	&seg_analysis_rfm,
-	&seg_analysis_abc,
-	&seg_analysis_frequency,
-	&seg_analysis_clv,
-	NULL,
+	&seg_analysis_rfm, &seg_analysis_abc, &seg_analysis_frequency, &seg_analysis_clv, NULL,
 };
 
 const struct seg_analysis_kind *seg_analysis_kind_find(const char *type)

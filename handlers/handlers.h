@@ -66,6 +66,11 @@ enum seg_err seg_h_job_cancel(struct seg_req *r);
  * (false also when the time ran out). A request worker.
  */
 enum seg_err seg_h_job_await(struct seg_req *r, int64_t job, bool *succeeded);
+/*
+ * The query parameter status of a list of jobs or analyses (NULL when absent): one of the job
+ * statuses, else 422. Passes an err already set on, after reading it.
+ */
+enum seg_err seg_h_status_param(struct seg_req *r, const char **status, enum seg_err err);
 
 /* preview.c */
 enum seg_err seg_h_segments_preview(struct seg_req *r);

@@ -13,6 +13,18 @@
 static const char *const seg__statuses[] = {"queued", "running",   "succeeded",
 					    "failed", "cancelled", NULL};
 
+enum seg_err seg_h_status_param(struct seg_req *r, const char **status, enum seg_err err)
+{
+	*status = seg_req_query(r, "status", &err);
+	if (err || !*status)
+		return err;
+	for (size_t i = 0; seg__statuses[i]; i++)
+		if (strcmp(*status, seg__statuses[i]) == 0)
+			return SEG_OK;
+	return seg_req_bad_param(r, "status",
+				 "status is one of queued, running, succeeded, failed, cancelled");
+}
+
 /* The job id of the path: 1 to 18 digits. */
 static enum seg_err seg__job_id(struct seg_req *r, int64_t *id)
 {
@@ -32,17 +44,8 @@ enum seg_err seg_h_job_list(struct seg_req *r)
 	enum seg_err err = seg_req_check_query(r, params);
 
 	seg_page_init(&page);
-	status = seg_req_query(r, "status", &err);
 	kind = seg_req_query(r, "kind", &err);
-	if (!err && status) {
-		bool known = false;
-		for (size_t i = 0; seg__statuses[i]; i++)
-			known = known || strcmp(status, seg__statuses[i]) == 0;
-		if (!known)
-			err = seg_req_bad_param(r, "status",
-						"status is one of queued, running, succeeded, "
-						"failed, cancelled");
-	}
+	err = seg_h_status_param(r, &status, err);
 	if (!err && kind && (strlen(kind) < 1 || strlen(kind) > 64))
 		err = seg_req_bad_param(r, "kind", "a job kind is 1 to 64 bytes");
 	if (!err)

@@ -419,16 +419,8 @@ enum seg_err seg_h_segment_delete(struct seg_req *r)
 
 	if (!err)
 		err = seg_req_check_query(r, params);
-	if (!err) {
-		const char *f = seg_req_query(r, "force", &err);
-		if (f && strcmp(f, "true") == 0)
-			force = true;
-		else if (f && strcmp(f, "false") != 0) {
-			seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, "force", 0,
-					"force must be true or false");
-			err = SEG_ERR_MALFORMED;
-		}
-	}
+	if (!err)
+		err = seg_req_query_bool(r, "force", &force);
 	if (!err)
 		err = seg_req_db(r, &db);
 	if (!err)

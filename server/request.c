@@ -43,6 +43,20 @@ const char *seg_req_query(struct seg_req *r, const char *name, enum seg_err *err
 	return r->query_values[r->nquery_values++];
 }
 
+enum seg_err seg_req_query_bool(struct seg_req *r, const char *name, bool *out)
+{
+	enum seg_err err = SEG_OK;
+	const char *v = seg_req_query(r, name, &err);
+
+	*out = v && strcmp(v, "true") == 0;
+	if (v && !*out && strcmp(v, "false") != 0) {
+		seg_problem_add(&r->problem, SEG_WHERE_PARAMETER, name, 0,
+				"%s must be true or false", name);
+		err = SEG_ERR_MALFORMED;
+	}
+	return err;
+}
+
 struct seg__query_check {
 	struct seg_req *r;
 	const char *const *allowed;

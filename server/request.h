@@ -80,6 +80,11 @@ const char *seg_req_param(const struct seg_req *r, int i);
  * with a problem item, and NULL is returned.
  */
 const char *seg_req_query(struct seg_req *r, const char *name, enum seg_err *err);
+/*
+ * A boolean query parameter: *out true for "true", false for "false" or when absent; any
+ * other value is SEG_ERR_MALFORMED with a problem item (as a value that does not decode).
+ */
+enum seg_err seg_req_query_bool(struct seg_req *r, const char *name, bool *out);
 /* SEG_ERR_MALFORMED (with one item per parameter) when a query parameter is not in allowed. */
 enum seg_err seg_req_check_query(struct seg_req *r, const char *const *allowed);
 
