@@ -433,6 +433,11 @@ static enum seg_err seg__step_values(struct seg_buf *sql, struct seg__sqlparams 
 	return err;
 }
 
+/* The customers of the changed ids x(id), each by a probe of the primary key. */
+#define SEG__PROBE_C                                                               \
+	" x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 " \
+	"AND c.id = x.id OFFSET 0) c"
+
 /*
  * Generates the step of the tenant's definitions d for a source and what (see the README's
  * "Rule compilation" for the statement's shape).
@@ -452,9 +457,6 @@ static enum seg_err seg__step_build(struct seg__defs *d, enum seg__changed src, 
 	 */
 	bool all = src == SEG__CHANGED_ALL;
 	bool staged = src == SEG__CHANGED_STAGE_EVENTS;
-#define SEG__PROBE_C                                                               \
-	" x CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $1 " \
-	"AND c.id = x.id OFFSET 0) c"
 	const char *from_c = all ? "customers c" : SEG__PROBE_C;
 	const char *where_c = all ? " WHERE c.tenant_id = $1" : " WHERE true";
 	enum seg_err err = SEG_OK;

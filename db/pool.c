@@ -545,7 +545,6 @@ enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int
 	char tid[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant)};
 	enum seg_err err = SEG_OK;
-
 	bool careful = false;
 
 	*count0 = *count1 = 0;
@@ -578,9 +577,9 @@ enum seg_err seg__db_batch(struct seg_db *db, const struct seg__batch *spec, int
 		if (!err)
 			return SEG_OK;
 		seg_db_rollback(db);
+		/* a unique violation: again, carefully (a concurrent writer took an id since) */
 		if (spec->apply && strcmp(db->sqlstate, "23505") == 0)
-			careful =
-				true; /* again, carefully (a concurrent writer took an id since) */
+			careful = true;
 		else if (!seg__db_retryable(db))
 			break;
 	}
