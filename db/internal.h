@@ -278,6 +278,14 @@ void seg__db_page_fill(struct seg_page *page, const PGresult *res, int limit);
 /* Runs stmt (rows (json, key), LIMIT limit + 1) and fills page from it. */
 enum seg_err seg__db_page(struct seg_db *db, struct seg_stmt *stmt, int n,
 			  const char *const *params, int limit, struct seg_page *page);
+/*
+ * Runs stmt, a chunk of a streamed CSV export whose one row is (the chunk's CSV text, the last
+ * key in it, its number of rows): appends the text to out, *last (malloc'ed, NULL: none) and
+ * *rows receive the others.
+ */
+enum seg_err seg__db_csv_chunk(struct seg_db *db, struct seg_stmt *stmt, int n,
+			       const char *const *params, struct seg_buf *out, char **last,
+			       size_t *rows);
 /* A cursor key of an id-ordered list: NULL or 1 to 18 digits; otherwise not one of ours. */
 bool seg__db_int_key(const char *key);
 

@@ -706,6 +706,24 @@ enum seg_err seg__db_page(struct seg_db *db, struct seg_stmt *stmt, int n,
 	return SEG_OK;
 }
 
+enum seg_err seg__db_csv_chunk(struct seg_db *db, struct seg_stmt *stmt, int n,
+			       const char *const *params, struct seg_buf *out, char **last,
+			       size_t *rows)
+{
+	PGresult *res;
+	enum seg_err err = seg__db_exec(db, stmt, n, params, &res);
+
+	*last = NULL;
+	*rows = 0;
+	if (err)
+		return err;
+	seg_buf_add(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	*last = seg__db_strdup(res, 0, 1);
+	*rows = (size_t)strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+	PQclear(res);
+	return SEG_OK;
+}
+
 bool seg__db_int_key(const char *key)
 {
 	int64_t id;

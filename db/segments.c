@@ -510,18 +510,7 @@ enum seg_err seg_db_segment_members_csv(struct seg_db *db, int64_t tenant, int64
 	char tid[SEG_INT_TEXT], sid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant), seg__db_int(sid, id), after_key,
 				seg__db_int(lim, limit), paths ? paths : "[]"};
-	PGresult *res;
-	enum seg_err err = seg__db_exec(db, &members_csv, 5, params, &res);
-
-	*last = NULL;
-	*rows = 0;
-	if (err)
-		return err;
-	seg_buf_add(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-	*last = seg__db_strdup(res, 0, 1);
-	*rows = (size_t)strtoull(PQgetvalue(res, 0, 2), NULL, 10);
-	PQclear(res);
-	return SEG_OK;
+	return seg__db_csv_chunk(db, &members_csv, 5, params, out, last, rows);
 }
 
 /*

@@ -158,28 +158,13 @@ enum seg_err seg_h_analysis_list(struct seg_req *r)
 	return err;
 }
 
-enum seg_err seg_h_analysis_get(struct seg_req *r)
-{
-	struct seg_db *db;
-	char *json = NULL;
-	int64_t id = 0;
-	enum seg_err err = seg__analysis_id(r, &id);
-
-	if (!err)
-		err = seg_req_check_query(r, seg__no_params);
-	if (!err)
-		err = seg_req_db(r, &db);
-	if (!err)
-		err = seg_db_analysis_get(db, r->tenant, id, &json);
-	if (!err)
-		seg_req_reply_json_take(r, 200, json);
-	return seg__not_found(r, err, id);
-}
-
-/* :cancel and :run: act on the analysis's current run, answer 202 with the analysis. */
-static enum seg_err seg__analysis_act(struct seg_req *r,
-				      enum seg_err (*act)(struct seg_db *, int64_t, int64_t,
-							  char **))
+/*
+ * GET, :cancel and :run of one analysis: act on it and answer with the analysis (200; 202
+ * with its Location when the act queued or stopped a run).
+ */
+static enum seg_err
+seg__analysis_act(struct seg_req *r,
+		  enum seg_err (*act)(struct seg_db *, int64_t, int64_t, char **), int status)
 {
 	struct seg_db *db;
 	char *json = NULL;
@@ -192,21 +177,26 @@ static enum seg_err seg__analysis_act(struct seg_req *r,
 		err = seg_req_db(r, &db);
 	if (!err)
 		err = act(db, r->tenant, id, &json);
-	if (!err) {
+	if (!err && status == 202)
 		seg_req_set_location(r, "/v1/analyses/%lld", (long long)id);
-		seg_req_reply_json_take(r, 202, json);
-	}
+	if (!err)
+		seg_req_reply_json_take(r, status, json);
 	return seg__not_found(r, err, id);
+}
+
+enum seg_err seg_h_analysis_get(struct seg_req *r)
+{
+	return seg__analysis_act(r, seg_db_analysis_get, 200);
 }
 
 enum seg_err seg_h_analysis_cancel(struct seg_req *r)
 {
-	return seg__analysis_act(r, seg_db_analysis_cancel);
+	return seg__analysis_act(r, seg_db_analysis_cancel, 202);
 }
 
 enum seg_err seg_h_analysis_run(struct seg_req *r)
 {
-	return seg__analysis_act(r, seg_db_analysis_run_now);
+	return seg__analysis_act(r, seg_db_analysis_run_now, 202);
 }
 
 enum seg_err seg_h_analysis_delete(struct seg_req *r)

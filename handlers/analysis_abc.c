@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "abc.h"
+#include "validate.h"
 
 static const char *const seg__abc_metrics[] = {"revenue", "orders", "events", "avg_order_value",
 					       NULL};
@@ -33,25 +34,10 @@ static size_t seg__abc_check(json_t *params, struct seg_problem *p)
 {
 	static const char *const keys[] = {"metric", "a", "b", NULL};
 	size_t before = p->count + p->dropped;
-	const char *key;
 	json_t *v;
 	double a = 0.8, b = 0.95;
 
-	json_object_foreach(params, key, v)
-	{
-		bool known = false;
-		for (size_t i = 0; keys[i]; i++)
-			known = known || strcmp(key, keys[i]) == 0;
-		if (!known) {
-			struct seg_buf ptr = SEG_BUF_INIT;
-			seg_buf_addstr(&ptr, "/params");
-			seg_pointer_push(&ptr, key);
-			seg_problem_add(p, SEG_WHERE_POINTER, ptr.data, 0,
-					"unknown parameter of an abc analysis (known: metric, a, "
-					"b)");
-			seg_buf_release(&ptr);
-		}
-	}
+	seg_json_object_check(params, keys, "/params", p);
 	v = json_object_get(params, "metric");
 	if (!v)
 		json_object_set_new(params, "metric", json_string("revenue"));

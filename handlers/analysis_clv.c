@@ -23,6 +23,7 @@
 #include "clv.h"
 #include "log.h"
 #include "timefmt.h"
+#include "validate.h"
 
 #define SEG__CLV_DAYS_PER_YEAR 365.25
 /* the longest horizon: 10 years (the series of the expectation converges slowly beyond) */
@@ -35,23 +36,8 @@ static const char *const seg__clv_keys[] = {"model",   "calibration_end", "time_
 static size_t seg__clv_check(json_t *params, struct seg_problem *p)
 {
 	size_t before = p->count + p->dropped;
-	const char *key;
 	json_t *v;
-	json_object_foreach(params, key, v)
-	{
-		bool known = false;
-		for (size_t i = 0; seg__clv_keys[i]; i++)
-			known |= strcmp(key, seg__clv_keys[i]) == 0;
-		if (!known) {
-			struct seg_buf ptr = SEG_BUF_INIT;
-			seg_buf_addstr(&ptr, "/params");
-			seg_pointer_push(&ptr, key);
-			seg_problem_add(p, SEG_WHERE_POINTER, ptr.data, 0,
-					"unknown parameter of clv (model, calibration_end, "
-					"time_unit, horizon, discount_rate)");
-			seg_buf_release(&ptr);
-		}
-	}
+	seg_json_object_check(params, seg__clv_keys, "/params", p);
 
 	v = json_object_get(params, "model");
 	if (!v)

@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "frequency.h"
 #include "timefmt.h"
+#include "validate.h"
 
 #define FREQ_WINDOW_MAX	   36500
 #define FREQ_THRESHOLD_MAX 1e9
@@ -76,21 +77,10 @@ static size_t freq_check(json_t *params, struct seg_problem *p)
 	static const char *const keys[] = {"kind",  "event",	  "per", "window_days",
 					   "as_of", "thresholds", NULL};
 	size_t before = p->count + p->dropped;
-	const char *key;
 	json_t *v;
 	bool kind_ok = true;
 
-	json_object_foreach(params, key, v)
-	{
-		bool known = false;
-		for (size_t i = 0; keys[i]; i++)
-			known = known || strcmp(key, keys[i]) == 0;
-		if (!known)
-			freq_problem(
-				p, key,
-				"unknown parameter of a frequency analysis (known: kind, event, "
-				"per, window_days, as_of, thresholds)");
-	}
+	seg_json_object_check(params, keys, "/params", p);
 
 	v = json_object_get(params, "event");
 	if (!v || json_is_null(v))
