@@ -180,11 +180,14 @@ static void walk_node(const struct seg_rule_node *n, int depth, struct walk *w)
 		w->deps |= SEG_RULE_DEP_ATTRS;
 		break;
 	case SEG_RULE_FIELD: w->deps |= SEG_RULE_DEP_ATTRS; break;
-	case SEG_RULE_METRIC:
-		w->deps |= SEG_RULE_DEP_METRICS;
+	case SEG_RULE_METRIC: {
+		int factor;
+		w->deps |= seg_rule_metric_score(n->name, &factor) ? SEG_RULE_DEP_SCORES
+								   : SEG_RULE_DEP_METRICS;
 		if (strcmp(n->name, "recency_days") == 0 || strcmp(n->name, "tenure_days") == 0)
 			w->deps |= SEG_RULE_DEP_CLOCK;
 		break;
+	}
 	case SEG_RULE_EVENT:
 		w->deps |= SEG_RULE_DEP_EVENTS;
 		if (n->within_days)
