@@ -39,8 +39,14 @@ DBTEST_SRC := $(wildcard tests/db/*.c)
 DBTEST_BIN := $(DBTEST_SRC:tests/db/%.c=$(BUILD)/tests/db_%)
 DB_OBJ     := $(filter $(BUILD)/obj/db/%,$(DAEMON_OBJ)) $(BUILD)/obj/gen/embedded.o
 
+# Reference tests of the analytics engines: tests/analytics/NAME_driver.c is a small program
+# over analytics/ (matrices in, JSON out) that tests/analytics/test_NAME.py runs beside
+# NumPy, SciPy and scikit-learn on the same data (tests/run.sh part g).
+ANADRV_SRC := $(wildcard tests/analytics/*_driver.c)
+ANADRV_BIN := $(ANADRV_SRC:tests/analytics/%_driver.c=$(BUILD)/tests/analytics_%)
+
 .PHONY: all deps run test asan unit clean format check-format fuzz fuzz-build FORCE
-all: $(BUILD)/segmentd $(UNIT_BIN) $(DBTEST_BIN)
+all: $(BUILD)/segmentd $(UNIT_BIN) $(DBTEST_BIN) $(ANADRV_BIN)
 
 $(BUILD)/segmentd: $(DAEMON_OBJ) $(ANALYTICS_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -70,6 +76,10 @@ $(GEN_SRC): scripts/embed.sh $(MIGRATIONS) openapi.yaml
 $(BUILD)/tests/db_%: tests/db/%.c $(DB_OBJ) $(ANALYTICS_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/analytics_%: tests/analytics/%_driver.c $(wildcard tests/analytics/*.h) $(ANALYTICS_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(ANALYTICS_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(ANALYTICS_OBJ) $(RULES_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -112,10 +122,10 @@ asan: deps
 	SEGMENTD_SANITIZED=1 FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/run.sh build/asan
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] analytics/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
+	clang-format -i $(wildcard lib/*.[ch] rules/*.[ch] analytics/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c tests/analytics/*.[ch])
 
 check-format:
-	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] analytics/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c)
+	clang-format --dry-run --Werror $(wildcard lib/*.[ch] rules/*.[ch] analytics/*.[ch] server/*.[ch] db/*.[ch] handlers/*.[ch] tests/unit/*.[ch] tests/db/*.c tests/fuzz/*.c tests/analytics/*.[ch])
 
 clean:
 	rm -rf build

@@ -10,13 +10,15 @@ set -eu
 #           OpenSSL libcrypto (SHA-256 of API keys), libcsv (CSV imports), cmocka (unit tests)
 # postgresql-15 postgresql-contrib: the server for `make run` and the tests
 # postgresql-common: pg_virtualenv (throw-away PostgreSQL for the tests)
+# python3-numpy python3-scipy python3-sklearn: the reference the analytics tests compare with
+#           (tests/analytics; run with /usr/bin/python3, Debian's own)
 # python3: API tests; curl: examples and smoke checks; git: version string
 # acl: setfacl, used by scripts/run.sh when the postgres user cannot reach var/
 # clang-format: the tests check that the C sources keep the committed .clang-format
 # clang libclang-rt-14-dev: the libFuzzer drivers in tests/fuzz
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev libpq-dev
 libssl-dev libcsv-dev libcmocka-dev postgresql-15 postgresql-contrib postgresql-common
-python3 curl git ca-certificates acl clang-format clang libclang-rt-14-dev"
+python3 python3-numpy python3-scipy python3-sklearn curl git ca-certificates acl clang-format clang libclang-rt-14-dev"
 
 # The OpenAPI linter (@redocly/cli) runs on Node; any npm on PATH will do.
 if ! command -v npm >/dev/null 2>&1; then

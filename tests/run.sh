@@ -12,7 +12,9 @@
 #     then fuzz_rules and fuzz_bodies explore, in parallel, for FUZZ_SECONDS each (default 60;
 #     0 skips), growing build/fuzz/corpus/NAME; a finding (crash, leak, assertion, timeout) is
 #     a failed test, its input kept as build/fuzz/NAME-crash-* (or leak-, timeout-...);
-# (f) make check-format (the committed .clang-format).
+# (f) make check-format (the committed .clang-format);
+# (g) the analytics reference tests: /usr/bin/python3 tests/analytics/test_NAME.py BUILD_DIR
+#     runs BUILD_DIR/tests/analytics_NAME beside NumPy, SciPy and scikit-learn (TAP lines).
 # Every line starting with "ok" or "not ok" counts. A part that exits non-zero, or a unit binary
 # whose results fall short of its TAP plan, adds a failure of its own even if its TAP lines were
 # fine. With SEGMENTD_SANITIZED=1 the binaries are sanitizer builds: ASAN_OPTIONS/UBSAN_OPTIONS
@@ -117,6 +119,24 @@ done
 if [ "$found" -eq 0 ]; then
 	echo "# note: no unit test binaries in $build/tests"
 fi
+
+# ----- (g) the analytics engines beside NumPy, SciPy and scikit-learn ----------------------
+# Debian's own interpreter, which has python3-sklearn (a python3 earlier on PATH may not).
+for t in tests/analytics/test_*.py; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .py)
+	echo "# analytics: /usr/bin/python3 $t $build"
+	$limit /usr/bin/python3 "$t" "$build" >"$tmp/ana.out" 2>"$tmp/ana.err"
+	rc=$?
+	cat "$tmp/ana.out"
+	count "$tmp/ana.out"
+	if [ "$rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
+		sed 's/^/# stderr: /' "$tmp/ana.err" | tail -n 40
+		extra_failure "$name exited with status $rc"
+	elif [ "$n_ok" -eq 0 ] && [ "$n_fail" -eq 0 ]; then
+		extra_failure "$name printed no TAP results"
+	fi
+done
 
 if [ "$unit_only" -eq 0 ]; then
 	# ----- (b) API tests --------------------------------------------------------------------
