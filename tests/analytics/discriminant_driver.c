@@ -57,6 +57,8 @@ int main(int argc, char **argv)
 		seg_discriminant_fit(x, group, n, p, g, &params, &d, msg, sizeof msg);
 	if (rc) {
 		printf("{\"error\": %d, \"message\": \"%s\"}\n", (int)rc, msg);
+		free(x);
+		free(group);
 		return 0;
 	}
 	size_t q = d.q;
