@@ -802,7 +802,6 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
 	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
-	struct seg_buf source = SEG_BUF_INIT;
 	int64_t *ids = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*ids));
 	bool *missing = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*missing));
 	PGresult *res = NULL;
@@ -836,14 +835,14 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 	err = seg__scores_copy(db, tenant, store, m->metrics);
 	if (!err)
 		err = seg__scores_refresh(db, tenant);
-	seg_buf_addf(&source, "analysis:%lld", (long long)id);
 	for (size_t i = 0; !err && i < m->nsegments; i++) {
 		struct seg_segment_input in = {.name = m->segments[i].name,
 					       .description = m->segments[i].description,
 					       .type = "dynamic",
 					       .rule = m->segments[i].rule,
-					       .source = source.data,
-					       .deps = m->segments[i].deps};
+					       .source = type,
+					       .deps = m->segments[i].deps,
+					       .analysis = id};
 		char *json = NULL;
 		err = seg__segment_insert(db, tenant, &in, &json, &ids[i], &jobs[i]);
 		free(json);
@@ -867,7 +866,6 @@ out:
 	free(store);
 	free(ids);
 	free(missing);
-	seg_buf_release(&source);
 	return err;
 }
 

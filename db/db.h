@@ -383,6 +383,7 @@ struct seg_segment_input {
 	const char *profile;	 /* JSON object text; NULL: {} or unchanged */
 	const char *source;	 /* NULL: "manual" for static, "rule" for dynamic */
 	unsigned deps;		 /* SEG_RULE_DEP_* of the rule */
+	int64_t analysis;	 /* the analysis it was materialised from (source: its type); 0 */
 };
 
 struct seg_rule_graph_entry; /* rules/rule.h */

@@ -70,6 +70,10 @@ BEGIN
 END
 $$;
 
+-- The analysis a materialised segment came from (its source is the analysis's type, SPEC §1);
+-- NULL for every other segment. Kept when the analysis is deleted, like the segment.
+ALTER TABLE segments ADD COLUMN analysis_id bigint;
+
 -- Which analysis provides a tenant's metrics of one type (SPEC §4: rfm_*, abc_class,
 -- frequency_class, clv, p_alive, predicted_orders, factor_n): the analysis of that type
 -- materialised last. Its every succeeded run copies its metrics into customer_scores.

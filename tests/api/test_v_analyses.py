@@ -357,7 +357,7 @@ def test_materialize_rules_and_rerun(t):
         cls = g["name"][-1]
         t.eq(g["size"], sum(1 for c in want if want[c] == cls), "size of %s" % cls)
         seg = t.expect_json(t.req("GET", "/v1/segments/" + g["id"], key=key), 200)
-        t.eq(seg["source"], "analysis:" + a["id"], "source")
+        t.eq((seg["source"], seg["analysis_id"]), ("abc", a["id"]), "source")
         t.eq(seg["type"], "dynamic", "dynamic")
     t.eq(s["analysis_id"], a["id"], "analysis_id")
     t.eq(s["metric_source_replaced"], None, "no source before")

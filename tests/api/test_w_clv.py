@@ -329,7 +329,7 @@ def materialise(t, key, a, got):
         t.eq(len(m), len(want[n]), "size of %s" % n)
         t.check(m == sorted(want[n]), "the members of %s" % n)
         seg = t.expect_json(t.req("GET", "/v1/segments/" + g["id"], key=key), 200)
-        t.eq(seg["source"], "analysis:" + a["id"], "source of %s" % n)
+        t.eq((seg["source"], seg["analysis_id"]), ("clv", a["id"]), "source of %s" % n)
     t.check(all(want[n] for n in names), "every segment has members: %s" %
             {n: len(v) for n, v in want.items()})
     rep = t.expect_json(t.req("GET", "/v1/schemes/" + s["id"], key=key), 200)
