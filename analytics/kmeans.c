@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "linalg.h"
 #include "random.h"
 
 #define SEG__CHUNK_ROWS	 1024 /* rows per chunk, at least; 8 k when k is larger than 128 */
@@ -1449,4 +1450,140 @@ size_t seg_kmeans_label(const double *z, size_t d, const char *const *names, dou
 	return (size_t)snprintf(buf, len, "%s %s, %s %s", names[pick[0]],
 				z[pick[0]] > 0 ? "high" : "low", names[pick[1]],
 				z[pick[1]] > 0 ? "high" : "low");
+}
+
+/* ---- Projection ------------------------------------------------------------------------------ */
+
+void seg_kmeans_projection_release(struct seg_kmeans_projection *pr)
+{
+	if (!pr) {
+		return;
+	}
+	free(pr->components);
+	free(pr->mean);
+	free(pr->index);
+	free(pr->points);
+	free(pr->cluster);
+	memset(pr, 0, sizeof *pr);
+}
+
+struct seg__cov {
+	const double *x, *mean;
+	size_t n, d, rows, tri; /* tri = d (d + 1) / 2 */
+	double *part;		/* nchunks x tri: the upper triangle of sum (x - mean)(x - mean)' */
+};
+
+static void seg__cov_chunk(void *ctx, size_t ci)
+{
+	struct seg__cov *s = ctx;
+	size_t d = s->d, lo = ci * s->rows, hi = lo + s->rows < s->n ? lo + s->rows : s->n;
+	double *acc = s->part + ci * s->tri;
+	double *c = seg_malloc(d * sizeof *c);
+	memset(acc, 0, s->tri * sizeof *acc);
+	for (size_t i = lo; i < hi; i++) {
+		for (size_t j = 0; j < d; j++) {
+			c[j] = s->x[i * d + j] - s->mean[j];
+		}
+		double *a = acc;
+		for (size_t j = 0; j < d; j++) {
+			double cj = c[j];
+			for (size_t h = j; h < d; h++) {
+				*a++ += cj * c[h];
+			}
+		}
+	}
+	free(c);
+}
+
+enum seg_kmeans_status seg_kmeans_project(const double *x, size_t n, size_t d,
+					  const int32_t *labels, size_t m, uint64_t seed,
+					  int threads, struct seg_kmeans_projection *out, char *err,
+					  size_t errlen)
+{
+	enum seg_kmeans_status st = SEG_KMEANS_OK;
+	struct seg__cov s = {.x = x, .n = n, .d = d};
+	double *var = NULL, *cov = NULL, *values = NULL, *vectors = NULL;
+	memset(out, 0, sizeof *out);
+	threads = seg__threads(threads);
+	if (n < 2 || d == 0) {
+		return seg__fail(err, errlen, SEG_KMEANS_INVALID,
+				 "a projection needs at least 2 points and 1 feature");
+	}
+	out->d = d;
+	out->mean = seg_malloc(d * sizeof *out->mean);
+	var = seg_malloc(d * sizeof *var);
+	st = seg__columns(x, n, d, threads, out->mean, var, NULL, NULL, err, errlen);
+	if (st != SEG_KMEANS_OK) {
+		goto out;
+	}
+	s.mean = out->mean;
+	s.tri = d * (d + 1) / 2;
+	s.rows = 8 * d > SEG__CHUNK_ROWS ? 8 * d : SEG__CHUNK_ROWS;
+	size_t nc = seg__nchunks(n, s.rows);
+	s.part = seg_malloc(nc * s.tri * sizeof *s.part);
+	seg__parallel(threads, nc, seg__cov_chunk, &s);
+	cov = seg_calloc(d * d, sizeof *cov);
+	for (size_t ci = 0; ci < nc; ci++) {
+		const double *a = s.part + ci * s.tri;
+		for (size_t j = 0; j < d; j++) {
+			for (size_t h = j; h < d; h++) {
+				cov[h * d + j] +=
+					*a++; /* the lower triangle is what linalg reads */
+			}
+		}
+	}
+	free(s.part);
+	double total = 0;
+	for (size_t j = 0; j < d; j++) {
+		for (size_t h = 0; h <= j; h++) {
+			cov[j * d + h] /= (double)(n - 1);
+			cov[h * d + j] = cov[j * d + h];
+		}
+		total += cov[j * d + j];
+	}
+	values = seg_malloc(d * sizeof *values);
+	vectors = seg_malloc(d * d * sizeof *vectors);
+	enum seg_la_fail lf = seg_la_eigen_sym(d, cov, values, vectors);
+	if (lf != SEG_LA_OK) {
+		st = seg__fail(err, errlen, SEG_KMEANS_INVALID, "principal components: %s",
+			       seg_la_strerror(lf));
+		goto out;
+	}
+	out->ncomp = d >= 2 ? 2 : 1;
+	out->components = seg_calloc(2 * d, sizeof *out->components);
+	for (size_t c = 0; c < out->ncomp; c++) {
+		double v = values[c] > 0 ? values[c] : 0; /* rounding can leave a -1e-17 */
+		for (size_t j = 0; j < d; j++) {
+			out->components[c * d + j] = vectors[j * d + c];
+		}
+		out->variance[c] = v;
+		out->explained[c] = total > 0 ? v / total : 0;
+	}
+	out->m = m < n ? m : n;
+	out->index = seg_malloc((out->m ? out->m : 1) * sizeof *out->index);
+	out->points = seg_malloc((out->m ? out->m : 1) * 2 * sizeof *out->points);
+	out->cluster = seg_malloc((out->m ? out->m : 1) * sizeof *out->cluster);
+	struct seg_rng r;
+	seg_rng_seed(&r, seed ^ 0x70726f6a65637421ULL); /* "project!": its own stream */
+	seg_rng_sample(&r, n, out->m, out->index);
+	for (size_t i = 0; i < out->m; i++) {
+		const double *xi = x + out->index[i] * d;
+		for (size_t c = 0; c < 2; c++) {
+			double p = 0;
+			for (size_t j = 0; j < d; j++) {
+				p += (xi[j] - out->mean[j]) * out->components[c * d + j];
+			}
+			out->points[i * 2 + c] = p;
+		}
+		out->cluster[i] = labels ? labels[out->index[i]] : -1;
+	}
+out:
+	if (st != SEG_KMEANS_OK) {
+		seg_kmeans_projection_release(out);
+	}
+	free(var);
+	free(cov);
+	free(values);
+	free(vectors);
+	return st;
 }

@@ -230,4 +230,37 @@ enum seg_kmeans_status seg_kmeans_profile(const double *x, size_t n, size_t d,
 size_t seg_kmeans_label(const double *z, size_t d, const char *const *names, double threshold,
 			char *buf, size_t len);
 
+/* ---- Projection for plotting ---------------------------------------------------------------- */
+
+struct seg_kmeans_projection {
+	size_t d, m;
+	size_t ncomp;	     /* 2, or 1 when there is one feature (then y is 0) */
+	double *components;  /* 2 x d: the first two principal axes, unit vectors in the units of
+				the matrix given (scaled), each with its largest |entry| positive */
+	double variance[2];  /* the variance along each (covariance eigenvalue, divisor n - 1) */
+	double explained[2]; /* each one's share of the total variance (0 when there is none) */
+	double *mean;	     /* d: the centre the points are measured from */
+	size_t *index;	     /* m: the rows sampled, ascending */
+	double *points;	     /* m x 2: each sampled row's coordinates on the two axes */
+	int32_t *cluster;    /* m: its label */
+};
+
+void seg_kmeans_projection_release(struct seg_kmeans_projection *pr);
+
+/*
+ * The 2-D principal-component projection of a sample for plotting: the covariance matrix of
+ * all n rows of x (the scaled matrix the fit saw; O(n d^2), chunked, so identical for any
+ * threads), its two leading eigenvectors (analytics/linalg.h, Jacobi), and the coordinates of
+ * min(m, n) rows drawn uniformly from seed (not the silhouette's sample) with their labels
+ * (labels may be NULL: cluster -1). Fails with SEG_KMEANS_INVALID on a non-finite value or
+ * n < 2. On success *out owns its arrays.
+ */
+enum seg_kmeans_status seg_kmeans_project(const double *x, size_t n, size_t d,
+					  const int32_t *labels, size_t m, uint64_t seed,
+					  int threads, struct seg_kmeans_projection *out, char *err,
+					  size_t errlen);
+
+/* Points in the projection when the caller has no opinion: enough for a scatter plot. */
+#define SEG_KMEANS_PROJECTION_DEFAULT 2000
+
 #endif

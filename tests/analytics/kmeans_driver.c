@@ -9,7 +9,7 @@
  *       Prints inertia, iterations, run, converged, sizes, labels, centroids (scaled units),
  *       shift, scale, with M > 0 silhouette, davies_bouldin, calinski_harabasz, and the
  *       profile (mean and z per cluster, own units) with each cluster's label (features are
- *       named f0, f1, ...).
+ *       named f0, f1, ...), and the projection of 300 sampled rows (seed SEED).
  *   analytics_kmeans auto N D K_MIN K_MAX N_INIT MAX_ITER TOL SEED THREADS SAMPLE_SIZE
  *       stdin: X. Prints k, inertia, labels and every candidate.
  *   analytics_kmeans scores N D K THREADS M
@@ -130,6 +130,8 @@ static int seg__fit(char **a)
 									: SEG_KMEANS_SCALE_NONE;
 	char err[256] = "";
 	enum seg_kmeans_status st;
+	int rc = 0;
+	memset(&r, 0, sizeof r);
 	seg_kmeans_params_init(&p);
 	p.k = strtoull(a[2], NULL, 10);
 	p.n_init = atoi(a[3]);
@@ -146,11 +148,13 @@ static int seg__fit(char **a)
 	p.init = init;
 	st = seg_kmeans_scale(x, n, d, scaling, p.threads, shift, scale, err, sizeof err);
 	if (st != SEG_KMEANS_OK) {
-		return seg__refused(st, err);
+		rc = seg__refused(st, err);
+		goto out;
 	}
 	st = seg_kmeans_fit(x, n, d, &p, &r, err, sizeof err);
 	if (st != SEG_KMEANS_OK) {
-		return seg__refused(st, err);
+		rc = seg__refused(st, err);
+		goto out;
 	}
 	printf("{\"inertia\": %.17g, \"iterations\": %d, \"run\": %d, \"converged\": %s, ",
 	       r.inertia, r.iterations, r.run, r.converged ? "true" : "false");
@@ -171,14 +175,16 @@ static int seg__fit(char **a)
 					       sizeof err);
 		}
 		if (st != SEG_KMEANS_OK) {
-			return seg__refused(st, err);
+			rc = seg__refused(st, err);
+			goto out;
 		}
 		printf("\"silhouette\": %.17g, \"davies_bouldin\": %.17g, "
 		       "\"calinski_harabasz\": %.17g, ",
 		       sil, db, ch);
 		st = seg_kmeans_profile(x, n, d, &r, shift, scale, p.threads, &pr, err, sizeof err);
 		if (st != SEG_KMEANS_OK) {
-			return seg__refused(st, err);
+			rc = seg__refused(st, err);
+			goto out;
 		}
 		char **names = malloc(d * sizeof *names);
 		for (size_t j = 0; j < d; j++) {
@@ -200,15 +206,38 @@ static int seg__fit(char **a)
 		}
 		free(names);
 		seg_kmeans_profile_release(&pr);
+		struct seg_kmeans_projection pj;
+		st = seg_kmeans_project(x, n, d, r.labels, 300, p.seed, p.threads, &pj, err,
+					sizeof err);
+		if (st != SEG_KMEANS_OK) {
+			rc = seg__refused(st, err);
+			goto out;
+		}
+		printf("\"projection\": {");
+		seg__print_matrix("components", pj.components, 2, d, ", ");
+		seg__print_doubles("variance", pj.variance, 2, ", ");
+		seg__print_doubles("explained", pj.explained, 2, ", ");
+		seg__print_matrix("points", pj.points, pj.m, 2, ", ");
+		printf("\"index\": [");
+		for (size_t i = 0; i < pj.m; i++) {
+			printf("%s%zu", i ? ", " : "", pj.index[i]);
+		}
+		printf("], \"cluster\": [");
+		for (size_t i = 0; i < pj.m; i++) {
+			printf("%s%d", i ? ", " : "", pj.cluster[i]);
+		}
+		printf("]}, ");
+		seg_kmeans_projection_release(&pj);
 	}
 	seg__print_labels(r.labels, n, "}\n");
+out:
 	seg_kmeans_result_release(&r);
 	free(x);
 	free(init);
 	free(sample);
 	free(shift);
 	free(scale);
-	return 0;
+	return rc;
 }
 
 static int seg__auto(char **a)
@@ -230,6 +259,8 @@ static int seg__auto(char **a)
 	enum seg_kmeans_status st =
 		seg_kmeans_auto(x, n, d, &p, kmin, kmax, sample, c, &r, err, sizeof err);
 	if (st != SEG_KMEANS_OK) {
+		free(c);
+		free(x);
 		return seg__refused(st, err);
 	}
 	printf("{\"k\": %zu, \"inertia\": %.17g, \"candidates\": [", r.k, r.inertia);
@@ -264,14 +295,14 @@ static int seg__scores(char **a)
 	if (st == SEG_KMEANS_OK) {
 		st = seg_kmeans_scores(x, n, d, labels, k, threads, &db, &ch, err, sizeof err);
 	}
+	free(x);
+	free(labels);
+	free(sample);
 	if (st != SEG_KMEANS_OK) {
 		return seg__refused(st, err);
 	}
 	printf("{\"silhouette\": %.17g, \"davies_bouldin\": %.17g, \"calinski_harabasz\": %.17g}\n",
 	       sil, db, ch);
-	free(x);
-	free(labels);
-	free(sample);
 	return 0;
 }
 
@@ -294,6 +325,8 @@ static int seg__bench(char **a)
 	enum seg_kmeans_status st = seg_kmeans_fit(x, n, d, &p, &r, err, sizeof err);
 	double t1 = seg__now();
 	long after = seg__vmhwm();
+	free(x);
+	free(init);
 	if (st != SEG_KMEANS_OK) {
 		return seg__refused(st, err);
 	}
@@ -302,8 +335,6 @@ static int seg__bench(char **a)
 	       t1 - t0, r.iterations, r.inertia, before, after, n * d * sizeof(double),
 	       seg_kmeans_memory(n, d, p.k, 0));
 	seg_kmeans_result_release(&r);
-	free(x);
-	free(init);
 	return 0;
 }
 

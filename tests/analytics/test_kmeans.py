@@ -218,6 +218,29 @@ check("minmax scaling: shift data_min_, scale data_range_",
       np.allclose(om["shift"], mm.data_min_, rtol=1e-15)
       and np.allclose(om["scale"], mm.data_range_, rtol=1e-12))
 
+# ---- projection: scikit-learn's PCA on the same (scaled) matrix ---------------------------------
+from sklearn.decomposition import PCA  # noqa: E402
+
+xts = StandardScaler().fit_transform(xt)
+pca = PCA(n_components=2).fit(xts)
+pj = o["projection"]
+comp = np.array(pj["components"])
+dots = np.abs((comp * pca.components_).sum(axis=1))
+check("projection: the two axes are PCA's components (|cos| within 1e-9; %s)" % dots,
+      np.all(np.abs(dots - 1) <= 1e-9))
+check("projection: explained shares and variances as PCA's within 1e-9",
+      np.allclose(pj["explained"], pca.explained_variance_ratio_, rtol=1e-9)
+      and np.allclose(pj["variance"], pca.explained_variance_, rtol=1e-9))
+idx = np.array(pj["index"])
+signs = np.sign((comp * pca.components_).sum(axis=1))
+ref_pts = pca.transform(xts[idx]) * signs
+check("projection: the sampled points' coordinates as PCA.transform (up to each axis' sign)",
+      len(idx) == 300 and np.allclose(np.array(pj["points"]), ref_pts, rtol=0, atol=1e-9))
+check("projection: each point's cluster is its label",
+      pj["cluster"] == lab[idx].tolist())
+check("projection: each axis' largest entry is positive",
+      all(r[np.argmax(np.abs(r))] > 0 for r in comp))
+
 # ---- refusals --------------------------------------------------------------------------------
 exe = os.path.join(build_dir(), "tests", "analytics_kmeans")
 bad = x[:100].copy()

@@ -628,6 +628,69 @@ static void test_profile_and_label(void **state)
 	assert_string_equal(label, "d hi"); /* cut, terminated */
 }
 
+/* Points along (1, 2, 2)/3 with a little noise across: the first axis is that direction. */
+static void test_projection(void **state)
+{
+	size_t n = 3000, d = 3;
+	double *x = malloc(n * d * sizeof *x);
+	int32_t *lab = malloc(n * sizeof *lab);
+	struct seg_rng r;
+	struct seg_kmeans_projection pj[3];
+	char err[160];
+	(void)state;
+	seg_rng_seed(&r, 1);
+	for (size_t i = 0; i < n; i++) {
+		double t = 10 * seg_rng_normal(&r), e = 0.1 * seg_rng_normal(&r);
+		x[i * 3] = 5 + t / 3;
+		x[i * 3 + 1] = -1 + 2 * t / 3 + e;
+		x[i * 3 + 2] = 2 * t / 3 - e;
+		lab[i] = t > 0;
+	}
+	for (int t = 0; t < 3; t++)
+		assert_int_equal(
+			seg_kmeans_project(x, n, d, lab, 400, 7, t + 1, &pj[t], err, sizeof err),
+			SEG_KMEANS_OK);
+	assert_int_equal(pj[0].m, 400);
+	assert_int_equal(pj[0].ncomp, 2);
+	seg__close(pj[0].components[0], 1.0 / 3, 1e-3);
+	seg__close(pj[0].components[1], 2.0 / 3, 1e-3);
+	seg__close(pj[0].components[2], 2.0 / 3, 1e-3);
+	/* the second axis is the noise direction (0, 1, -1)/sqrt 2, largest entry positive */
+	seg__close(fabs(pj[0].components[4]), sqrt(0.5), 1e-3);
+	assert_true(pj[0].explained[0] > 0.999 && pj[0].explained[1] > 0);
+	seg__close(pj[0].explained[0] + pj[0].explained[1], 1, 1e-12);
+	for (size_t i = 0; i < pj[0].m; i++) {
+		size_t row = pj[0].index[i];
+		double p = 0;
+		for (size_t j = 0; j < d; j++)
+			p += (x[row * d + j] - pj[0].mean[j]) * pj[0].components[j];
+		seg__close(pj[0].points[i * 2], p, 1e-12);
+		assert_int_equal(pj[0].cluster[i], lab[row]);
+		if (i)
+			assert_true(pj[0].index[i] > pj[0].index[i - 1]);
+	}
+	for (int t = 1; t < 3; t++) {
+		assert_memory_equal(pj[t].components, pj[0].components, 2 * d * sizeof(double));
+		assert_memory_equal(pj[t].points, pj[0].points, 400 * 2 * sizeof(double));
+	}
+	for (int t = 0; t < 3; t++)
+		seg_kmeans_projection_release(&pj[t]);
+	/* one feature: one axis, y = 0; more points asked than there are: all of them */
+	assert_int_equal(seg_kmeans_project(x, 5, 1, NULL, 10, 7, 1, &pj[0], err, sizeof err),
+			 SEG_KMEANS_OK);
+	assert_int_equal(pj[0].ncomp, 1);
+	assert_int_equal(pj[0].m, 5);
+	assert_true(pj[0].components[0] == 1 && pj[0].explained[0] == 1);
+	assert_true(pj[0].points[1] == 0 && pj[0].cluster[0] == -1);
+	seg_kmeans_projection_release(&pj[0]);
+	x[4] = NAN;
+	assert_int_equal(seg_kmeans_project(x, n, d, lab, 10, 7, 1, &pj[0], err, sizeof err),
+			 SEG_KMEANS_INVALID);
+	assert_null(pj[0].points);
+	free(x);
+	free(lab);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -642,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_quality_by_hand),
 		cmocka_unit_test(test_auto),
 		cmocka_unit_test(test_profile_and_label),
+		cmocka_unit_test(test_projection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
