@@ -365,37 +365,70 @@ struct seg__km {
 	double *part;	    /* nchunks x SEG__MAX_TRIALS: per-chunk sums of one scalar or a few */
 	bool full;	    /* assign by computing every distance (the first pass) */
 	/* k-means++ */
-	const double *newc; /* the centre just chosen */
-	bool first;	    /* D^2 is set, not lowered */
+	const double *newc; /* the centre chosen last, not yet in D^2 (NULL: none) */
 	size_t cand[SEG__MAX_TRIALS], ntrials;
+	double *candt; /* d x ntrials: the candidates transposed */
 };
 
 /*
  * The squared distances of xi to every centre into acc (k), dimension by dimension over the
- * transposed centres: four centres at a time, which the compiler turns into vector
- * instructions (a scan is where the time goes once the bounds hold for most points).
+ * transposed centres, eight or four centres at a time in registers, which the compiler turns
+ * into vector instructions (a scan is where the time goes once the bounds hold for most
+ * points). Each lane's arithmetic is seg__d2seq's: the same bits whichever block it is in.
  */
-static void seg__scan(const double *xi, const double *ct, size_t k, size_t d, double *acc)
+static inline void seg__scan(const double *restrict xi, const double *restrict ct, size_t k,
+			     size_t d, double *restrict acc)
 {
-	for (size_t j = 0; j < k; j++) {
-		acc[j] = 0;
+	size_t j = 0;
+	/* blocks of 8 and 4 centres accumulate in registers (independent chains) */
+	for (; j + 8 <= k; j += 8) {
+		double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+		for (size_t h = 0; h < d; h++) {
+			double xv = xi[h];
+			const double *c = ct + h * k + j;
+			double t0 = xv - c[0], t1 = xv - c[1], t2 = xv - c[2], t3 = xv - c[3];
+			double t4 = xv - c[4], t5 = xv - c[5], t6 = xv - c[6], t7 = xv - c[7];
+			a0 += t0 * t0;
+			a1 += t1 * t1;
+			a2 += t2 * t2;
+			a3 += t3 * t3;
+			a4 += t4 * t4;
+			a5 += t5 * t5;
+			a6 += t6 * t6;
+			a7 += t7 * t7;
+		}
+		acc[j] = a0;
+		acc[j + 1] = a1;
+		acc[j + 2] = a2;
+		acc[j + 3] = a3;
+		acc[j + 4] = a4;
+		acc[j + 5] = a5;
+		acc[j + 6] = a6;
+		acc[j + 7] = a7;
 	}
-	for (size_t h = 0; h < d; h++) {
-		double xv = xi[h];
-		const double *c = ct + h * k;
-		size_t j = 0;
-		for (; j + 4 <= k; j += 4) {
-			double t0 = xv - c[j], t1 = xv - c[j + 1];
-			double t2 = xv - c[j + 2], t3 = xv - c[j + 3];
-			acc[j] += t0 * t0;
-			acc[j + 1] += t1 * t1;
-			acc[j + 2] += t2 * t2;
-			acc[j + 3] += t3 * t3;
+	for (; j + 4 <= k; j += 4) {
+		double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+		for (size_t h = 0; h < d; h++) {
+			double xv = xi[h];
+			const double *c = ct + h * k + j;
+			double t0 = xv - c[0], t1 = xv - c[1], t2 = xv - c[2], t3 = xv - c[3];
+			a0 += t0 * t0;
+			a1 += t1 * t1;
+			a2 += t2 * t2;
+			a3 += t3 * t3;
 		}
-		for (; j < k; j++) {
-			double t = xv - c[j];
-			acc[j] += t * t;
+		acc[j] = a0;
+		acc[j + 1] = a1;
+		acc[j + 2] = a2;
+		acc[j + 3] = a3;
+	}
+	for (; j < k; j++) {
+		double a0 = 0;
+		for (size_t h = 0; h < d; h++) {
+			double t = xi[h] - ct[h * k + j];
+			a0 += t * t;
 		}
+		acc[j] = a0;
 	}
 }
 
@@ -500,34 +533,60 @@ static void seg__own_d2_chunk(void *ctx, size_t ci)
 	}
 }
 
-/* D^2 of each point to the nearest chosen centre: set (first) or lowered by newc. */
-static void seg__kpp_update_chunk(void *ctx, size_t ci)
+/* The squared distance summed dimension by dimension: the arithmetic of one lane of seg__scan. */
+static inline double seg__d2seq(const double *a, const double *b, size_t d)
+{
+	double s = 0;
+	for (size_t h = 0; h < d; h++) {
+		double t = a[h] - b[h];
+		s += t * t;
+	}
+	return s;
+}
+
+/* D^2 of point i: its stored D^2, lowered by the centre chosen last if it is not in yet. */
+static inline double seg__kpp_d2(const struct seg__km *km, size_t i)
+{
+	double v = km->u[i];
+	if (km->newc) {
+		double w = seg__d2seq(km->x + i * km->d, km->newc, km->d);
+		v = w < v ? w : v;
+	}
+	return v;
+}
+
+/* D^2 of each point to the first centre, newc. */
+static void seg__kpp_first_chunk(void *ctx, size_t ci)
 {
 	struct seg__km *km = ctx;
 	size_t d = km->d, lo = ci * km->rows, hi = lo + km->rows < km->n ? lo + km->rows : km->n;
 	double s = 0;
 	for (size_t i = lo; i < hi; i++) {
-		double v = seg__d2(km->x + i * d, km->newc, d);
-		if (!km->first && km->u[i] < v) {
-			v = km->u[i];
-		}
+		double v = seg__d2seq(km->x + i * d, km->newc, d);
 		km->u[i] = v;
 		s += v;
 	}
 	km->part[ci * SEG__MAX_TRIALS] = s;
 }
 
-/* The potential each candidate would leave, per chunk. */
+/*
+ * The potential each candidate would leave, per chunk; first D^2 takes in the centre chosen
+ * last (one pass per centre, not two). The candidates' distances come from seg__scan, whose
+ * every lane is seg__d2seq's arithmetic: so the potential of the candidate chosen is, chunk by
+ * chunk, exactly the sum of the D^2 the next step sees.
+ */
 static void seg__kpp_cand_chunk(void *ctx, size_t ci)
 {
 	struct seg__km *km = ctx;
 	size_t d = km->d, lo = ci * km->rows, hi = lo + km->rows < km->n ? lo + km->rows : km->n;
-	double acc[SEG__MAX_TRIALS] = {0};
+	double acc[SEG__MAX_TRIALS] = {0}, dist[SEG__MAX_TRIALS];
 	for (size_t i = lo; i < hi; i++) {
 		const double *xi = km->x + i * d;
+		double v = seg__kpp_d2(km, i);
+		km->u[i] = v;
+		seg__scan(xi, km->candt, km->ntrials, d, dist);
 		for (size_t t = 0; t < km->ntrials; t++) {
-			double v = seg__d2(xi, km->x + km->cand[t] * d, d);
-			acc[t] += v < km->u[i] ? v : km->u[i];
+			acc[t] += dist[t] < v ? dist[t] : v;
 		}
 	}
 	memcpy(km->part + ci * SEG__MAX_TRIALS, acc, km->ntrials * sizeof *acc);
@@ -543,7 +602,7 @@ static size_t seg__kpp_search(const struct seg__km *km, const double *chunkpot, 
 			size_t hi = lo + km->rows < km->n ? lo + km->rows : km->n;
 			double local = 0;
 			for (size_t i = lo; i < hi; i++) {
-				local += km->u[i];
+				local += seg__kpp_d2(km, i);
 				if (prefix + local >= r) {
 					return i;
 				}
@@ -583,16 +642,16 @@ static enum seg_kmeans_status seg__kmeanspp(struct seg__km *km, struct seg_rng *
 	if (km->ntrials > SEG__MAX_TRIALS) {
 		km->ntrials = SEG__MAX_TRIALS;
 	}
+	km->candt = seg_malloc(d * km->ntrials * sizeof *km->candt);
 	size_t first = (size_t)seg_rng_below(rng, n);
 	memcpy(km->c, km->x + first * d, d * sizeof(double));
 	km->newc = km->c;
-	km->first = true;
-	seg__parallel(threads, nc, seg__kpp_update_chunk, km);
+	seg__parallel(threads, nc, seg__kpp_first_chunk, km);
 	for (size_t ci = 0; ci < nc; ci++) {
 		chunkpot[ci] = km->part[ci * SEG__MAX_TRIALS];
 		pot += chunkpot[ci];
 	}
-	km->first = false;
+	km->newc = NULL;
 	for (size_t c = 1; c < k; c++) {
 		if (!seg__tick(pg, (double)c / (double)k)) {
 			st = seg__fail(err, errlen, SEG_KMEANS_CANCELLED, "cancelled");
@@ -607,6 +666,9 @@ static enum seg_kmeans_status seg__kmeanspp(struct seg__km *km, struct seg_rng *
 		}
 		for (size_t t = 0; t < km->ntrials; t++) {
 			km->cand[t] = seg__kpp_search(km, chunkpot, seg_rng_uniform(rng) * pot);
+			for (size_t h = 0; h < d; h++) {
+				km->candt[h * km->ntrials + t] = km->x[km->cand[t] * d + h];
+			}
 		}
 		seg__parallel(threads, nc, seg__kpp_cand_chunk, km);
 		size_t best = 0;
@@ -622,15 +684,16 @@ static enum seg_kmeans_status seg__kmeanspp(struct seg__km *km, struct seg_rng *
 			}
 		}
 		memcpy(km->c + c * d, km->x + km->cand[best] * d, d * sizeof(double));
-		km->newc = km->c + c * d;
-		seg__parallel(threads, nc, seg__kpp_update_chunk, km);
-		pot = 0;
+		km->newc = km->c + c * d; /* taken into D^2 by the next step's pass */
+		pot = bestpot;
 		for (size_t ci = 0; ci < nc; ci++) {
-			chunkpot[ci] = km->part[ci * SEG__MAX_TRIALS];
-			pot += chunkpot[ci];
+			chunkpot[ci] = km->part[ci * SEG__MAX_TRIALS + best];
 		}
 	}
 out:
+	km->newc = NULL;
+	free(km->candt);
+	km->candt = NULL;
 	free(chunkpot);
 	return st;
 }

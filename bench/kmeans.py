@@ -8,6 +8,11 @@
                                             limit of THREADS; prints JSON seconds, iterations,
                                             inertia (medians of the wall and CPU seconds of
                                             REPEAT fits, default 3)
+  kmeans.py sweep X.bin D KMIN KMAX N_INIT THREADS SAMPLE SEED
+                                           the k "auto" sweep in scikit-learn: KMeans(k,
+                                            n_init, algorithm="lloyd") for each k, scored by
+                                            silhouette_score(sample_size=SAMPLE); prints JSON
+                                            seconds, cpu_seconds, k (the best silhouette)
 """
 import json
 import sys
@@ -46,10 +51,28 @@ def fit(xpath, d, ipath, threads, repeat):
                       "iterations": int(km.n_iter_), "inertia": float(km.inertia_)}))
 
 
+def sweep(xpath, d, kmin, kmax, n_init, threads, sample, seed):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    from threadpoolctl import threadpool_limits
+    x = np.fromfile(xpath, dtype=np.float64).reshape(-1, d)
+    best = (-2.0, 0)
+    with threadpool_limits(limits=threads):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for k in range(kmin, kmax + 1):
+            km = KMeans(n_clusters=k, n_init=n_init, algorithm="lloyd", random_state=seed).fit(x)
+            s = silhouette_score(x, km.labels_, sample_size=sample, random_state=seed)
+            best = max(best, (s, -k))
+        t1, c1 = time.perf_counter(), time.process_time()
+    print(json.dumps({"seconds": t1 - t0, "cpu_seconds": c1 - c0, "k": -best[1]}))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "gen":
         gen(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
             sys.argv[6], sys.argv[7])
+    elif sys.argv[1] == "sweep":
+        sweep(sys.argv[2], *map(int, sys.argv[3:10]))
     elif sys.argv[1] == "fit":
         fit(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]),
             int(sys.argv[6]) if len(sys.argv) > 6 else 3)

@@ -8,7 +8,9 @@
 # likewise); and the engine's peak memory beyond the matrix (VmHWM after the fit minus before
 # it, the matrix already read). Defaults: N = 1,000,000, D = 8, K = 8; blobs with sd 3 around K
 # centres in [-10, 10]^D (overlapping). Median of 3 fits each, ours and scikit-learn's
-# alternating. Needs python3-sklearn for /usr/bin/python3. See docs/BENCHMARKS.md. Never part
+# alternating. Then the k "auto" sweep (k 3..8, n_init 10, silhouette on 3,000 points) with 2
+# threads, once each, beside scikit-learn's (KMeans for each k, silhouette_score with
+# sample_size 3,000): BENCH_SWEEP=0 skips it. Needs python3-sklearn for /usr/bin/python3. See docs/BENCHMARKS.md. Never part
 # of `make test`.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -60,3 +62,12 @@ HA=$(jf "$MEM" hwm_after) HB=$(jf "$MEM" hwm_before) MB=$(jf "$MEM" matrix_bytes
 awk -v a="$HA" -v b="$HB" -v m="$MB" -v e="$EB" 'BEGIN {
 	printf "memory: the engine'"'"'s peak beyond the matrix %.1f MB = %.2f x the matrix (%.1f MB); seg_kmeans_memory says %.1f MB\n",
 		(a - b) / 1e6, (a - b) / m, m / 1e6, e / 1e6 }'
+
+[ "${BENCH_SWEEP:-1}" = 0 ] && exit 0
+say "the k auto sweep (3..8, n_init 10, 2 threads): ours, then scikit-learn's"
+OUT=$("$DRV" auto "$N" "$D" 3 8 10 300 1e-4 42 2 3000 <"$BENCH_TMP/x.bin")
+REF=$($PY "$ROOT/bench/kmeans.py" sweep "$BENCH_TMP/x.bin" "$D" 3 8 10 2 3000 42)
+printf 'sweep k 3..8, n_init 10, 2 threads: ours %.2f s (CPU %.2f s, k %s), scikit-learn %.2f s (CPU %.2f s, k %s): %sx faster\n' \
+	"$(jf "$OUT" seconds)" "$(jf "$OUT" cpu_seconds)" "$(jf "$OUT" k)" \
+	"$(jf "$REF" seconds)" "$(jf "$REF" cpu_seconds)" "$(jf "$REF" k)" \
+	"$(ratio "$(jf "$REF" seconds)" "$(jf "$OUT" seconds)")"

@@ -11,7 +11,8 @@
  *       profile (mean and z per cluster, own units) with each cluster's label (features are
  *       named f0, f1, ...), and the projection of 300 sampled rows (seed SEED).
  *   analytics_kmeans auto N D K_MIN K_MAX N_INIT MAX_ITER TOL SEED THREADS SAMPLE_SIZE
- *       stdin: X. Prints k, inertia, labels and every candidate.
+ *       stdin: X. Prints k, inertia, the seconds of the sweep (wall, CPU), labels and every
+ *       candidate.
  *   analytics_kmeans scores N D K THREADS M
  *       stdin: X, N int32 labels (0..K-1), M int64 sample indices. Prints silhouette (on the
  *       sample), davies_bouldin, calinski_harabasz: the figures on labels given from outside.
@@ -257,14 +258,18 @@ static int seg__auto(char **a)
 	size_t sample = strtoull(a[9], NULL, 10);
 	double *x = seg__read_doubles(n * d);
 	struct seg_kmeans_candidate *c = calloc(kmax - kmin + 1, sizeof *c);
+	double t0 = seg__clock(CLOCK_MONOTONIC), c0 = seg__clock(CLOCK_PROCESS_CPUTIME_ID);
 	enum seg_kmeans_status st =
 		seg_kmeans_auto(x, n, d, &p, kmin, kmax, sample, c, &r, err, sizeof err);
+	double t1 = seg__clock(CLOCK_MONOTONIC), c1 = seg__clock(CLOCK_PROCESS_CPUTIME_ID);
 	if (st != SEG_KMEANS_OK) {
 		free(c);
 		free(x);
 		return seg__refused(st, err);
 	}
-	printf("{\"k\": %zu, \"inertia\": %.17g, \"candidates\": [", r.k, r.inertia);
+	printf("{\"k\": %zu, \"inertia\": %.17g, \"seconds\": %.6f, \"cpu_seconds\": %.6f, "
+	       "\"candidates\": [",
+	       r.k, r.inertia, t1 - t0, c1 - c0);
 	for (size_t t = 0; t < kmax - kmin + 1; t++) {
 		printf("%s{\"k\": %zu, \"status\": %d, \"inertia\": %.17g, \"silhouette\": %.17g, "
 		       "\"davies_bouldin\": %.17g, \"calinski_harabasz\": %.17g, \"iterations\": "
