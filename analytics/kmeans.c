@@ -367,7 +367,8 @@ struct seg__km {
 	/* k-means++ */
 	const double *newc; /* the centre chosen last, not yet in D^2 (NULL: none) */
 	size_t cand[SEG__MAX_TRIALS], ntrials;
-	double *candt; /* d x ntrials: the candidates transposed */
+	double *candt;	/* d x ntrials: the candidates transposed */
+	size_t *chosen; /* NULL, or k: the rows the centres were taken from */
 };
 
 /*
@@ -645,6 +646,9 @@ static enum seg_kmeans_status seg__kmeanspp(struct seg__km *km, struct seg_rng *
 	km->candt = seg_malloc(d * km->ntrials * sizeof *km->candt);
 	size_t first = (size_t)seg_rng_below(rng, n);
 	memcpy(km->c, km->x + first * d, d * sizeof(double));
+	if (km->chosen) {
+		km->chosen[0] = first;
+	}
 	km->newc = km->c;
 	seg__parallel(threads, nc, seg__kpp_first_chunk, km);
 	for (size_t ci = 0; ci < nc; ci++) {
@@ -684,6 +688,9 @@ static enum seg_kmeans_status seg__kmeanspp(struct seg__km *km, struct seg_rng *
 			}
 		}
 		memcpy(km->c + c * d, km->x + km->cand[best] * d, d * sizeof(double));
+		if (km->chosen) {
+			km->chosen[c] = km->cand[best];
+		}
 		km->newc = km->c + c * d; /* taken into D^2 by the next step's pass */
 		pot = bestpot;
 		for (size_t ci = 0; ci < nc; ci++) {
@@ -1015,6 +1022,42 @@ out:
 	free(km.part);
 	free(besta);
 	free(bestc);
+	return st;
+}
+
+enum seg_kmeans_status seg_kmeans_plusplus(const double *x, size_t n, size_t d, size_t k,
+					   uint64_t seed, int threads, double *centres,
+					   size_t *rows, char *err, size_t errlen)
+{
+	struct seg__km km = {.x = x, .n = n, .d = d, .k = k, .chosen = rows};
+	struct seg__progress pg = {0};
+	struct seg_rng rng;
+	enum seg_kmeans_status st;
+	double *mean = NULL;
+	if (d == 0 || k < 1 || threads < 1 || threads > SEG__MAX_THREADS) {
+		return seg__fail(err, errlen, SEG_KMEANS_INVALID,
+				 "k, d and threads must be at least 1 (threads at most %d)",
+				 SEG__MAX_THREADS);
+	}
+	if (k > n) {
+		return seg__fail(err, errlen, SEG_KMEANS_TOO_FEW,
+				 "%zu points cannot make %zu clusters", n, k);
+	}
+	mean = seg_malloc(d * sizeof *mean);
+	st = seg__columns(x, n, d, threads, mean, NULL, NULL, NULL, err, errlen);
+	free(mean);
+	if (st != SEG_KMEANS_OK) {
+		return st;
+	}
+	km.rows = seg__chunk_rows(k);
+	km.nchunks = seg__nchunks(n, km.rows);
+	km.c = centres;
+	km.u = seg_malloc(n * sizeof *km.u);
+	km.part = seg_calloc(km.nchunks * SEG__MAX_TRIALS, sizeof *km.part);
+	seg_rng_seed(&rng, seed);
+	st = seg__kmeanspp(&km, &rng, threads, &pg, err, errlen);
+	free(km.u);
+	free(km.part);
 	return st;
 }
 

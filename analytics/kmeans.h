@@ -129,6 +129,18 @@ enum seg_kmeans_status seg_kmeans_fit(const double *x, size_t n, size_t d,
 				      struct seg_kmeans_result *out, char *err, size_t errlen);
 
 /*
+ * Greedy k-means++ alone, as seg_kmeans_fit seeds each run: the k centres (k x d, caller's)
+ * and the rows they were taken from (k, caller's), drawn from a generator seeded with seed —
+ * the first run of a fit with this seed starts from exactly these. The draws are, in order,
+ * seg_rng_below(n) for the first centre, then 2 + floor(ln k) seg_rng_uniform per further
+ * centre: what a test needs to replay scikit-learn's _kmeans_plusplus with the same numbers.
+ * Fails as seg_kmeans_fit (INVALID, TOO_FEW).
+ */
+enum seg_kmeans_status seg_kmeans_plusplus(const double *x, size_t n, size_t d, size_t k,
+					   uint64_t seed, int threads, double *centres,
+					   size_t *rows, char *err, size_t errlen);
+
+/*
  * Bytes the engine allocates beyond the matrix for a fit or an auto sweep of up to k clusters
  * over n x d with a silhouette sample of sample_size (0 if none): an upper bound, for the
  * caller to refuse what does not fit before reading the data.

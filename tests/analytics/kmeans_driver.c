@@ -16,6 +16,9 @@
  *   analytics_kmeans scores N D K THREADS M
  *       stdin: X, N int32 labels (0..K-1), M int64 sample indices. Prints silhouette (on the
  *       sample), davies_bouldin, calinski_harabasz: the figures on labels given from outside.
+ *   analytics_kmeans kpp N D K SEED THREADS
+ *       stdin: X. Greedy k-means++ alone (seg_kmeans_plusplus): prints the rows chosen and the
+ *       centres.
  *   analytics_kmeans bench N D K MAX_ITER THREADS
  *       stdin: X, the K x D initial centres. One run with tol 1e-4; prints the seconds of the
  *       fit (wall clock, and CPU of the process: all threads), its iterations and inertia, and the
@@ -312,6 +315,34 @@ static int seg__scores(char **a)
 	return 0;
 }
 
+static int seg__kpp(char **a)
+{
+	size_t n = strtoull(a[0], NULL, 10), d = strtoull(a[1], NULL, 10);
+	size_t k = strtoull(a[2], NULL, 10);
+	char err[256] = "";
+	double *x = seg__read_doubles(n * d);
+	double *c = malloc(k * d * sizeof *c);
+	size_t *rows = malloc(k * sizeof *rows);
+	enum seg_kmeans_status st = seg_kmeans_plusplus(x, n, d, k, strtoull(a[3], NULL, 10),
+							atoi(a[4]), c, rows, err, sizeof err);
+	int rc = 0;
+	if (st != SEG_KMEANS_OK) {
+		rc = seg__refused(st, err);
+		goto out;
+	}
+	printf("{\"rows\": [");
+	for (size_t j = 0; j < k; j++) {
+		printf("%s%zu", j ? ", " : "", rows[j]);
+	}
+	printf("], ");
+	seg__print_matrix("centres", c, k, d, "}\n");
+out:
+	free(x);
+	free(c);
+	free(rows);
+	return rc;
+}
+
 static int seg__bench(char **a)
 {
 	size_t n = strtoull(a[0], NULL, 10), d = strtoull(a[1], NULL, 10);
@@ -355,6 +386,9 @@ int main(int argc, char **argv)
 	}
 	if (argc == 7 && strcmp(argv[1], "scores") == 0) {
 		return seg__scores(argv + 2);
+	}
+	if (argc == 7 && strcmp(argv[1], "kpp") == 0) {
+		return seg__kpp(argv + 2);
 	}
 	if (argc == 7 && strcmp(argv[1], "bench") == 0) {
 		return seg__bench(argv + 2);

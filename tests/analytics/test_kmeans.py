@@ -1,5 +1,7 @@
 """The k-means engine (analytics/kmeans.c) beside scikit-learn 1.2 on the same data.
 
+- k-means++: scikit-learn's own _kmeans_plusplus, given our generator's draws (a Python port
+  of analytics/random.c as its random_state), picks the same rows;
 - inertia within 0.5 % of KMeans(n_init same, algorithm="lloyd") on blobs and on skewed data;
 - the same initial centres given to both: the same labels, centres, inertia and iterations;
 - silhouette equal to silhouette_score on the same sample within 1e-6, Davies-Bouldin and
@@ -71,6 +73,70 @@ def compare_inertia(name, x, k, n_init, seed):
 
 
 rng = np.random.default_rng(20261129)
+
+# ---- k-means++: scikit-learn's own _kmeans_plusplus replayed with our generator's draws ----------
+M64 = (1 << 64) - 1
+
+
+class OurDraws:
+    """analytics/random.c in Python (splitmix64 -> xoshiro256**), with the two methods of a
+    numpy RandomState that scikit-learn's _kmeans_plusplus calls: so it draws our numbers."""
+
+    def __init__(self, seed):
+        x, self.s = seed, []
+        for _ in range(4):
+            x = (x + 0x9E3779B97F4A7C15) & M64
+            z = x
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+            self.s.append(z ^ (z >> 31))
+
+    def next(self):
+        s = self.s
+        rotl = lambda v, k: ((v << k) | (v >> (64 - k))) & M64  # noqa: E731
+        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def randint(self, n):  # seg_rng_below: Lemire's multiply and reject
+        m = self.next() * n
+        if (m & M64) < n:
+            threshold = ((1 << 64) - n) % n
+            while (m & M64) < threshold:
+                m = self.next() * n
+        return m >> 64
+
+    def uniform(self, size):  # seg_rng_uniform
+        return np.array([(self.next() >> 11) * 2.0 ** -53 for _ in range(size)])
+
+
+from sklearn.cluster._kmeans import _kmeans_plusplus  # noqa: E402
+from sklearn.utils.extmath import row_norms  # noqa: E402
+
+xk, _ = make_blobs(n_samples=5000, n_features=4, centers=6, cluster_std=2.0, random_state=5)
+xk2 = np.exp(np.random.default_rng(3).standard_normal((3000, 3)))
+for name, data, k, seed in (("blobs", xk, 6, 1), ("blobs", xk, 12, 2), ("lognormal", xk2, 9, 3),
+                            ("lognormal", xk2, 1, 4)):
+    ours = driver("kmeans", ["kpp", data.shape[0], data.shape[1], k, seed, 2],
+                  np.ascontiguousarray(data).tobytes())
+    sk_c, sk_rows = _kmeans_plusplus(data, k, row_norms(data, squared=True), OurDraws(seed))
+    check("k-means++ on %s, k %d: the rows scikit-learn's _kmeans_plusplus picks from the same "
+          "draws" % (name, k), ours["rows"] == sk_rows.tolist(),
+          "ours %s\nsklearn %s" % (ours["rows"], sk_rows.tolist()))
+    check("k-means++ on %s, k %d: the centres are those rows" % (name, k),
+          np.array_equal(np.array(ours["centres"]), data[ours["rows"]]))
+# the first run of a fit starts from exactly these centres
+kp = driver("kmeans", ["kpp", xk.shape[0], 4, 6, 7, 1], xk.tobytes())
+a1 = fit(xk, 6, n_init=1, seed=7)
+a2 = fit(xk, 6, n_init=1, init=xk[kp["rows"]])
+check("a fit with seed s runs from seg_kmeans_plusplus(seed s)'s centres",
+      a1["labels"] == a2["labels"] and a1["inertia"] == a2["inertia"])
 
 # ---- blobs: inertia, ARI against the truth, quality figures --------------------------------
 x, truth = make_blobs(n_samples=6000, n_features=4, centers=5, cluster_std=1.0,
