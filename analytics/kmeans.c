@@ -1764,3 +1764,181 @@ out:
 	free(vectors);
 	return st;
 }
+
+/* ---- Assigning a new row ----------------------------------------------------------------------
+ */
+
+int seg_kmeans_assign(const double *row, size_t d, const double *centroids, size_t k,
+		      const double *shift, const double *scale)
+{
+	double best = INFINITY;
+	int lab = -1;
+	for (size_t j = 0; j < d; j++) {
+		if (!isfinite(row[j])) {
+			return -1;
+		}
+	}
+	for (size_t c = 0; c < k; c++) {
+		double s = 0;
+		for (size_t j = 0; j < d; j++) {
+			double v = shift && scale ? (row[j] - shift[j]) / scale[j] : row[j];
+			double t = v - centroids[c * d + j];
+			s += t * t;
+		}
+		if (s < best) {
+			best = s;
+			lab = (int)c;
+		}
+	}
+	return lab;
+}
+
+/* ---- The whole analysis -----------------------------------------------------------------------
+ */
+
+void seg_kmeans_analysis_params_init(struct seg_kmeans_analysis_params *p)
+{
+	memset(p, 0, sizeof *p);
+	seg_kmeans_params_init(&p->fit);
+	p->k_min = 3;
+	p->k_max = 8;
+	p->scaling = SEG_KMEANS_SCALE_STANDARD;
+}
+
+void seg_kmeans_analysis_release(struct seg_kmeans_analysis *a)
+{
+	if (!a) {
+		return;
+	}
+	seg_kmeans_result_release(&a->fit);
+	free(a->shift);
+	free(a->scale);
+	free(a->centroids);
+	free(a->candidates);
+	seg_kmeans_profile_release(&a->profile);
+	for (size_t c = 0; a->labels && c < a->k; c++) {
+		free(a->labels[c]);
+	}
+	free(a->labels);
+	seg_kmeans_projection_release(&a->projection);
+	memset(a, 0, sizeof *a);
+}
+
+enum seg_kmeans_status seg_kmeans_analyse(double *x, size_t n, size_t d, const char *const *names,
+					  const struct seg_kmeans_analysis_params *p,
+					  struct seg_kmeans_analysis *out, char *err, size_t errlen)
+{
+	enum seg_kmeans_status st;
+	struct seg_kmeans_params fp = p->fit;
+	struct seg__progress pg = {p->fit.tick, p->fit.tick_ctx, 0, 0.85};
+	struct seg__progress sil = {p->fit.tick, p->fit.tick_ctx, 0.85, 0.1};
+	size_t m = p->silhouette_sample ? p->silhouette_sample : SEG_KMEANS_SAMPLE_DEFAULT;
+	size_t pm = p->projection_points ? p->projection_points : SEG_KMEANS_PROJECTION_DEFAULT;
+	double z = p->label_z > 0 ? p->label_z : SEG_KMEANS_LABEL_Z;
+	size_t *sample = NULL;
+	memset(out, 0, sizeof *out);
+	if (err && errlen) {
+		err[0] = 0;
+	}
+	if (p->fit.init) {
+		return seg__fail(err, errlen, SEG_KMEANS_INVALID,
+				 "the analysis seeds with k-means++: no initial centres");
+	}
+	out->n = n;
+	out->d = d;
+	out->shift = seg_malloc((d ? d : 1) * sizeof *out->shift);
+	out->scale = seg_malloc((d ? d : 1) * sizeof *out->scale);
+	st = seg_kmeans_scale(x, n, d, p->scaling, fp.threads, out->shift, out->scale, err, errlen);
+	if (st != SEG_KMEANS_OK) {
+		goto out;
+	}
+	fp.tick = seg__sub_tick;
+	fp.tick_ctx = &pg;
+	if (p->auto_k) {
+		if (p->k_max < p->k_min) {
+			st = seg__fail(err, errlen, SEG_KMEANS_INVALID,
+				       "k_max must be at least k_min");
+			goto out;
+		}
+		out->ncandidates = p->k_max - p->k_min + 1;
+		out->candidates = seg_calloc(out->ncandidates, sizeof *out->candidates);
+		st = seg_kmeans_auto(x, n, d, &fp, p->k_min, p->k_max, m, out->candidates,
+				     &out->fit, err, errlen);
+	} else {
+		out->ncandidates = 1;
+		out->candidates = seg_calloc(1, sizeof *out->candidates);
+		st = seg_kmeans_fit(x, n, d, &fp, &out->fit, err, errlen);
+	}
+	if (st != SEG_KMEANS_OK) {
+		goto out;
+	}
+	size_t k = out->k = out->fit.k;
+	if (p->auto_k) {
+		struct seg_kmeans_candidate *c = &out->candidates[k - p->k_min];
+		out->silhouette = c->silhouette;
+		out->davies_bouldin = c->davies_bouldin;
+		out->calinski_harabasz = c->calinski_harabasz;
+		out->has_quality = true;
+	} else {
+		/* the figures of the one k, as a sweep would report them */
+		struct seg_kmeans_candidate *c = &out->candidates[0];
+		size_t mm = m < n ? m : n;
+		c->k = k;
+		c->inertia = out->fit.inertia;
+		c->iterations = out->fit.iterations;
+		sample = seg_malloc(mm * sizeof *sample);
+		seg_kmeans_sample(fp.seed, n, mm, sample);
+		st = seg_kmeans_silhouette(x, n, d, out->fit.labels, k, sample, mm, fp.threads,
+					   seg__sub_tick, &sil, &c->silhouette, err, errlen);
+		if (st == SEG_KMEANS_OK) {
+			st = seg_kmeans_scores(x, n, d, out->fit.labels, k, fp.threads,
+					       &c->davies_bouldin, &c->calinski_harabasz, err,
+					       errlen);
+		}
+		if (st == SEG_KMEANS_UNDEFINED) {
+			c->silhouette = c->davies_bouldin = c->calinski_harabasz = 0;
+			c->status = SEG_KMEANS_UNDEFINED;
+			st = SEG_KMEANS_OK;
+			if (err && errlen) {
+				err[0] = 0;
+			}
+		} else if (st != SEG_KMEANS_OK) {
+			goto out;
+		} else {
+			out->has_quality = true;
+			out->silhouette = c->silhouette;
+			out->davies_bouldin = c->davies_bouldin;
+			out->calinski_harabasz = c->calinski_harabasz;
+		}
+	}
+	out->centroids = seg_malloc(k * d * sizeof *out->centroids);
+	memcpy(out->centroids, out->fit.centroids, k * d * sizeof *out->centroids);
+	seg_kmeans_unscale(out->centroids, k, d, out->shift, out->scale);
+	st = seg_kmeans_profile(x, n, d, &out->fit, out->shift, out->scale, fp.threads,
+				&out->profile, err, errlen);
+	if (st != SEG_KMEANS_OK) {
+		goto out;
+	}
+	out->labels = seg_calloc(k, sizeof *out->labels);
+	for (size_t c = 0; c < k; c++) {
+		size_t len = seg_kmeans_label(out->profile.z + c * d, d, names, z, NULL, 0);
+		out->labels[c] = seg_malloc(len + 1);
+		seg_kmeans_label(out->profile.z + c * d, d, names, z, out->labels[c], len + 1);
+	}
+	if (n >= 2) {
+		st = seg_kmeans_project(x, n, d, out->fit.labels, pm, fp.seed, fp.threads,
+					&out->projection, err, errlen);
+		if (st != SEG_KMEANS_OK) {
+			goto out;
+		}
+	}
+	if (!seg__tick(&(struct seg__progress){p->fit.tick, p->fit.tick_ctx, 0, 1}, 1)) {
+		st = seg__fail(err, errlen, SEG_KMEANS_CANCELLED, "cancelled");
+	}
+out:
+	free(sample);
+	if (st != SEG_KMEANS_OK) {
+		seg_kmeans_analysis_release(out);
+	}
+	return st;
+}

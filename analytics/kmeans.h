@@ -275,4 +275,61 @@ enum seg_kmeans_status seg_kmeans_project(const double *x, size_t n, size_t d,
 /* Points in the projection when the caller has no opinion: enough for a scatter plot. */
 #define SEG_KMEANS_PROJECTION_DEFAULT 2000
 
+/* ---- Assigning a new row (`assign_new`) ---------------------------------------------------- */
+
+/*
+ * The cluster of one row given in the features' own units (d values, finite): scaled with
+ * shift and scale (NULL, NULL: none), then the nearest of the k centroids (k x d, in scaled
+ * units, as a fit returns them), the lowest index on a tie. -1 when a value is not finite.
+ */
+int seg_kmeans_assign(const double *row, size_t d, const double *centroids, size_t k,
+		      const double *shift, const double *scale);
+
+/* ---- The whole analysis in one call --------------------------------------------------------- */
+
+struct seg_kmeans_analysis_params {
+	struct seg_kmeans_params fit; /* n_init, max_iter, tol, seed, threads, tick; k unless
+					 auto; init must be NULL */
+	bool auto_k;		      /* sweep k_min..k_max (SPEC: default 3..8) */
+	size_t k_min, k_max;
+	enum seg_kmeans_scaling scaling;
+	size_t silhouette_sample; /* 0: SEG_KMEANS_SAMPLE_DEFAULT */
+	size_t projection_points; /* 0: SEG_KMEANS_PROJECTION_DEFAULT */
+	double label_z;		  /* 0: SEG_KMEANS_LABEL_Z */
+};
+
+/* SPEC §6's defaults: auto off, k 8, k_min 3, k_max 8, standard scaling, the fit's defaults. */
+void seg_kmeans_analysis_params_init(struct seg_kmeans_analysis_params *p);
+
+struct seg_kmeans_analysis {
+	size_t n, d, k;
+	struct seg_kmeans_result fit; /* labels, sizes, inertia, iterations; centroids in
+					 scaled units (for seg_kmeans_assign) */
+	double *shift, *scale;	      /* d: the scaling applied to x */
+	double *centroids;	      /* k x d: the fit's centroids in the features' own units */
+	bool has_quality;	      /* false when k = 1 or the sample saw one cluster */
+	double silhouette, davies_bouldin, calinski_harabasz;
+	struct seg_kmeans_candidate *candidates; /* each k tried (one when k was given) */
+	size_t ncandidates;
+	struct seg_kmeans_profile profile;
+	char **labels; /* k short labels ("income high, age low"), NUL-terminated */
+	struct seg_kmeans_projection projection;
+};
+
+void seg_kmeans_analysis_release(struct seg_kmeans_analysis *a);
+
+/*
+ * The `kmeans` analysis of SPEC §6 but for the rules (contrast groups, analytics/contrast.h):
+ * scales x in place (so x is the scaled matrix afterwards), fits k clusters or sweeps
+ * k_min..k_max, then for the k kept: silhouette on a sample, Davies-Bouldin,
+ * Calinski-Harabasz, centroids in own units, the profile, a label per cluster (names: d
+ * feature names), the projection. Progress runs over the whole (fit or sweep 0 to 0.85, the
+ * rest after). On success *out owns everything (seg_kmeans_analysis_release); on failure it is
+ * zeroed and err says why (as seg_kmeans_fit and seg_kmeans_auto).
+ */
+enum seg_kmeans_status seg_kmeans_analyse(double *x, size_t n, size_t d, const char *const *names,
+					  const struct seg_kmeans_analysis_params *p,
+					  struct seg_kmeans_analysis *out, char *err,
+					  size_t errlen);
+
 #endif

@@ -691,6 +691,84 @@ static void test_projection(void **state)
 	free(lab);
 }
 
+/* The whole analysis in one call: everything consistent with the pieces; assign; cancel. */
+static void test_analyse(void **state)
+{
+	size_t n = 3000, d = 3;
+	double *x = seg__blobs(n, d, 4, 31, NULL), *raw = malloc(n * d * sizeof *raw);
+	const char *names[] = {"income", "age", "visits"};
+	struct seg_kmeans_analysis_params p;
+	struct seg_kmeans_analysis a;
+	char err[160];
+	(void)state;
+	for (size_t i = 0; i < n * d; i++)
+		x[i] = x[i] * (1 + (double)(i % d) * 10) + 100; /* features in different units */
+	memcpy(raw, x, n * d * sizeof *raw);
+	seg_kmeans_analysis_params_init(&p);
+	p.auto_k = true;
+	p.k_min = 2;
+	p.k_max = 6;
+	p.fit.n_init = 3;
+	p.fit.threads = 2;
+	p.silhouette_sample = 800;
+	p.projection_points = 300;
+	assert_int_equal(seg_kmeans_analyse(x, n, d, names, &p, &a, err, sizeof err),
+			 SEG_KMEANS_OK);
+	assert_int_equal(a.k, 4);
+	assert_int_equal(a.ncandidates, 5);
+	assert_true(a.has_quality);
+	assert_true(a.silhouette == a.candidates[2].silhouette && a.silhouette > 0.5);
+	assert_true(a.davies_bouldin > 0 && a.calinski_harabasz > 0);
+	assert_int_equal(a.projection.m, 300);
+	size_t sizes = 0;
+	for (size_t c = 0; c < a.k; c++) {
+		sizes += a.fit.sizes[c];
+		assert_non_null(a.labels[c]);
+		char want[64];
+		seg_kmeans_label(a.profile.z + c * d, d, names, SEG_KMEANS_LABEL_Z, want,
+				 sizeof want);
+		assert_string_equal(a.labels[c], want);
+		for (size_t j = 0; j < d; j++)
+			seg__close(a.centroids[c * d + j],
+				   a.fit.centroids[c * d + j] * a.scale[j] + a.shift[j], 1e-15);
+	}
+	assert_int_equal(sizes, n);
+	/* x was scaled in place; each raw row, assigned, lands in its own cluster */
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(
+			seg_kmeans_assign(raw + i * d, d, a.fit.centroids, a.k, a.shift, a.scale),
+			a.fit.labels[i]);
+	double bad[3] = {1, NAN, 2};
+	assert_int_equal(seg_kmeans_assign(bad, d, a.fit.centroids, a.k, a.shift, a.scale), -1);
+	seg_kmeans_analysis_release(&a);
+	assert_null(a.labels);
+
+	/* k given, k = 1: no quality figures, the rest there */
+	memcpy(x, raw, n * d * sizeof *x);
+	p.auto_k = false;
+	p.fit.k = 1;
+	assert_int_equal(seg_kmeans_analyse(x, n, d, names, &p, &a, err, sizeof err),
+			 SEG_KMEANS_OK);
+	assert_false(a.has_quality);
+	assert_int_equal(a.ncandidates, 1);
+	assert_int_equal(a.candidates[0].status, SEG_KMEANS_UNDEFINED);
+	assert_string_equal(a.labels[0], "average");
+	seg_kmeans_analysis_release(&a);
+
+	/* cancelled part way: nothing left */
+	struct seg__counter cnt = {0, 25, 0};
+	memcpy(x, raw, n * d * sizeof *x);
+	p.auto_k = true;
+	p.fit.tick = seg__count_tick;
+	p.fit.tick_ctx = &cnt;
+	assert_int_equal(seg_kmeans_analyse(x, n, d, names, &p, &a, err, sizeof err),
+			 SEG_KMEANS_CANCELLED);
+	assert_null(a.candidates);
+	assert_null(a.fit.labels);
+	free(x);
+	free(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_auto),
 		cmocka_unit_test(test_profile_and_label),
 		cmocka_unit_test(test_projection),
+		cmocka_unit_test(test_analyse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
