@@ -14,7 +14,9 @@
 #            scores by comparisons, the named segment by CASE, every customer (the unscored
 #            as Lost); then the R×F grid with counts and revenue (GROUP BY)
 #   ABC SQL  CREATE TABLE AS: running sums by window functions (revenue descending, id), the
-#            class of each customer; then the counts and value shares per class
+#            class, rank and cumulative value of each customer; then what the result holds
+#            beside the classes: the counts, value sums and thresholds per class (GROUP BY) and
+#            the Pareto curve's cumulative value at the ranks ceil(k n / 100) (k = 1..100)
 # After timing, every customer's scores and class are compared with the SQL's (not timed).
 # The data is generated in SQL as in bench/segments.sh (events over two years before AS_OF,
 # 30 % purchases), then VACUUM ANALYZE. See docs/BENCHMARKS.md. Never part of `make test`.
@@ -100,14 +102,17 @@ SELECT r, f, count(*), sum(monetary) FROM bench_rfm GROUP BY 1, 2;"
 ABC_SQL="SET work_mem = '64MB';
 DROP TABLE IF EXISTS bench_abc;
 CREATE TABLE bench_abc AS
-SELECT id, revenue,
+SELECT id, revenue, rank, before + revenue AS cumulative,
 	CASE WHEN revenue <= 0 THEN 'C' WHEN before < 0.8 * total THEN 'A'
 		WHEN before < 0.95 * total THEN 'B' ELSE 'C' END AS class
-FROM (SELECT id, revenue,
-	sum(revenue) OVER (ORDER BY revenue DESC, id ROWS UNBOUNDED PRECEDING) - revenue AS before,
-	sum(revenue) OVER () AS total
-	FROM customers WHERE tenant_id = $TENANT_ID) x;
-SELECT class, count(*), sum(revenue) FROM bench_abc GROUP BY 1;"
+FROM (SELECT id, revenue, row_number() OVER w AS rank,
+	sum(revenue) OVER (w ROWS UNBOUNDED PRECEDING) - revenue AS before,
+	sum(revenue) FILTER (WHERE revenue > 0) OVER () AS total
+	FROM customers WHERE tenant_id = $TENANT_ID WINDOW w AS (ORDER BY revenue DESC, id)) x;
+SELECT class, count(*), sum(revenue), min(revenue) FROM bench_abc GROUP BY 1;
+SELECT rank, cumulative FROM bench_abc WHERE rank = ANY (ARRAY(
+	SELECT (g * n + 99) / 100 FROM (SELECT count(*) AS n FROM bench_abc WHERE revenue > 0) c,
+	generate_series(1, 100) g)) AND revenue > 0 ORDER BY rank;"
 
 # Statements over 100 ms go to the server log, to show where an analysis spends its time.
 psql -qX -c "ALTER SYSTEM SET log_min_duration_statement = 100" -c "SELECT pg_reload_conf()" >/dev/null
