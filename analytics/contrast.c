@@ -27,6 +27,8 @@
 #define TIE_REL	    1e-9
 #define NOSLOT	    UINT32_MAX
 #define MAX_THREADS 64
+/* Rows ahead in a feature's order whose value and row a scan asks the cache for. */
+#define PREFETCH 16
 
 struct seg_ct_data {
 	const double *X;
@@ -114,16 +116,42 @@ static bool seg__batches(const struct seg_ct_params *p, const size_t *items, siz
 /* --- the data: checks and one sort per feature -------------------------------------------- */
 
 struct seg__pair {
-	double x;
+	uint64_t key; /* the value's bits, mapped so that unsigned order is numeric order */
 	uint32_t row;
 };
 
-static int seg__pair_cmp(const void *a, const void *b)
+/* An order-preserving key of a finite double (-0 and +0 the same). */
+static uint64_t seg__key(double x)
 {
-	const struct seg__pair *p = a, *q = b;
-	if (p->x != q->x)
-		return p->x < q->x ? -1 : 1;
-	return (p->row > q->row) - (p->row < q->row);
+	uint64_t b;
+	if (x == 0)
+		x = 0;
+	memcpy(&b, &x, sizeof b);
+	return b >> 63 ? ~b : b | (1ULL << 63);
+}
+
+/*
+ * Sorts pairs[0..m) by key, stably (rows given ascending stay ascending within a value): LSD
+ * radix by bytes, a pass skipped when every key has the same byte there. tmp holds m pairs.
+ */
+static void seg__radix(struct seg__pair *pairs, struct seg__pair *tmp, size_t m)
+{
+	size_t count[256];
+	for (int shift = 0; shift < 64; shift += 8) {
+		memset(count, 0, sizeof count);
+		for (size_t i = 0; i < m; i++)
+			count[(pairs[i].key >> shift) & 255]++;
+		if (m == 0 || count[(pairs[0].key >> shift) & 255] == m)
+			continue;
+		for (size_t b = 0, sum = 0; b < 256; b++) {
+			size_t c = count[b];
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < m; i++)
+			tmp[count[(pairs[i].key >> shift) & 255]++] = pairs[i];
+		memcpy(pairs, tmp, m * sizeof(*pairs));
+	}
 }
 
 struct seg__named {
@@ -155,7 +183,7 @@ static void seg__prep_feature(void *arg, size_t f, unsigned tid)
 
 	P->bad_row[f] = SIZE_MAX;
 	if (!F->categorical) {
-		struct seg__pair *pairs = seg_malloc((n ? n : 1) * sizeof(*pairs));
+		struct seg__pair *pairs = seg_malloc(n * sizeof(*pairs));
 		for (size_t i = 0; i < n; i++) {
 			double x = D->X[i * d + f];
 			if (isnan(x))
@@ -165,9 +193,11 @@ static void seg__prep_feature(void *arg, size_t f, unsigned tid)
 				free(pairs);
 				return;
 			}
-			pairs[m++] = (struct seg__pair){x, (uint32_t)i};
+			pairs[m++] = (struct seg__pair){seg__key(x), (uint32_t)i};
 		}
-		qsort(pairs, m, sizeof(*pairs), seg__pair_cmp);
+		struct seg__pair *tmp = seg_malloc((m ? m : 1) * sizeof(*tmp));
+		seg__radix(pairs, tmp, m);
+		free(tmp);
 		D->order[f] = seg_malloc((m ? m : 1) * sizeof(uint32_t));
 		for (size_t i = 0; i < m; i++)
 			D->order[f][i] = pairs[i].row;
@@ -319,10 +349,16 @@ struct seg__scratch {
 	size_t *bucket;
 };
 
+/* What a scan reads of a row, together: one cache line's visit per row. */
+struct seg__row {
+	double c;      /* the target minus the mean of the row's node */
+	double y;      /* the target */
+	uint32_t slot; /* the node's slot, NOSLOT when the node does not split */
+};
+
 struct seg__lvl {
 	const struct seg_ct_data *data;
-	const double *y, *c;  /* c: y minus the mean of the row's node */
-	const uint32_t *slot; /* per row: its node's slot, NOSLOT when the node does not split */
+	const struct seg__row *row; /* per row, what a scan reads of it */
 	size_t nslots;
 	const size_t *size; /* per slot */
 	const double *tol;  /* per slot */
@@ -366,13 +402,18 @@ static void seg__scan_numeric(struct seg__lvl *L, size_t f, struct seg__scratch 
 		size_t ntouched = 0, j = i;
 		for (; j < m; j++) {
 			uint32_t r = ord[j];
+			if (j + PREFETCH < m) {
+				__builtin_prefetch(&D->X[(size_t)ord[j + PREFETCH] * d + f]);
+				__builtin_prefetch(&L->row[ord[j + PREFETCH]]);
+			}
 			if (D->X[(size_t)r * d + f] != x)
 				break;
-			uint32_t s = L->slot[r];
+			const struct seg__row *R = &L->row[r];
+			uint32_t s = R->slot;
 			if (s == NOSLOT || (L->mode == 1 && L->winner[s] != f))
 				continue;
 			S->cnt[s]++;
-			S->csum[s] += L->c[r];
+			S->csum[s] += R->c;
 			if (S->stamp[s] != i + 1) {
 				S->stamp[s] = i + 1;
 				S->touched[ntouched++] = s;
@@ -423,14 +464,19 @@ static void seg__scan_categorical(struct seg__lvl *L, size_t f, struct seg__scra
 		size_t ntouched = 0, j = i;
 		for (; j < m; j++) {
 			uint32_t r = ord[j];
+			if (j + PREFETCH < m) {
+				__builtin_prefetch(&D->X[(size_t)ord[j + PREFETCH] * d + f]);
+				__builtin_prefetch(&L->row[ord[j + PREFETCH]]);
+			}
 			if (D->X[(size_t)r * d + f] != x)
 				break;
-			uint32_t s = L->slot[r];
+			const struct seg__row *R = &L->row[r];
+			uint32_t s = R->slot;
 			if (s == NOSLOT || (L->mode == 1 && L->winner[s] != f))
 				continue;
 			S->cnt[s]++;
-			S->csum[s] += L->c[r];
-			S->ysum[s] += L->y[r];
+			S->csum[s] += R->c;
+			S->ysum[s] += R->y;
 			if (S->stamp[s] != i + 1) {
 				S->stamp[s] = i + 1;
 				S->touched[ntouched++] = s;
@@ -656,6 +702,7 @@ enum seg_err seg_ct_fit(const struct seg_ct_data *data, const double *y,
 	unsigned threads = seg__threads(p);
 	struct seg_ct_node *nodes = NULL;
 	uint32_t *node_of = NULL, *slot = NULL;
+	struct seg__row *rows = NULL;
 	double *c = NULL, *maxgain = NULL, *best = NULL, *tol = NULL, *threshold = NULL;
 	size_t *size = NULL, *winner = NULL, *ncats = NULL, *items = NULL, *map = NULL;
 	bool *constant = NULL, *done = NULL;
@@ -684,6 +731,7 @@ enum seg_err seg_ct_fit(const struct seg_ct_data *data, const double *y,
 	seg__node_init(&nodes[0], SEG_CT_NONE, 0);
 	node_of = seg_calloc(n, sizeof(*node_of));
 	slot = seg_malloc(n * sizeof(*slot));
+	rows = seg_malloc(n * sizeof(*rows));
 	c = seg_malloc(n * sizeof(*c));
 	items = seg_malloc((d ? d : 1) * sizeof(*items));
 	for (int depth = 0;; depth++) {
@@ -710,6 +758,7 @@ enum seg_err seg_ct_fit(const struct seg_ct_data *data, const double *y,
 			slot[i] = NOSLOT;
 			if (node_of[i] >= lo && node_of[i] < hi && size[node_of[i] - lo])
 				slot[i] = (uint32_t)(node_of[i] - lo);
+			rows[i] = (struct seg__row){c[i], y[i], slot[i]};
 		}
 		for (unsigned t = 0; t < threads; t++)
 			seg__scratch_reserve(&scratch[t], m);
@@ -717,9 +766,7 @@ enum seg_err seg_ct_fit(const struct seg_ct_data *data, const double *y,
 		for (size_t k = 0; k < d * m; k++)
 			maxgain[k] = -1;
 		struct seg__lvl L = {.data = data,
-				     .y = y,
-				     .c = c,
-				     .slot = slot,
+				     .row = rows,
 				     .nslots = m,
 				     .size = size,
 				     .tol = tol,
@@ -865,6 +912,7 @@ out:
 	free(nodes);
 	free(node_of);
 	free(slot);
+	free(rows);
 	free(c);
 	free(maxgain);
 	free(best);

@@ -31,7 +31,8 @@
  *
  * Cancel and progress: params.tick, when not NULL, is called on the calling thread every so
  * often (after each batch of `threads` features sorted or scanned, at least once per level)
- * with the fraction done (0..1); when it returns false the work stops and the function returns
+ * with the fraction of that call's work done (0..1: seg_ct_data_new and seg_ct_fit each report
+ * their own); when it returns false the work stops and the function returns
  * SEG_ERR_CANCELLED. Errors: SEG_ERR_INVALID with a sentence in err (which may be NULL) for
  * input that cannot be analysed; out is then left empty (safe to release).
  */
@@ -110,7 +111,8 @@ struct seg_ct_tree {
 	size_t n;	  /* customers */
 	double mean;	  /* their mean target */
 	double sst;	  /* total sum of squares of the target */
-	double explained; /* share of sst between the leaves (1 - within / sst); 0 when sst is 0 */
+	double explained; /* share of sst between the leaves: sum of size (leaf mean - mean)^2 /
+			     sst; 0 when sst is 0 */
 	/* in preorder: nodes[0] is the root, then its yes subtree, then its no subtree */
 	struct seg_ct_node *nodes;
 	size_t nnodes;

@@ -106,13 +106,11 @@ int main(int argc, char **argv)
 	}
 
 	struct seg_ct_data *data = NULL;
+	uint32_t *leaf_of = seg_malloc(n * sizeof(*leaf_of));
 	enum seg_err rc = seg_ct_data_new(X, n, d, F, &p, &data, err, sizeof err);
 	if (rc != SEG_OK) {
 		printf("{\"error\": \"%s\", \"detail\": \"%s\"}\n", seg_err_slug(rc), err);
-		return 0;
-	}
-	uint32_t *leaf_of = seg_malloc(n * sizeof(*leaf_of));
-	if (!describe) {
+	} else if (!describe) {
 		struct seg_ct_tree t;
 		rc = seg_ct_fit(data, y, &p, &t, leaf_of, err, sizeof err);
 		if (rc != SEG_OK) {

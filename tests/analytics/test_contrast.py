@@ -142,16 +142,17 @@ def dataset(rng, n, with_nan=True):
     c2 = rng.integers(-1, 5, n).astype(float)  # -1: none
     c3 = rng.integers(0, 3, n).astype(float)
     x4 = np.round(rng.exponential(3, n), 1)
+    x5 = np.round(rng.normal(0, 2, n))  # negatives, -0.0 beside 0.0
     if with_nan:
         x0[rng.random(n) < 0.1] = np.nan
         x4[rng.random(n) < 0.2] = np.nan
-    X = np.column_stack([x0, x1, c2, c3, x4])
-    cats = [None, None, 5, 3, None]
-    names = [None, None, ["red", "green", "blue", "amber", "zinc"], ["b", "a", "c"], None]
+    X = np.column_stack([x0, x1, c2, c3, x4, x5])
+    cats = [None, None, 5, 3, None, None]
+    names = [None, None, ["red", "green", "blue", "amber", "zinc"], ["b", "a", "c"], None, None]
     eff2 = np.array([3.0, -2.0, 0.5, 4.0, -1.0])
     y = (0.2 * np.nan_to_num(x0, nan=40.0) + 1.5 * (x1 > 6)
          + np.where(c2 >= 0, eff2[np.maximum(c2, 0).astype(int)], 0.0)
-         + rng.normal(0, 2, n))
+         - 1.2 * (x5 < -1) + rng.normal(0, 2, n))
     return X, cats, names, y
 
 
