@@ -747,7 +747,8 @@ enum seg_err seg_ct_fit(const struct seg_ct_data *data, const double *y,
 		for (size_t s = 0; s < m; s++) {
 			size[s] = nodes[lo + s].size;
 			tol[s] = TIE_REL * nodes[lo + s].sse;
-			if (size[s] >= 2 * p->min_size && !constant[s])
+			if (size[s] >= p->min_size && size[s] - p->min_size >= p->min_size &&
+			    !constant[s])
 				any = true;
 			else
 				size[s] = 0; /* marks "no split" */
