@@ -203,8 +203,33 @@ def main():
     yb[5] = np.nan
     got = driver("contrast", ["fit", 2, 5, 1], encode(X, cats, names, yb))
     check("a missing target is refused", got.get("error") == "validation-failed", got)
+    sklearn_check(rng)
     describe(rng)
     done()
+
+
+def sklearn_check(rng):
+    """On numeric data without missing values AID is CART's regression tree (squared error):
+    scikit-learn's DecisionTreeRegressor must make the same partition (its thresholds are
+    midpoints, ours the values themselves, so the leaves are compared, not the numbers)."""
+    from sklearn.tree import DecisionTreeRegressor
+    n, depth, min_size = 2000, 4, 30
+    X = np.column_stack([rng.normal(0, 1, n), rng.uniform(0, 10, n), rng.exponential(2, n)])
+    y = np.sin(X[:, 0]) * 3 + (X[:, 1] > 6) * 2 + np.log1p(X[:, 2]) + rng.normal(0, 0.5, n)
+    got = driver("contrast", ["fit", depth, min_size, 2],
+                 encode(X, [None] * 3, [None] * 3, y))
+    t = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=min_size, random_state=0)
+    t.fit(X, y)
+    theirs = t.apply(X)
+    ours = np.array(got["leaf_of"])
+    # the same partition: a one-to-one map between their leaves and ours
+    pairs = set(zip(ours.tolist(), theirs.tolist()))
+    same = len(pairs) == len(set(ours.tolist())) == len(set(theirs.tolist()))
+    pred = np.array([got["nodes"][got["leaves"][l]]["mean"] for l in ours])
+    check("numeric data: the same leaves as scikit-learn's DecisionTreeRegressor (%d leaves)"
+          % len(set(ours.tolist())), same and np.allclose(pred, t.predict(X), rtol=1e-9),
+          "pairs %d, ours %d, theirs %d" % (len(pairs), len(set(ours.tolist())),
+                                              len(set(theirs.tolist()))))
 
 
 def describe(rng):
