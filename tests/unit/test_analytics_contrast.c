@@ -104,6 +104,26 @@ static void test_hand_worked(void **state)
 	seg_ct_tree_release(&t);
 }
 
+/* The sort orders negatives, -0 = +0, tiny and huge values numerically. */
+static void test_order(void **state)
+{
+	double X[] = {0.0, -1e300, 1e-300, -0.0, -3, 2, -1e-300, 7};
+	double y[] = {1, 0, 5, 1, 0, 5, 0, 5};
+	struct seg_ct_feature F[1] = {{0}};
+	struct seg_ct_params p = params(1, 1);
+	struct seg_ct_tree t;
+	uint32_t leaf_of[8];
+	(void)state;
+	grow(X, 8, 1, F, y, &p, &t, leaf_of);
+	/* {-1e300, -3, -1e-300} rate 0, {-0, 0} 1, {1e-300, 2, 7} 5: x <= 0 (both zeros on yes)
+	 * gains 5 (0.4 - 2.125)^2 + 3 (5 - 2.125)^2 = 39.675, x <= -1e-300 only 21.675 */
+	assert_true(t.nodes[0].threshold == 0);
+	assert_true(fabs(t.nodes[0].gain - 39.675) < 1e-12);
+	uint32_t want[] = {0, 0, 1, 0, 0, 1, 0, 1};
+	assert_memory_equal(leaf_of, want, sizeof want);
+	seg_ct_tree_release(&t);
+}
+
 /* Missing values go to "no", whatever their target. */
 static void test_missing_to_no(void **state)
 {
@@ -430,10 +450,15 @@ static void test_describe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),      cmocka_unit_test(test_hand_worked),
-		cmocka_unit_test(test_missing_to_no), cmocka_unit_test(test_categories),
-		cmocka_unit_test(test_feature_order), cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_refused),	      cmocka_unit_test(test_threads_and_cancel),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_hand_worked),
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_missing_to_no),
+		cmocka_unit_test(test_categories),
+		cmocka_unit_test(test_feature_order),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_threads_and_cancel),
 		cmocka_unit_test(test_describe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
