@@ -593,6 +593,23 @@ void seg_ct_tree_release(struct seg_ct_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
+size_t seg_ct_leaf_path(const struct seg_ct_tree *t, size_t leaf,
+			struct seg_ct_step steps[SEG_CT_MAX_DEPTH])
+{
+	size_t k = 0;
+	for (size_t c = t->leaves[leaf]; t->nodes[c].parent != SEG_CT_NONE && k < SEG_CT_MAX_DEPTH;
+	     c = t->nodes[c].parent) {
+		size_t up = t->nodes[c].parent;
+		steps[k++] = (struct seg_ct_step){up, t->nodes[up].yes == c};
+	}
+	for (size_t i = 0; i < k / 2; i++) {
+		struct seg_ct_step s = steps[i];
+		steps[i] = steps[k - 1 - i];
+		steps[k - 1 - i] = s;
+	}
+	return k;
+}
+
 static void seg__node_init(struct seg_ct_node *nd, size_t parent, int depth)
 {
 	memset(nd, 0, sizeof(*nd));

@@ -123,6 +123,22 @@ struct seg_ct_tree {
 /* Frees what a tree holds and empties it (NULL-safe, idempotent). */
 void seg_ct_tree_release(struct seg_ct_tree *t);
 
+/* One condition of a leaf's rule: the split of nodes[node], on its yes or its no side. */
+struct seg_ct_step {
+	size_t node;
+	bool yes;
+};
+
+/*
+ * The conditions that lead to leaf (an index into t->leaves), from the root down, into steps
+ * (room for SEG_CT_MAX_DEPTH); returns their number (0 for a tree that is its root). The
+ * leaf's §3 rule is {"all": [...]} of them: a yes step is the split's comparison ("lte" the
+ * threshold, or "in" the categories' values), a no step {"not": ...} of it, which also holds
+ * the customers without the feature.
+ */
+size_t seg_ct_leaf_path(const struct seg_ct_tree *t, size_t leaf,
+			struct seg_ct_step steps[SEG_CT_MAX_DEPTH]);
+
 /*
  * Grows the tree of target y[0..n) (finite) over data (SPEC §6.2) with p's max_depth, min_size,
  * threads and tick. When leaf_of is not NULL, leaf_of[i] receives the leaf index of row i.

@@ -101,6 +101,19 @@ static void test_hand_worked(void **state)
 	size_t leaves[] = {2, 3, 5, 6};
 	assert_int_equal(t.nleaves, 4);
 	assert_memory_equal(t.leaves, leaves, sizeof leaves);
+	/* leaf 1 (node 3): yes of the root, then no of node 1 */
+	struct seg_ct_step steps[SEG_CT_MAX_DEPTH];
+	assert_int_equal(seg_ct_leaf_path(&t, 1, steps), 2);
+	assert_int_equal(steps[0].node, 0);
+	assert_true(steps[0].yes);
+	assert_int_equal(steps[1].node, 1);
+	assert_false(steps[1].yes);
+	/* leaf 2 (node 5): no of the root, yes of node 4 */
+	assert_int_equal(seg_ct_leaf_path(&t, 2, steps), 2);
+	assert_int_equal(steps[0].node, 0);
+	assert_false(steps[0].yes);
+	assert_int_equal(steps[1].node, 4);
+	assert_true(steps[1].yes);
 	seg_ct_tree_release(&t);
 }
 
@@ -239,6 +252,8 @@ static void test_limits(void **state)
 	p = params(0, 1);
 	grow(X, 20, 1, F, y, &p, &t, NULL);
 	assert_int_equal(t.nnodes, 1);
+	struct seg_ct_step steps[SEG_CT_MAX_DEPTH];
+	assert_int_equal(seg_ct_leaf_path(&t, 0, steps), 0);
 	assert_int_equal(t.nleaves, 1);
 	assert_true(t.explained == 0);
 	seg_ct_tree_release(&t);
