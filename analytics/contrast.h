@@ -24,8 +24,8 @@
  * node's sum of squares, so that rounding is no gain) and its depth (the root's is 0) is below
  * max_depth.
  *
- * Cost: seg_ct_data_new sorts each feature once (O(n log n) per numeric feature, a counting
- * sort per categorical one); each level of the tree is then O(n) per feature, whatever the
+ * Cost: seg_ct_data_new sorts each feature once (a radix sort, O(n), per numeric feature, a
+ * counting sort per categorical one); each level of the tree is then O(n) per feature, whatever the
  * number of nodes. Memory beyond X: 4n bytes per feature for the sort orders, and O(n) per
  * fit and per thread.
  *
