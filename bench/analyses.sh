@@ -5,7 +5,7 @@
 #
 # Figures (each the median of 3):
 #   rfm   POST /v1/analyses {"type": "rfm", "params": {"as_of": AS_OF}} until the analysis is
-#         succeeded (polled every 50 ms): the scores of every customer in analysis_customers,
+#         succeeded (polled every 50 ms): the scores of every customer in the run's store,
 #         the result (cut points, grid, segments)
 #   abc   POST /v1/analyses {"type": "abc"} until succeeded
 # against, in psql on the same cluster (work_mem 64MB, as the analysis's own transaction):
@@ -160,8 +160,8 @@ done
 RFM_ID=$(cat "$BENCH_TMP/last_id")
 
 # The statements of the last RFM run, from the server log (the run's own connection).
-RFM_STEPS=$(grep -E 'duration: .*(seg_rfm_agg|INSERT INTO analysis_customers)' "$PGLOG" | tail -4 |
-	sed -nE 's/.*duration: ([0-9.]+) ms .*(CREATE TEMP TABLE seg_rfm_agg|SELECT count\(recency\)|percentile_disc|INSERT INTO analysis_customers|SELECT x\.r).*/\2: \1 ms/p')
+RFM_STEPS=$(grep -E 'duration: .*(seg_rfm_agg|CREATE TABLE seg_results|ADD PRIMARY KEY)' "$PGLOG" | tail -5 |
+	sed -nE 's/.*duration: ([0-9.]+) ms .*(CREATE TEMP TABLE seg_rfm_agg|SELECT count\(recency\)|percentile_disc|CREATE TABLE seg_results|ADD PRIMARY KEY|SELECT x\.r).*/\2: \1 ms/p')
 
 say "ABC through the API, then hand-written SQL (3 each, alternating)"
 ABC_API=()
@@ -175,15 +175,13 @@ done
 ABC_ID=$(cat "$BENCH_TMP/last_id")
 
 say "comparing every customer's results with the SQL's"
-RFM_DIFF=$(psql -AtX -c "SELECT count(*) FROM bench_rfm b FULL JOIN (SELECT * FROM analysis_customers
-	WHERE tenant_id = $TENANT_ID AND analysis_id = $RFM_ID) ac ON ac.customer_id = b.id
-	WHERE b.id IS NULL OR ac.customer_id IS NULL
-	OR (ac.data ->> 'rfm_score') IS DISTINCT FROM b.score
-	OR (ac.data ->> 'rfm_segment') IS DISTINCT FROM b.segment")
-ABC_DIFF=$(psql -AtX -c "SELECT count(*) FROM bench_abc b FULL JOIN (SELECT * FROM analysis_customers
-	WHERE tenant_id = $TENANT_ID AND analysis_id = $ABC_ID) ac ON ac.customer_id = b.id
-	WHERE b.id IS NULL OR ac.customer_id IS NULL
-	OR (ac.data ->> 'abc_class') IS DISTINCT FROM b.class")
+store() { psql -AtX -c "SELECT store FROM analyses WHERE id = $1"; }
+RFM_DIFF=$(psql -AtX -c "SELECT count(*) FROM bench_rfm b FULL JOIN $(store "$RFM_ID") ac
+	ON ac.customer_id = b.id WHERE b.id IS NULL OR ac.customer_id IS NULL
+	OR ac.rfm_score IS DISTINCT FROM b.score OR ac.rfm_segment IS DISTINCT FROM b.segment")
+ABC_DIFF=$(psql -AtX -c "SELECT count(*) FROM bench_abc b FULL JOIN $(store "$ABC_ID") ac
+	ON ac.customer_id = b.id WHERE b.id IS NULL OR ac.customer_id IS NULL
+	OR ac.abc_class IS DISTINCT FROM b.class")
 SCORED=$(psql -AtX -c "SELECT count(*) FROM bench_rfm WHERE r IS NOT NULL")
 
 RFM_S=$(printf '%s\n' "${RFM_API[@]}" | median)

@@ -1,12 +1,13 @@
 /*
  * Analyses (SPEC §5.6, §6): the rows of `analyses`, their runs as jobs of kind "analysis"
- * (target: the analysis), each customer's own result (analysis_customers) as pages and CSV
- * batches, the copy of a metric source's metrics into customer_scores, schedules, and
- * materialising a result as a scheme of dynamic segments. The model is in db/README.md
+ * (target: the analysis), each customer's own result (the run's store, a table of
+ * seg_results) as pages and CSV batches, the stores retired and dropped, the copy of a metric
+ * source's metrics into customer_scores, schedules, and materialising a result as a scheme of
+ * dynamic segments. The model is in db/README.md
  * ("Analyses"); the SQL of each type is in db/analysis_<type>.c.
  *
  * A run is one transaction (seg_db_analysis_run_begin ... seg_db_analysis_run_succeed): what
- * the type reads and writes (analysis_customers), then the job's row (seg_db_job_lock, taken
+ * the type reads and writes (its new store), then the job's row (seg_db_job_lock, taken
  * late so that the heartbeat stores the progress meanwhile), the analysis's row,
  * customer_scores, and the refresh jobs it queues; the job's completion and the commit last. So a
  * run's result, its metrics and its completion commit together, or not at all.
@@ -60,38 +61,49 @@ SEG_STMT(analysis_list,
 	 "WHERE a.tenant_id = $1 AND ($2::text IS NULL OR a.type = $2) "
 	 "AND ($3::text IS NULL OR coalesce(j.status, a.status) = $3) "
 	 "AND ($4::bigint IS NULL OR a.id < $4::bigint) ORDER BY a.id DESC LIMIT $5");
-SEG_STMT(analysis_job, "SELECT job_id, succeeded_at IS NOT NULL, type FROM analyses "
+SEG_STMT(analysis_job, "SELECT job_id, succeeded_at IS NOT NULL, type, store FROM analyses "
 		       "WHERE tenant_id = $1 AND id = $2");
-SEG_STMT(analysis_customers_page,
-	 "SELECT '{\"customer_id\":' || to_json(ac.customer_id)::text || CASE WHEN ac.data = "
-	 "'{}' THEN '}' ELSE ',' || substr(ac.data::text, 2) END, ac.customer_id "
-	 "FROM analysis_customers ac WHERE ac.tenant_id = $1 AND ac.analysis_id = $2 "
-	 "AND ($3::text IS NULL OR ac.customer_id > $3) ORDER BY ac.customer_id LIMIT $4");
+/*
+ * A store's rows as documents, by customer id: every column but customer_id as a key, so every
+ * document of a type has the same keys (a column's NULL is null; the alias is no column name
+ * of any type, as "x" would be). $1 after this id (NULL: from the first),
+ * $2 the limit.
+ */
+#define SEG__STORE_ROWS                                                                 \
+	"SELECT store_row.customer_id, to_jsonb(store_row) - 'customer_id' AS data "    \
+	"FROM @store store_row WHERE ($1::text IS NULL OR store_row.customer_id > $1) " \
+	"ORDER BY store_row.customer_id LIMIT $2"
+static const char seg__customers_page_sql[] =
+	"SELECT '{\"customer_id\":' || to_json(ac.customer_id)::text || CASE WHEN ac.data = "
+	"'{}' THEN '}' ELSE ',' || substr(ac.data::text, 2) END, ac.customer_id "
+	"FROM (" SEG__STORE_ROWS ") ac";
 /* A value of data as CSV text: a string as itself, null or absent empty, else as JSON. */
 #define SEG__DATA_TEXT                                                                 \
 	"(CASE jsonb_typeof(v.v) WHEN 'string' THEN v.v #>> '{}' WHEN 'null' THEN '' " \
 	"ELSE coalesce(v.v::text, '') END)"
-SEG_STMT(analysis_customers_csv,
-	 "SELECT coalesce(string_agg(b.line, '' ORDER BY b.id), ''), max(b.id), count(*) FROM "
-	 "(SELECT ac.customer_id AS id, " SEG__CSV(
-		 "ac.customer_id") " || "
-				   "coalesce((SELECT string_agg(',' || " SEG__CSV(
-					   SEG__DATA_TEXT) ", '' ORDER BY k.o) "
-							   "FROM "
-							   "jsonb_array_elements_text($5::jsonb) "
-							   "WITH ORDINALITY k(p, o) "
-							   "CROSS JOIN LATERAL (SELECT ac.data -> "
-							   "k.p AS v) v), '') || E'\\r\\n' AS line "
-							   "FROM analysis_customers ac WHERE "
-							   "ac.tenant_id = $1 AND ac.analysis_id = "
-							   "$2 "
-							   "AND ($3::text IS NULL OR "
-							   "ac.customer_id > $3) ORDER BY "
-							   "ac.customer_id LIMIT $4) b");
+/* $3 the columns, a JSON array of keys of data. */
+static const char seg__customers_csv_sql[] =
+	"SELECT coalesce(string_agg(b.line, '' ORDER BY b.id), ''), max(b.id), count(*) FROM "
+	"(SELECT ac.customer_id AS id, " SEG__CSV(
+		"ac.customer_id") " || "
+				  "coalesce((SELECT string_agg(',' || " SEG__CSV(
+					  SEG__DATA_TEXT) ", '' ORDER BY k.o) "
+							  "FROM "
+							  "jsonb_array_elements_text($3::jsonb) "
+							  "WITH ORDINALITY k(p, o) "
+							  "CROSS JOIN LATERAL (SELECT ac.data -> "
+							  "k.p AS v) v), '') || E'\\r\\n' AS line "
+							  "FROM (" SEG__STORE_ROWS ") ac) b";
 SEG_STMT(analysis_source_of, "SELECT 1 FROM analysis_metric_sources WHERE tenant_id = $1 "
 			     "AND analysis_id = $2");
-SEG_STMT(analysis_delete_rows, "DELETE FROM analysis_customers WHERE tenant_id = $1 "
-			       "AND analysis_id = $2");
+/* The analysis's store (if any) retired, in the transaction that deletes the analysis. */
+/* The oldest retired store no other daemon is dropping, and forgetting it once dropped. */
+SEG_STMT(analysis_store_retired, "SELECT name FROM analysis_stores_retired "
+				 "ORDER BY retired_at LIMIT 1 FOR UPDATE SKIP LOCKED");
+SEG_STMT(analysis_store_forget, "DELETE FROM analysis_stores_retired WHERE name = $1");
+SEG_STMT(analysis_retire_store,
+	 "INSERT INTO analysis_stores_retired (name) SELECT store FROM analyses "
+	 "WHERE tenant_id = $1 AND id = $2 AND store IS NOT NULL ON CONFLICT DO NOTHING");
 SEG_STMT(analysis_delete_source, "DELETE FROM analysis_metric_sources WHERE tenant_id = $1 "
 				 "AND analysis_id = $2 RETURNING type");
 SEG_STMT(analysis_delete, "DELETE FROM analyses WHERE tenant_id = $1 AND id = $2 RETURNING 1");
@@ -99,10 +111,17 @@ SEG_STMT(analysis_lock, "SELECT type FROM analyses WHERE tenant_id = $1 AND id =
 
 /* --- runs --- */
 
-SEG_STMT(analysis_run_read, "SELECT type, params::text FROM analyses "
-			    "WHERE tenant_id = $1 AND id = $2");
+/* The type, the params, and the name of the store this run is to write. */
+SEG_STMT(analysis_run_read,
+	 "SELECT type, params::text, 'seg_results.a' || id || '_' || nextval('analysis_store_seq') "
+	 "FROM analyses WHERE tenant_id = $1 AND id = $2");
+SEG_STMT(analysis_store_exists, "SELECT to_regclass($1) IS NOT NULL");
+/* The result and the run's store ($4) recorded; the store it replaces retired. */
 SEG_STMT(analysis_run_store,
-	 "UPDATE analyses SET result = $3::jsonb, status = 'succeeded', error = NULL, "
+	 "WITH o AS (SELECT store FROM analyses WHERE tenant_id = $1 AND id = $2 FOR UPDATE), "
+	 "r AS (INSERT INTO analysis_stores_retired (name) SELECT o.store FROM o "
+	 "WHERE o.store IS NOT NULL AND o.store IS DISTINCT FROM $4 ON CONFLICT DO NOTHING) "
+	 "UPDATE analyses SET result = $3::jsonb, store = $4, status = 'succeeded', error = NULL, "
 	 "succeeded_at = clock_timestamp(), runs = runs + 1, updated_at = clock_timestamp() "
 	 "WHERE tenant_id = $1 AND id = $2 RETURNING 1");
 SEG_STMT(analysis_run_failed,
@@ -138,8 +157,8 @@ SEG_STMT(analysis_refresh_scores,
 /* --- materialising --- */
 
 SEG_STMT(analysis_materialize_lock,
-	 "SELECT type, succeeded_at IS NOT NULL FROM analyses WHERE tenant_id = $1 AND id = $2 "
-	 "FOR UPDATE");
+	 "SELECT type, succeeded_at IS NOT NULL, store FROM analyses WHERE tenant_id = $1 "
+	 "AND id = $2 FOR UPDATE");
 /* This analysis becomes the type's source; the previous one (the row's old value) returned. */
 SEG_STMT(analysis_source_set,
 	 "INSERT INTO analysis_metric_sources AS m (tenant_id, type, analysis_id) "
@@ -167,6 +186,7 @@ SEG_STMT(analysis_schedule,
 SEG_STMT(analysis_notify, "SELECT pg_notify('segmentd_jobs', 'analysis')");
 
 static enum seg_err seg__scores_refresh(struct seg_db *db, int64_t tenant);
+static bool seg__store_name(const char *name);
 static enum seg_err seg__scores_clear(struct seg_db *db, int64_t tenant, const char *type);
 
 /* --- the API --- */
@@ -245,9 +265,12 @@ enum seg_err seg_db_analysis_list(struct seg_db *db, int64_t tenant, const char 
 	return seg__db_page(db, &analysis_list, 5, p, limit, page);
 }
 
-/* The analysis's current job (0: none), whether it has a succeeded run, and its type. */
+/*
+ * The analysis's current job (0: none), whether it has a succeeded run, its type and its store
+ * (malloc'ed, NULL: none) when type and store are not NULL.
+ */
 static enum seg_err seg__analysis_state(struct seg_db *db, int64_t tenant, int64_t id, int64_t *job,
-					bool *succeeded, char **type)
+					bool *succeeded, char **type, char **store)
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
 	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
@@ -263,6 +286,17 @@ static enum seg_err seg__analysis_state(struct seg_db *db, int64_t tenant, int64
 	*succeeded = PQgetvalue(res, 0, 1)[0] == 't';
 	if (type)
 		*type = seg__db_strdup(res, 0, 2);
+	if (store) {
+		*store = seg__db_strdup(res, 0, 3);
+		if (*store && !seg__store_name(*store)) {
+			seg_error("analysis %lld: \"%s\" is no store of ours", (long long)id,
+				  *store);
+			free(*store);
+			*store = NULL;
+			PQclear(res);
+			return SEG_ERR_INTERNAL;
+		}
+	}
 	PQclear(res);
 	return SEG_OK;
 }
@@ -272,7 +306,7 @@ enum seg_err seg_db_analysis_cancel(struct seg_db *db, int64_t tenant, int64_t i
 	int64_t job = 0;
 	bool succeeded;
 	char *jjson = NULL;
-	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL);
+	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL, NULL);
 
 	*json = NULL;
 	if (!err && job)
@@ -342,7 +376,7 @@ enum seg_err seg_db_analysis_delete(struct seg_db *db, int64_t tenant, int64_t i
 	if (!err)
 		err = seg__db_exec(db, &analysis_delete_source, 2, p, NULL);
 	if (!err)
-		err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL);
+		err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL, NULL);
 	if (!err && job) {
 		char *jjson = NULL;
 		err = seg_db_job_cancel(db, tenant, job, &jjson);
@@ -351,7 +385,7 @@ enum seg_err seg_db_analysis_delete(struct seg_db *db, int64_t tenant, int64_t i
 			err = SEG_OK;
 	}
 	if (!err)
-		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+		err = seg__db_exec(db, &analysis_retire_store, 2, p, NULL);
 	if (!err)
 		err = seg__db_exec(db, &analysis_delete, 2, p, NULL);
 	if (!err && *source)
@@ -365,27 +399,50 @@ out:
 	return err;
 }
 
-/* SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: no succeeded run yet. */
-static enum seg_err seg__has_result(struct seg_db *db, int64_t tenant, int64_t id)
+/*
+ * Runs sql (its "@store" the analysis's store) with params p[0..n) after the store is looked
+ * up. SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: no succeeded run yet. A store
+ * dropped between the look-up and the read (a newer run retired it, and the housekeeping
+ * dropped it) is looked up again.
+ */
+static enum seg_err seg__store_read(struct seg_db *db, int64_t tenant, int64_t id,
+				    const char *sql_tmpl, int n, const char *const *p,
+				    PGresult **res)
 {
-	int64_t job;
-	bool succeeded = false;
-	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL);
-	if (!err && !succeeded)
-		err = SEG_ERR_CONFLICT;
+	enum seg_err err = SEG_OK;
+	*res = NULL;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int64_t job;
+		bool succeeded = false;
+		char *store = NULL;
+		struct seg_buf sql = SEG_BUF_INIT;
+		err = seg__analysis_state(db, tenant, id, &job, &succeeded, NULL, &store);
+		if (!err && (!succeeded || !store))
+			err = SEG_ERR_CONFLICT;
+		if (!err) {
+			seg__analysis_sql(&sql, sql_tmpl, store);
+			err = seg__db_query(db, sql.data, n, p, res);
+		}
+		free(store);
+		seg_buf_release(&sql);
+		if (!err || strcmp(db->sqlstate, "42P01") != 0)
+			break;
+	}
 	return err;
 }
 
 enum seg_err seg_db_analysis_customers(struct seg_db *db, int64_t tenant, int64_t id,
 				       const char *after_key, int limit, struct seg_page *page)
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
-	enum seg_err err = seg__has_result(db, tenant, id);
+	char lim[SEG_INT_TEXT];
+	const char *p[] = {after_key, seg__db_int(lim, limit + 1)};
+	PGresult *res;
+	enum seg_err err = seg__store_read(db, tenant, id, seg__customers_page_sql, 2, p, &res);
 	if (err)
 		return err;
-	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), after_key,
-			   seg__db_int(lim, limit + 1)};
-	return seg__db_page(db, &analysis_customers_page, 4, p, limit, page);
+	seg__db_page_fill(page, res, limit);
+	PQclear(res);
+	return SEG_OK;
 }
 
 enum seg_err seg_db_analysis_customers_check(struct seg_db *db, int64_t tenant, int64_t id,
@@ -393,7 +450,7 @@ enum seg_err seg_db_analysis_customers_check(struct seg_db *db, int64_t tenant, 
 {
 	int64_t job;
 	bool succeeded = false;
-	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, type);
+	enum seg_err err = seg__analysis_state(db, tenant, id, &job, &succeeded, type, NULL);
 	if (!err && !succeeded)
 		err = SEG_ERR_CONFLICT;
 	return err;
@@ -403,23 +460,31 @@ enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, in
 					   const char *after_key, const char *columns, int limit,
 					   struct seg_buf *out, char **last, size_t *rows)
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], lim[SEG_INT_TEXT];
-	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), after_key,
-			   seg__db_int(lim, limit), columns ? columns : "[]"};
-	return seg__db_csv_chunk(db, &analysis_customers_csv, 5, p, out, last, rows);
+	char lim[SEG_INT_TEXT];
+	const char *p[] = {after_key, seg__db_int(lim, limit), columns ? columns : "[]"};
+	PGresult *res;
+	enum seg_err err = seg__store_read(db, tenant, id, seg__customers_csv_sql, 3, p, &res);
+
+	*last = NULL;
+	*rows = 0;
+	if (err)
+		return err;
+	seg__db_csv_fill(res, out, last, rows);
+	PQclear(res);
+	return SEG_OK;
 }
 
 /* --- runs --- */
 
 enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
-				       char **type, char **params)
+				       char **type, char **params, char **store)
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
 	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target)};
 	PGresult *res = NULL;
 	enum seg_err err;
 
-	*type = *params = NULL;
+	*type = *params = *store = NULL;
 	err = seg__db_begin_long(db);
 	if (!err)
 		err = seg__db_exec(db, &analysis_run_read, 2, p, &res);
@@ -428,6 +493,7 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
 	if (!err) {
 		*type = seg__db_strdup(res, 0, 0);
 		*params = seg__db_strdup(res, 0, 1);
+		*store = seg__db_strdup(res, 0, 2);
 	}
 	PQclear(res);
 	if (err && err != SEG_ERR_NOT_FOUND)
@@ -435,11 +501,102 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
 	return err;
 }
 
-enum seg_err seg_db_analysis_rows_clear(struct seg_db *db, int64_t tenant, int64_t analysis)
+void seg__analysis_sql(struct seg_buf *out, const char *sql, const char *store)
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
-	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, analysis)};
-	return seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+	static const char mark[] = "@store";
+	for (const char *at; (at = strstr(sql, mark)); sql = at + sizeof(mark) - 1) {
+		seg_buf_add(out, sql, (size_t)(at - sql));
+		seg_buf_addstr(out, store);
+	}
+	seg_buf_addstr(out, sql);
+}
+
+/* Whether name is one of ours: seg_results.a<digits>_<digits>, nothing to quote. */
+static bool seg__store_name(const char *name)
+{
+	static const char prefix[] = "seg_results.a";
+	const char *s = name;
+	size_t digits = 0;
+	if (strncmp(s, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	s += sizeof(prefix) - 1;
+	for (; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (!digits || *s++ != '_')
+		return false;
+	for (digits = 0; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	return digits && !*s && s - name < 64;
+}
+
+enum seg_err seg__analysis_store(struct seg_db *db, const char *store, const char *select, int n,
+				 const char *const *params, int64_t *rows)
+{
+	struct seg_buf sql = SEG_BUF_INIT;
+	PGresult *res = NULL;
+	enum seg_err err = SEG_OK;
+
+	if (rows)
+		*rows = 0;
+	if (!store || !seg__store_name(store)) {
+		seg_error("\"%s\" is no store of ours", store ? store : "(null)");
+		return SEG_ERR_INTERNAL;
+	}
+	seg_buf_addf(&sql, "CREATE TABLE %s AS %s", store, select);
+	err = seg__db_query(db, sql.data, n, params, &res);
+	if (err)
+		goto out;
+	if (rows)
+		*rows = strtoll(PQcmdTuples(res), NULL, 10);
+	seg_buf_reset(&sql);
+	seg_buf_addf(&sql, "ALTER TABLE %s ADD PRIMARY KEY (customer_id)", store);
+	err = seg__db_query(db, sql.data, 0, NULL, NULL);
+out:
+	PQclear(res);
+	seg_buf_release(&sql);
+	return err;
+}
+
+enum seg_err seg_db_analysis_stores_drop(struct seg_db *db, int *dropped)
+{
+	enum seg_err err = SEG_OK;
+	*dropped = 0;
+	/* a few a pass: each is one short transaction */
+	for (int i = 0; i < 20; i++) {
+		PGresult *res = NULL;
+		struct seg_buf sql = SEG_BUF_INIT;
+		err = seg_db_begin(db);
+		if (!err)
+			err = seg__db_exec(db, &analysis_store_retired, 0, NULL, &res);
+		if (!err && PQntuples(res) == 0) {
+			PQclear(res);
+			return seg_db_commit(db);
+		}
+		const char *name = err ? NULL : PQgetvalue(res, 0, 0);
+		const char *p[] = {name};
+		if (!err && !seg__store_name(name)) {
+			seg_error("\"%s\" retired is no store of ours: forgotten", name);
+		} else if (!err) {
+			/* a reader still on it (a page looked it up before the run committed):
+			 * left for the next pass rather than waited for */
+			err = seg__db_query(db, "SET LOCAL lock_timeout = '100ms'", 0, NULL, NULL);
+			seg_buf_addf(&sql, "DROP TABLE IF EXISTS %s", name);
+			if (!err)
+				err = seg__db_query(db, sql.data, 0, NULL, NULL);
+		}
+		if (!err)
+			err = seg__db_exec(db, &analysis_store_forget, 1, p, NULL);
+		if (!err)
+			err = seg_db_commit(db);
+		PQclear(res);
+		seg_buf_release(&sql);
+		if (err) {
+			seg_db_rollback(db);
+			return err == SEG_ERR_TIMEOUT ? SEG_OK : err;
+		}
+		(*dropped)++;
+	}
+	return SEG_OK;
 }
 
 /* Queues a full refresh of every dynamic segment that reads analysis metrics. */
@@ -499,23 +656,27 @@ static enum seg_err seg__scores_clear(struct seg_db *db, int64_t tenant, const c
 }
 
 /*
- * Copies the metrics of analysis's rows into customer_scores: each customer's columns from the
- * keys of its data, and NULL for the customers with a value but no row any more. The column
- * names come from the type's table (never from input) and are checked against the columns of
- * customer_scores.
+ * Copies the metrics of an analysis's store into customer_scores: each customer's columns from
+ * the store's columns of the same names, and NULL for the customers with a value but no row
+ * any more. The column names come from the type's table (never from input) and are checked
+ * against the columns of customer_scores.
  */
-static enum seg_err seg__scores_copy(struct seg_db *db, int64_t tenant, int64_t analysis,
+static enum seg_err seg__scores_copy(struct seg_db *db, int64_t tenant, const char *store,
 				     const struct seg_analysis_metric *metrics)
 {
 	struct seg_buf sql = SEG_BUF_INIT, sel = SEG_BUF_INIT, cols = SEG_BUF_INIT,
 		       set = SEG_BUF_INIT, differ = SEG_BUF_INIT, null = SEG_BUF_INIT,
 		       any = SEG_BUF_INIT;
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
-	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, analysis)};
+	char tid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant)};
 	enum seg_err err = SEG_OK;
 
 	if (!metrics || !metrics[0].name)
 		return SEG_OK;
+	if (!store || !seg__store_name(store)) {
+		seg_error("\"%s\" is no store of ours", store ? store : "(null)");
+		return SEG_ERR_INTERNAL;
+	}
 	for (size_t i = 0; metrics[i].name; i++) {
 		const char *m = metrics[i].name, *sep = i ? ", " : "";
 		if (!seg__score_column(m, metrics[i].sqltype)) {
@@ -524,7 +685,7 @@ static enum seg_err seg__scores_copy(struct seg_db *db, int64_t tenant, int64_t 
 			err = SEG_ERR_INTERNAL;
 			goto out;
 		}
-		seg_buf_addf(&sel, "%s(ac.data ->> '%s')::%s AS %s", sep, m, metrics[i].sqltype, m);
+		seg_buf_addf(&sel, "%sac.%s::%s AS %s", sep, m, metrics[i].sqltype, m);
 		seg_buf_addf(&cols, "%s%s", sep, m);
 		seg_buf_addf(&set, "%s%s = EXCLUDED.%s", sep, m, m);
 		seg_buf_addf(&differ, "%ss.%s IS DISTINCT FROM EXCLUDED.%s", i ? " OR " : "", m, m);
@@ -532,15 +693,14 @@ static enum seg_err seg__scores_copy(struct seg_db *db, int64_t tenant, int64_t 
 		seg_buf_addf(&any, "%ss.%s IS NOT NULL", i ? " OR " : "", m);
 	}
 	seg_buf_addf(&sql,
-		     "WITH src AS (SELECT ac.customer_id, %s FROM analysis_customers ac "
-		     "WHERE ac.tenant_id = $1 AND ac.analysis_id = $2), "
+		     "WITH src AS (SELECT ac.customer_id, %s FROM %s ac), "
 		     "up AS (INSERT INTO customer_scores AS s (tenant_id, customer_id, %s) "
 		     "SELECT $1, src.* FROM src ON CONFLICT (tenant_id, customer_id) DO UPDATE "
 		     "SET %s WHERE %s RETURNING 1) "
 		     "UPDATE customer_scores s SET %s WHERE s.tenant_id = $1 AND (%s) "
 		     "AND NOT EXISTS (SELECT 1 FROM src WHERE src.customer_id = s.customer_id)",
-		     sel.data, cols.data, set.data, differ.data, null.data, any.data);
-	err = seg__db_query(db, sql.data, 2, p, NULL);
+		     sel.data, store, cols.data, set.data, differ.data, null.data, any.data);
+	err = seg__db_query(db, sql.data, 1, p, NULL);
 out:
 	seg_buf_release(&sql);
 	seg_buf_release(&sel);
@@ -553,11 +713,12 @@ out:
 }
 
 enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job_claim *job,
-					 const char *result,
+					 const char *store, const char *result,
 					 const struct seg_analysis_metric *metrics)
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], summary[64];
-	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result};
+	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result,
+			   store};
 	PGresult *res = NULL;
 	bool stored = false, source = false;
 	/*
@@ -567,15 +728,27 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 	 */
 	enum seg_err err = seg_db_job_lock(db, job);
 
-	if (!err && result) {
-		err = seg__db_exec(db, &analysis_run_store, 3, p, &res);
+	if (!err && result && store) {
+		err = seg__db_exec(db, &analysis_store_exists, 1, p + 3, &res);
+		if (!err && PQgetvalue(res, 0, 0)[0] != 't') {
+			seg_error("analysis %lld: the run wrote no store", (long long)job->target);
+			err = SEG_ERR_INTERNAL;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	if (!err && result && store) {
+		err = seg__db_exec(db, &analysis_run_store, 4, p, &res);
 		stored = !err && PQntuples(res) > 0;
 		PQclear(res);
 		res = NULL;
 	}
-	if (!err && !stored) {
-		/* deleted meanwhile: the rows this run wrote go too */
-		err = seg__db_exec(db, &analysis_delete_rows, 2, p, NULL);
+	if (!err && !stored && store && seg__store_name(store)) {
+		/* deleted meanwhile: the store this run wrote goes too (no one else knows it) */
+		struct seg_buf sql = SEG_BUF_INIT;
+		seg_buf_addf(&sql, "DROP TABLE IF EXISTS %s", store);
+		err = seg__db_query(db, sql.data, 0, NULL, NULL);
+		seg_buf_release(&sql);
 	}
 	/*
 	 * Whether it is the metric source, in a statement of its own: its snapshot is taken after
@@ -588,7 +761,7 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 		res = NULL;
 	}
 	if (!err && source)
-		err = seg__scores_copy(db, job->tenant, job->target, metrics);
+		err = seg__scores_copy(db, job->tenant, store, metrics);
 	if (!err && source)
 		err = seg__scores_refresh(db, job->tenant);
 	if (!err) {
@@ -629,11 +802,10 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
 	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
-	struct seg_buf source = SEG_BUF_INIT;
 	int64_t *ids = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*ids));
 	bool *missing = seg_calloc(m->nsegments ? m->nsegments : 1, sizeof(*missing));
 	PGresult *res = NULL;
-	char *type = NULL;
+	char *type = NULL, *store = NULL;
 	enum seg_err err;
 
 	*scheme = *replaced = 0;
@@ -649,6 +821,7 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 	if (err)
 		goto out;
 	type = seg__db_strdup(res, 0, 0);
+	store = seg__db_strdup(res, 0, 2);
 	PQclear(res);
 	res = NULL;
 	const char *ps[] = {tid, type, aid};
@@ -659,17 +832,17 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 		int64_t old = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		*replaced = old != id ? old : 0;
 	}
-	err = seg__scores_copy(db, tenant, id, m->metrics);
+	err = seg__scores_copy(db, tenant, store, m->metrics);
 	if (!err)
 		err = seg__scores_refresh(db, tenant);
-	seg_buf_addf(&source, "analysis:%lld", (long long)id);
 	for (size_t i = 0; !err && i < m->nsegments; i++) {
 		struct seg_segment_input in = {.name = m->segments[i].name,
 					       .description = m->segments[i].description,
 					       .type = "dynamic",
 					       .rule = m->segments[i].rule,
-					       .source = source.data,
-					       .deps = m->segments[i].deps};
+					       .source = type,
+					       .deps = m->segments[i].deps,
+					       .analysis = id};
 		char *json = NULL;
 		err = seg__segment_insert(db, tenant, &in, &json, &ids[i], &jobs[i]);
 		free(json);
@@ -690,9 +863,9 @@ out:
 		*scheme = *replaced = 0;
 	}
 	free(type);
+	free(store);
 	free(ids);
 	free(missing);
-	seg_buf_release(&source);
 	return err;
 }
 

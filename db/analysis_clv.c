@@ -14,8 +14,8 @@
  *    customers there are.
  * 3. seg_db_clv_store joins C's predictions per distinct summary back to the customers and, in
  *    ONE statement, computes each customer's expected value and CLV (Gamma-Gamma's closed form
- *    needs no special function, so SQL evaluates it), writes analysis_customers, and returns
- *    the result's figures (count, total, tiers, histogram) from the same rows.
+ *    needs no special function, so SQL evaluates it) into the run's store; one more reads the
+ *    result's figures (count, total, tiers, histogram) from the store.
  *
  * Threads: the job worker that runs the analysis, with its connection.
  */
@@ -125,68 +125,54 @@ out:
 }
 
 /*
- * The store: "sc" is every scored customer with its clv (and for BG/NBD its p_alive,
- * predicted orders and expected value), materialised once; the rows of analysis_customers
- * come from it, and so do the figures. Parameters: $1 tenant, $2 analysis, $3 days per time
- * unit; BG/NBD adds $4-$9 the predictions per distinct summary (x, t_x days, T days as int[],
- * p_alive, predicted, discounted as float8[]) and $10-$12 Gamma-Gamma's p, q, gamma.
- *
- * The figures: customers, total_clv, predicted_orders (their sum; BG/NBD only), tiers (the
- * clv at the 50th and 80th percentiles, percentile_disc: values some customer has), and a
- * histogram of clv in 20 bins: 19 of equal width from min(0, lowest clv) to the 99th
- * percentile, the 20th from there to the highest (so a few very large values do not squash
- * the chart); a single bin when every clv is the same. The three percentiles are one sort.
- *
- * Where the time goes (bench/clv.sh): turning a float8 into a jsonb number (numeric) costs
- * about a microsecond, so the seven float8 keys of each customer's row are most of the
- * statement; the join, the sort and the histogram are small beside them. Each row's document
- * is built as text (float8's output is its shortest exact decimal; a NULL key is left out)
- * and parsed once, which is cheaper than jsonb_build_object and jsonb_strip_nulls.
+ * The store: every scored customer with its clv (and for BG/NBD its p_alive, predicted orders
+ * and expected value), t_x and T in the time unit. Parameters: $1 days per time unit; BG/NBD
+ * adds $2-$7 the predictions per distinct summary (x, t_x days, T days as int[], p_alive,
+ * predicted, discounted as float8[]) and $8-$10 Gamma-Gamma's p, q, gamma.
  */
-#define SEG__CLV_STORE_TAIL                                                                        \
-	"ins AS (INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data)"       \
-	" SELECT $1, $2, sc.customer_id, ('{\"x\":' || sc.x"                                       \
-	" || ',\"t_x\":' || (sc.tx_days / $3::float8) || ',\"T\":' || (sc.t_days / $3::float8)"    \
-	" || ',\"revenue\":' || sc.revenue || coalesce(',\"monetary\":' || sc.monetary, '')"       \
-	" || coalesce(',\"p_alive\":' || sc.p_alive, '')"                                          \
-	" || coalesce(',\"predicted_orders\":' || sc.predicted, '')"                               \
-	" || coalesce(',\"expected_value\":' || sc.expected_value, '')"                            \
-	" || ',\"clv\":' || sc.clv || '}')::jsonb FROM sc RETURNING 1), "                          \
-	"st0 AS (SELECT count(*) AS n, sum(sc.clv) AS total, sum(sc.predicted) AS predicted,"      \
-	" least(min(sc.clv), 0) AS lo, max(sc.clv) AS hi_max,"                                     \
-	" percentile_disc(ARRAY[0.5, 0.8, 0.99]) WITHIN GROUP (ORDER BY sc.clv) AS q FROM sc), "   \
-	"st AS (SELECT st0.*, st0.q[1] AS medium, st0.q[2] AS high, st0.q[3] AS hi FROM st0), "    \
-	"hist AS (SELECT CASE WHEN st.hi > st.lo"                                                  \
-	" THEN least(width_bucket(sc.clv, st.lo, st.hi, 19), 20) ELSE 20 END AS k, count(*) "      \
-	" AS c FROM sc, st GROUP BY 1) "                                                           \
-	"SELECT json_build_object('customers', st.n, 'written', (SELECT count(*) FROM ins),"       \
-	" 'total_clv', coalesce(st.total, 0), 'predicted_orders', st.predicted,"                   \
-	" 'tiers', json_build_object('medium', st.medium, 'high', st.high),"                       \
-	" 'distribution', CASE WHEN st.hi > st.lo THEN"                                            \
-	" (SELECT json_agg(json_build_object("                                                     \
-	"'from', CASE WHEN g.k = 20 THEN st.hi ELSE st.lo + (g.k - 1) * (st.hi - st.lo) / 19 END," \
-	" 'to', CASE WHEN g.k = 20 THEN st.hi_max ELSE st.lo + g.k * (st.hi - st.lo) / 19 END,"    \
-	" 'customers', coalesce(h.c, 0)) ORDER BY g.k)"                                            \
-	" FROM generate_series(1, 20) g(k) LEFT JOIN hist h ON h.k = g.k)"                         \
-	" WHEN st.n > 0 THEN json_build_array(json_build_object('from', st.lo, 'to',"              \
-	" st.hi_max, 'customers', st.n)) ELSE '[]'::json END)::text FROM st"
-
+#define SEG__CLV_COLUMNS                                                                      \
+	"s.customer_id, s.x, s.tx_days / $1::float8 AS t_x, s.t_days / $1::float8 AS \"T\", " \
+	"s.revenue, s.monetary, "
 static const char seg__clv_store_bgnbd_sql[] =
-	"WITH p AS (SELECT * FROM unnest($4::int[], $5::int[], $6::int[], $7::float8[],"
-	" $8::float8[], $9::float8[]) AS p(x, tx_days, t_days, p_alive, predicted, discounted)), "
-	"sc AS MATERIALIZED (SELECT s.customer_id, s.x, s.tx_days, s.t_days, s.revenue,"
-	" s.monetary, p.p_alive, p.predicted, ev.v AS expected_value, p.discounted * ev.v AS clv"
-	" FROM seg_clv_summary s JOIN p ON p.x = s.x AND p.tx_days = s.tx_days"
-	" AND p.t_days = s.t_days,"
-	" LATERAL (SELECT ($12::float8 * $10::float8 + $10::float8 * s.x"
-	" * greatest(coalesce(s.monetary, 0), 0)) / ($10::float8 * s.x + $11::float8 - 1) AS v) "
-	"ev), " SEG__CLV_STORE_TAIL;
-
+	"SELECT " SEG__CLV_COLUMNS "p.p_alive, p.predicted AS predicted_orders, "
+	"ev.v AS expected_value, p.discounted * ev.v AS clv "
+	"FROM seg_clv_summary s JOIN unnest($2::int[], $3::int[], $4::int[], $5::float8[], "
+	"$6::float8[], $7::float8[]) AS p(x, tx_days, t_days, p_alive, predicted, discounted) "
+	"ON p.x = s.x AND p.tx_days = s.tx_days AND p.t_days = s.t_days, "
+	"LATERAL (SELECT ($10::float8 * $8::float8 + $8::float8 * s.x "
+	"* greatest(coalesce(s.monetary, 0), 0)) / ($8::float8 * s.x + $9::float8 - 1) AS v) ev";
 static const char seg__clv_store_historic_sql[] =
-	"WITH sc AS MATERIALIZED (SELECT s.customer_id, s.x, s.tx_days, s.t_days, s.revenue,"
-	" s.monetary, NULL::float8 AS p_alive, NULL::float8 AS predicted,"
-	" NULL::float8 AS expected_value, s.revenue::float8 AS clv FROM seg_clv_summary "
-	"s), " SEG__CLV_STORE_TAIL;
+	"SELECT " SEG__CLV_COLUMNS "NULL::float8 AS p_alive, NULL::float8 AS predicted_orders, "
+	"NULL::float8 AS expected_value, s.revenue::float8 AS clv FROM seg_clv_summary s";
+
+/*
+ * The figures of the store, as JSON text: customers, total_clv, predicted_orders
+ * (their sum; BG/NBD only), tiers (the clv at the 50th and 80th percentiles,
+ * percentile_disc: values some customer has), and a histogram of clv in 20 bins: 19 of equal
+ * width from min(0, lowest clv) to the 99th percentile, the 20th from there to the highest
+ * (so a few very large values do not squash the chart); a single bin when every clv is the
+ * same. The three percentiles are one sort.
+ */
+static const char seg__clv_stats_sql[] =
+	"WITH st0 AS (SELECT count(*) AS n, sum(sc.clv) AS total, "
+	"sum(sc.predicted_orders) AS predicted, least(min(sc.clv), 0) AS lo, "
+	"max(sc.clv) AS hi_max, percentile_disc(ARRAY[0.5, 0.8, 0.99]) WITHIN GROUP "
+	"(ORDER BY sc.clv) AS q FROM @store sc), "
+	"st AS (SELECT st0.*, st0.q[1] AS medium, st0.q[2] AS high, st0.q[3] AS hi FROM st0), "
+	"hist AS (SELECT CASE WHEN st.hi > st.lo "
+	"THEN least(width_bucket(sc.clv, st.lo, st.hi, 19), 20) ELSE 20 END AS k, count(*) "
+	"AS c FROM @store sc, st GROUP BY 1) "
+	"SELECT json_build_object('customers', st.n, 'written', st.n,"
+	" 'total_clv', coalesce(st.total, 0), 'predicted_orders', st.predicted,"
+	" 'tiers', json_build_object('medium', st.medium, 'high', st.high),"
+	" 'distribution', CASE WHEN st.hi > st.lo THEN"
+	" (SELECT json_agg(json_build_object("
+	"'from', CASE WHEN g.k = 20 THEN st.hi ELSE st.lo + (g.k - 1) * (st.hi - st.lo) / 19 END,"
+	" 'to', CASE WHEN g.k = 20 THEN st.hi_max ELSE st.lo + g.k * (st.hi - st.lo) / 19 END,"
+	" 'customers', coalesce(h.c, 0)) ORDER BY g.k)"
+	" FROM generate_series(1, 20) g(k) LEFT JOIN hist h ON h.k = g.k)"
+	" WHEN st.n > 0 THEN json_build_array(json_build_object('from', st.lo, 'to',"
+	" st.hi_max, 'customers', st.n)) ELSE '[]'::json END)::text FROM st";
 
 /* Appends x to the array literal in arr, opening it with '{' when it is empty. */
 static void seg__clv_array_int(struct seg_buf *arr, int64_t x)
@@ -209,21 +195,14 @@ static const char *seg__clv_array_end(struct seg_buf *arr)
 
 enum seg_err seg_db_clv_store(struct seg_db *db, const struct seg_clv_store *in, char **stats)
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], unit[32], p[32], q[32], g[32];
-	struct seg_buf arr[6];
+	char unit[32], p[32], q[32], g[32];
+	struct seg_buf arr[6], sql = SEG_BUF_INIT;
 	PGresult *res = NULL;
 	enum seg_err err;
 
 	*stats = NULL;
 	for (int i = 0; i < 6; i++)
 		seg_buf_init(&arr[i]);
-	seg__db_int(tid, in->tenant);
-	const char *del[] = {tid, seg__db_int(aid, in->analysis)};
-	err = seg__db_query(
-		db, "DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2", 2,
-		del, NULL);
-	if (err)
-		goto out;
 	snprintf(unit, sizeof unit, "%.17g", in->days_per_unit);
 	if (in->bgnbd) {
 		for (size_t i = 0; i < in->npred; i++) {
@@ -238,9 +217,7 @@ enum seg_err seg_db_clv_store(struct seg_db *db, const struct seg_clv_store *in,
 		snprintf(p, sizeof p, "%.17g", in->p);
 		snprintf(q, sizeof q, "%.17g", in->q);
 		snprintf(g, sizeof g, "%.17g", in->gamma);
-		const char *params[] = {tid,
-					aid,
-					unit,
+		const char *params[] = {unit,
 					seg__clv_array_end(&arr[0]),
 					seg__clv_array_end(&arr[1]),
 					seg__clv_array_end(&arr[2]),
@@ -250,11 +227,17 @@ enum seg_err seg_db_clv_store(struct seg_db *db, const struct seg_clv_store *in,
 					p,
 					q,
 					g};
-		err = seg__db_query(db, seg__clv_store_bgnbd_sql, 12, params, &res);
+		err = seg__analysis_store(db, in->store, seg__clv_store_bgnbd_sql, 10, params,
+					  NULL);
 	} else {
-		const char *params[] = {tid, aid, unit};
-		err = seg__db_query(db, seg__clv_store_historic_sql, 3, params, &res);
+		const char *params[] = {unit};
+		err = seg__analysis_store(db, in->store, seg__clv_store_historic_sql, 1, params,
+					  NULL);
 	}
+	if (err)
+		goto out;
+	seg__analysis_sql(&sql, seg__clv_stats_sql, in->store);
+	err = seg__db_query(db, sql.data, 0, NULL, &res);
 	if (err)
 		goto out;
 	if (PQntuples(res) != 1) {
@@ -264,6 +247,7 @@ enum seg_err seg_db_clv_store(struct seg_db *db, const struct seg_clv_store *in,
 	*stats = seg__db_strdup(res, 0, 0);
 out:
 	PQclear(res);
+	seg_buf_release(&sql);
 	for (int i = 0; i < 6; i++)
 		seg_buf_release(&arr[i]);
 	return err;

@@ -4,8 +4,8 @@
  * stores each customer's count and periods of exposure in a temporary table (dropped at the
  * commit); the distribution (one row: the counts and the occupied bins of the grid, binned by
  * width_bucket over the grid's edges, the very doubles of analytics/frequency.c) and, once the
- * thresholds are known, the INSERT ... SELECT that writes every customer's row of
- * analysis_customers and counts the classes both read that table, so they see the same rates
+ * thresholds are known, the CREATE TABLE AS that writes every customer's row into the run's
+ * store and the count of the classes both read that table, so they see the same rates
  * even though the run's transaction is READ COMMITTED, and the events are read once.
  *
  * Threads: the job worker's, with its connection.
@@ -69,15 +69,13 @@ static const char freq_distribution_sql[] =
 	"WHEN " O "::boolean OR r.n / r.periods >= (" T "::float8[])[1] THEN (" N "::text[])[2] " \
 	"ELSE (" N "::text[])[3] END"
 
-/* $1 tenant, $2 the analysis, $3 names, $4 thresholds, $5 one_time: every customer's row. */
+/* $1 tenant, $2 names, $3 thresholds, $4 one_time: every customer's row of the store. */
 static const char freq_write_sql[] =
-	"INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
-	"SELECT $1, $2, c.id, CASE WHEN r.n IS NULL "
-	"THEN jsonb_build_object('events', 0, 'frequency_class', '" SEG_FREQ_NONE "') "
-	"ELSE jsonb_build_object('events', r.n, 'periods', r.periods, 'rate', r.n / r.periods, "
-	"'frequency_class', " FREQ_CLASS(
-		"$3", "$4",
-		"$5") ") END "
+	"SELECT c.id AS customer_id, CASE WHEN r.n IS NULL THEN '" SEG_FREQ_NONE "' "
+	"ELSE " FREQ_CLASS(
+		"$2", "$3",
+		"$4") " END AS frequency_class, "
+		      "coalesce(r.n, 0) AS events, r.periods, r.n / r.periods AS rate "
 		      "FROM customers c LEFT JOIN seg_freq_rates r ON r.customer_id = c.id "
 		      "WHERE c.tenant_id = $1";
 
@@ -145,29 +143,25 @@ out:
 	return err;
 }
 
-enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t analysis,
+enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, const char *store,
 				    const char *const *names, const double *t, size_t nt,
 				    bool one_time, int64_t counts[4])
 {
-	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	char tid[SEG_INT_TEXT];
 	struct seg_buf classes = SEG_BUF_INIT, thresholds = SEG_BUF_INIT;
 	PGresult *res = NULL;
 	int64_t written;
 	enum seg_err err;
 
 	seg__db_int(tid, tenant);
-	seg__db_int(aid, analysis);
 	for (size_t i = 0; i < 3; i++)
 		seg__db_array_add(&classes, names[i]);
 	float_array(&thresholds, t, nt);
-	const char *p[] = {tid, aid, classes.data, thresholds.data, one_time ? "true" : "false"};
-	err = seg__db_query(db, freq_write_sql, 5, p, &res);
+	const char *p[] = {tid, classes.data, thresholds.data, one_time ? "true" : "false"};
+	err = seg__analysis_store(db, store, freq_write_sql, 4, p, &written);
 	if (err)
 		goto out;
-	written = strtoll(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	res = NULL;
-	err = seg__db_query(db, freq_count_sql, 3, p + 2, &res);
+	err = seg__db_query(db, freq_count_sql, 3, p + 1, &res);
 	if (err)
 		goto out;
 	memset(counts, 0, 4 * sizeof *counts);

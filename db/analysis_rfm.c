@@ -3,7 +3,7 @@
  * gives each scored customer's recency (whole days from the last such event to as_of, rounded
  * down, as the recency_days metric), frequency and monetary into a temporary table; one
  * statement takes the cut points at their exact positions (percentile_disc, sorting each
- * dimension once); one INSERT ... SELECT writes every customer's row of analysis_customers;
+ * dimension once); one CREATE TABLE AS writes every customer's row into the run's store;
  * one aggregate counts the scored customers per (R, F, M) cell, from which the handler builds
  * the grid, the bins, and the segments' sizes and revenue shares. The design and its costs
  * are in analytics/README.md ("RFM").
@@ -28,9 +28,8 @@ static const char seg__rfm_asof_sql[] = "SELECT seg_ts(coalesce($1::timestamptz,
  * without one). Unprepared: it creates a temporary table, and CREATE TABLE AS may use parallel
  * workers for the pass over the events (INSERT ... SELECT may not). The aggregate comes out in
  * customer order when it is a group aggregate, so the join with the customers' primary key
- * needs no sort, and the rows are stored in the order that the primary key of
- * analysis_customers wants them later. The revenue event types are the tenant's setting, read
- * once (an InitPlan).
+ * needs no sort, and the store is written in the order of its primary key. The revenue event types
+ * are the tenant's setting, read once (an InitPlan).
  */
 static const char seg__rfm_agg_sql[] =
 	"CREATE TEMP TABLE seg_rfm_agg ON COMMIT DROP AS "
@@ -73,28 +72,20 @@ static const char seg__rfm_cuts_sql[] =
 	" - width_bucket(-a.frequency::numeric, " fc "::numeric[])) AS f, (" bins \
 	" - width_bucket(-a.monetary, " mc "::numeric[])) AS m"
 
-static const char seg__rfm_delete_sql[] =
-	"DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id = $2";
-
 /*
- * Every customer's row, in the temporary table's order (customer id: the primary key's
- * order, so its index grows at its right edge). The document is text parsed once as jsonb:
- * $7 is a text[] of the bins³ beginnings '{"rfm_r": r, "rfm_f": f, "rfm_m": m, "rfm_score":
- * "rfm", "rfm_segment": "...", "recency": ' by ((r - 1) * bins + f - 1) * bins + m, and the
- * raw values complete it (numeric's text is always a JSON number). jsonb_build_object cost
- * twice as much: in PostgreSQL 15 it classifies every argument's type at every call and
- * turns integers into numeric through their text. The unscored get one constant. OFFSET 0
- * keeps the scores' subquery whole, so each score is computed once.
+ * Every customer's row of the store, in the temporary table's order (customer id). $1 bins,
+ * $2 .. $4 the cut points negated and reversed, $5 the names of the segments (text[]) by
+ * (r - 1) * bins + f. The unscored have no scores, rfm_segment "Lost", frequency and monetary
+ * 0. OFFSET 0 keeps the scores' subquery whole, so each score is computed once.
  */
-static const char seg__rfm_insert_sql[] =
-	"INSERT INTO analysis_customers (tenant_id, analysis_id, customer_id, data) "
-	"SELECT $1, $2, s.customer_id, CASE WHEN s.r IS NULL THEN '{\"rfm_r\": null, "
-	"\"rfm_f\": null, \"rfm_m\": null, \"rfm_score\": null, \"rfm_segment\": \"Lost\", "
-	"\"recency\": null, \"frequency\": 0, \"monetary\": 0}'::jsonb "
-	"ELSE (($7::text[])[((s.r - 1) * $3 + s.f - 1) * $3 + s.m] || s.recency || "
-	"', \"frequency\": ' || s.frequency || ', \"monetary\": ' || s.monetary || '}')::jsonb END "
+static const char seg__rfm_store_sql[] =
+	"SELECT s.customer_id, s.r::smallint AS rfm_r, s.f::smallint AS rfm_f, "
+	"s.m::smallint AS rfm_m, s.r::text || s.f::text || s.m::text AS rfm_score, "
+	"CASE WHEN s.r IS NULL THEN 'Lost' ELSE ($5::text[])[(s.r - 1) * $1 + s.f] END "
+	"AS rfm_segment, s.recency, coalesce(s.frequency, 0) AS frequency, "
+	"coalesce(s.monetary, 0) AS monetary "
 	"FROM (SELECT a.customer_id, a.recency, a.frequency, a.monetary, " SEG__RFM_SCORES(
-		"$3", "$4", "$5", "$6") " FROM seg_rfm_agg a OFFSET 0) s";
+		"$1", "$2", "$3", "$4") " FROM seg_rfm_agg a OFFSET 0) s";
 
 /* The scored customers per cell: $1 bins, $2 .. $4 the cut points as for the insert. */
 static const char seg__rfm_cells_sql[] =
@@ -170,16 +161,14 @@ enum seg_err seg_db_rfm_run(struct seg_db *db, const struct seg_job_hooks *hooks
 			    struct seg_rfm_run *run)
 {
 	PGresult *res = NULL;
-	struct seg_buf frac[SEG_RFM_DIMS], neg[SEG_RFM_DIMS], names = SEG_BUF_INIT,
-							      doc = SEG_BUF_INIT;
-	char tenant[SEG_INT_TEXT], analysis[SEG_INT_TEXT], bins[SEG_INT_TEXT], window[SEG_INT_TEXT];
+	struct seg_buf frac[SEG_RFM_DIMS], neg[SEG_RFM_DIMS], names = SEG_BUF_INIT;
+	char tenant[SEG_INT_TEXT], bins[SEG_INT_TEXT], window[SEG_INT_TEXT];
 	enum seg_err err;
 	for (int d = 0; d < SEG_RFM_DIMS; d++) {
 		seg_buf_init(&frac[d]);
 		seg_buf_init(&neg[d]);
 	}
 	seg__db_int(tenant, run->tenant);
-	seg__db_int(analysis, run->analysis);
 	seg__db_int(bins, run->bins);
 	seg__db_int(window, run->window_days);
 	run->scored = run->customers = 0;
@@ -244,34 +233,16 @@ enum seg_err seg_db_rfm_run(struct seg_db *db, const struct seg_job_hooks *hooks
 		goto out;
 
 	for (int r = 1; r <= run->bins; r++)
-		for (int f = 1; f <= run->bins; f++) {
-			const char *name = seg_rfm_segment(run->bins, r, f);
-			for (int m = 1; m <= run->bins; m++) {
-				seg_buf_reset(&doc);
-				seg_buf_addf(&doc,
-					     "{\"rfm_r\": %d, \"rfm_f\": %d, \"rfm_m\": %d, "
-					     "\"rfm_score\": \"%d%d%d\", \"rfm_segment\": ",
-					     r, f, m, r, f, m);
-				seg_buf_add_json_string(&doc, name, strlen(name));
-				seg_buf_addstr(&doc, ", \"recency\": ");
-				seg__db_array_add(&names, doc.data);
-			}
-		}
-	const char *p_del[2] = {tenant, analysis};
-	err = seg__db_query(db, seg__rfm_delete_sql, 2, p_del, NULL);
+		for (int f = 1; f <= run->bins; f++)
+			seg__db_array_add(&names, seg_rfm_segment(run->bins, r, f));
+	const char *p_store[5] = {bins, neg[0].data, neg[1].data, neg[2].data, names.data};
+	err = seg__analysis_store(db, run->store, seg__rfm_store_sql, 5, p_store, NULL);
 	if (err)
 		goto out;
-	const char *p_ins[7] = {tenant,	     analysis,	  bins,	     neg[0].data,
-				neg[1].data, neg[2].data, names.data};
-	err = seg__db_query(db, seg__rfm_insert_sql, 7, p_ins, &res);
-	if (err)
-		goto out;
-	PQclear(res);
-	res = NULL;
 	if ((err = seg__rfm_check(hooks, 0.9)))
 		goto out;
 
-	err = seg__db_query(db, seg__rfm_cells_sql, 4, p_ins + 2, &res);
+	err = seg__db_query(db, seg__rfm_cells_sql, 4, p_store, &res);
 	if (err)
 		goto out;
 	int rows = PQntuples(res);
@@ -298,6 +269,5 @@ out:
 		seg_buf_release(&neg[d]);
 	}
 	seg_buf_release(&names);
-	seg_buf_release(&doc);
 	return err;
 }

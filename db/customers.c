@@ -25,13 +25,17 @@ SEG_STMT(customer_patch, "UPDATE customers c SET kind = coalesce($3, c.kind), "
 			 "RETURNING seg_customer_json(c)::text");
 SEG_STMT(customer_get, "SELECT seg_customer_json(c)::text FROM customers c "
 		       "WHERE c.tenant_id = $1 AND c.id = $2");
-/* Erasure: its events, its analysis results and metrics (no foreign keys), then the row. */
+/*
+ * Erasure: its events, its rows in the stores of the tenant's analyses and its metrics (no
+ * foreign keys), then the row. seg_analysis_forget (migration 0008) runs once, as the CTE
+ * that the final DELETE reads (a CTE that is not read would not run).
+ */
 SEG_STMT(customer_delete,
 	 "WITH e AS (DELETE FROM events WHERE tenant_id = $1 AND customer_id = $2), "
-	 "a AS (DELETE FROM analysis_customers WHERE tenant_id = $1 AND analysis_id IN "
-	 "(SELECT id FROM analyses WHERE tenant_id = $1) AND customer_id = $2), "
+	 "a AS (SELECT seg_analysis_forget($1, ARRAY[$2::text]) AS n), "
 	 "s AS (DELETE FROM customer_scores WHERE tenant_id = $1 AND customer_id = $2) "
-	 "DELETE FROM customers WHERE tenant_id = $1 AND id = $2 RETURNING 1");
+	 "DELETE FROM customers WHERE tenant_id = $1 AND id = $2 "
+	 "AND (SELECT a.n FROM a) IS NOT NULL RETURNING 1");
 SEG_STMT(customer_list, "SELECT seg_customer_json(c)::text, c.id FROM customers c "
 			"WHERE c.tenant_id = $1 AND ($2::text IS NULL OR c.id > $2) "
 			"ORDER BY c.id LIMIT $3");

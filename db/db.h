@@ -383,6 +383,7 @@ struct seg_segment_input {
 	const char *profile;	 /* JSON object text; NULL: {} or unchanged */
 	const char *source;	 /* NULL: "manual" for static, "rule" for dynamic */
 	unsigned deps;		 /* SEG_RULE_DEP_* of the rule */
+	int64_t analysis;	 /* the analysis it was materialised from (source: its type); 0 */
 };
 
 struct seg_rule_graph_entry; /* rules/rule.h */
@@ -629,8 +630,8 @@ enum seg_err seg_db_segments_overlap(struct seg_db *db, int64_t tenant, const in
 /* --- analyses (db/analyses.c, db/analysis_*.c; db/README.md "Analyses") --- */
 /*
  * A metric (SPEC §4) that the runs of a type provide: the customer_scores column of that name
- * (migrations/0008_analyses.sql), filled from the key of the same name in
- * analysis_customers.data, cast to sqltype ("smallint", "text" or "double precision"). The
+ * (migrations/0008_analyses.sql), filled from the column of the same name in the analysis's
+ * store, cast to sqltype ("smallint", "text" or "double precision"). The
  * runs of the analysis that is the tenant's source for the type copy them.
  */
 struct seg_analysis_metric {
@@ -662,9 +663,10 @@ enum seg_err seg_db_analysis_cancel(struct seg_db *db, int64_t tenant, int64_t i
 /* Queues a run now (or joins the one queued). SEG_ERR_NOT_FOUND. */
 enum seg_err seg_db_analysis_run_now(struct seg_db *db, int64_t tenant, int64_t id, char **json);
 /*
- * Deletes an analysis, its customers' rows, and cancels its run. When it is the tenant's
- * metric source for its type (*source): SEG_ERR_CONFLICT unless force; with force its metrics
- * are emptied in customer_scores and the segments reading them refreshed. SEG_ERR_NOT_FOUND.
+ * Deletes an analysis, retires its store (its customers' rows), and cancels its run. When it is the
+ * tenant's metric source for its type (*source): SEG_ERR_CONFLICT unless force; with force its
+ * metrics are emptied in customer_scores and the segments reading them refreshed.
+ * SEG_ERR_NOT_FOUND.
  */
 enum seg_err seg_db_analysis_delete(struct seg_db *db, int64_t tenant, int64_t id, bool force,
 				    bool *source);
@@ -679,7 +681,7 @@ enum seg_err seg_db_analysis_customers_check(struct seg_db *db, int64_t tenant, 
 					     char **type);
 /*
  * One batch of the CSV export: up to limit lines "customer_id,col...\r\n" after after_key,
- * columns a JSON array of keys of data (a string as itself, absent or null empty, anything
+ * columns a JSON array of columns of the store (a string as itself, absent or null empty, anything
  * else as JSON). *last: the last customer id written (NULL: none; malloc'ed); *rows: lines.
  */
 enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, int64_t id,
@@ -687,31 +689,36 @@ enum seg_err seg_db_analysis_customers_csv(struct seg_db *db, int64_t tenant, in
 					   struct seg_buf *out, char **last, size_t *rows);
 /*
  * A run, as the job `job` (kind "analysis", target the analysis): begins its transaction
- * (without the statement timeout) and reads the analysis's type and params (malloc'ed). The
+ * (without the statement timeout) and reads the analysis's type and params, and names the
+ * store the run is to write (seg_results.a<id>_<n>, a table that does not exist yet; all three
+ * malloc'ed). The
  * job's row is locked only by seg_db_analysis_run_succeed, at the end, so that the heartbeat
  * stores the run's progress meanwhile. SEG_ERR_NOT_FOUND when the analysis was deleted (the
  * transaction stays open: succeed the job with seg_db_analysis_run_succeed and a NULL
  * result). On any other error the transaction is rolled back.
  */
 enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_claim *job,
-				       char **type, char **params);
+				       char **type, char **params, char **store);
 /*
- * In a run's transaction, before the type's run: deletes the analysis's rows of
- * analysis_customers, so that the type only inserts its customers' rows.
- */
-enum seg_err seg_db_analysis_rows_clear(struct seg_db *db, int64_t tenant, int64_t analysis);
-/*
- * Ends a run in its transaction, after the type replaced the analysis's rows of
- * analysis_customers: locks the job (SEG_ERR_CONFLICT: the claim was lost; everything is
- * rolled back), stores result (JSON text), and when the analysis is the tenant's metric
+ * Ends a run in its transaction, after the type wrote its store (seg__analysis_store): locks
+ * the job (SEG_ERR_CONFLICT: the claim was lost; everything is rolled back), stores result
+ * (JSON text) and the store as the analysis's (the one it replaces is retired, for
+ * seg_db_analysis_stores_drop), and when the analysis is the tenant's metric
  * source for its type, copies metrics (ended by {NULL, NULL}) into customer_scores and queues
  * a full refresh of every dynamic segment that reads analysis metrics; then the job succeeds
  * and the transaction commits. A NULL result (or an analysis deleted meanwhile) stores
  * nothing. Rolled back on error.
  */
 enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job_claim *job,
-					 const char *result,
+					 const char *store, const char *result,
 					 const struct seg_analysis_metric *metrics);
+/*
+ * Drops the retired stores (replaced by a newer run, or of deleted analyses) that no one
+ * reads, a few per call, each in a short transaction that waits at most 100 ms for its lock
+ * (one still read is left for a later call). Safe from several daemons at once. *dropped: how
+ * many went. Housekeeping; any thread with a connection of its own.
+ */
+enum seg_err seg_db_analysis_stores_drop(struct seg_db *db, int *dropped);
 /*
  * Ends a run that the data cannot support, in a transaction of its own (the run's was rolled
  * back): the job failed for good and the analysis failed, both with problem (JSON text).
@@ -751,13 +758,13 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 /* ABC (db/analysis_abc.c), as SPEC §6.1 and analytics/abc.h define it. */
 struct seg_abc_summary;
 /*
- * Writes the rows of analysis in analysis_customers (the machinery deleted the old ones) with
- * each customer's class, value and rank by metric ("revenue", "orders", "events" or
- * "avg_order_value"), in one statement, and fills out (see seg_abc_finish). a and b are the params
- * as decimal text. *ok false when the positive values sum to nothing (no class is defined; nothing
- * was written).
+ * Writes the run's store (seg_db_analysis_run_begin named it) with each customer's class, value
+ * and rank by metric ("revenue", "orders", "events" or "avg_order_value"), in one statement,
+ * and fills out (see seg_abc_finish) from it. a and b are the params as decimal text. *ok false
+ * when the positive values sum to nothing (no class is defined: the run fails, and its store
+ * is rolled back with it).
  */
-enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, int64_t analysis,
+enum seg_err seg_db_analysis_abc(struct seg_db *db, int64_t tenant, const char *store,
 				 const char *metric, const char *a, const char *b,
 				 struct seg_abc_summary *out, bool *ok);
 /* --- RFM analyses (db/analysis_rfm.c; analytics/README.md "RFM") --- */
@@ -769,7 +776,8 @@ struct seg_rfm_cell {
 };
 struct seg_rfm_run {
 	/* in */
-	int64_t tenant, analysis;
+	int64_t tenant;
+	const char *store; /* the run's store, to be written */
 	int bins;	   /* SEG_RFM_BINS_MIN .. SEG_RFM_BINS_MAX */
 	int window_days;   /* >= 1 */
 	const char *as_of; /* RFC 3339, or NULL: the time of the run (now()) */
@@ -787,8 +795,8 @@ struct seg_rfm_run {
 };
 void seg_rfm_run_release(struct seg_rfm_run *run);
 /*
- * Scores every customer of run->tenant by SPEC §6.1 and replaces the rows of run->analysis in
- * analysis_customers (one per customer, the unscored with rfm_segment "Lost"), inside the
+ * Scores every customer of run->tenant by SPEC §6.1 and writes run->store (one row per
+ * customer, the unscored with rfm_segment "Lost"), inside the
  * caller's transaction; fills the out fields. Checks hooks->stopping between its statements
  * (SEG_ERR_CANCELLED) and reports progress. When no customer is scored, returns SEG_OK with
  * scored 0 and writes nothing (the cut points do not exist): the caller decides. The job
@@ -827,7 +835,7 @@ struct seg_clv_prediction {
 	double p_alive, predicted_orders, discounted_orders;
 };
 struct seg_clv_store {
-	int64_t tenant, analysis;
+	const char *store;    /* the run's store, to be written */
 	double days_per_unit; /* 1 (day) or 7 (week): t_x and T are stored in the time unit */
 	bool bgnbd;	      /* false: historic, clv = revenue */
 	const struct seg_clv_prediction *pred; /* BG/NBD: one per distinct summary */
@@ -835,11 +843,11 @@ struct seg_clv_store {
 	double p, q, gamma; /* BG/NBD: Gamma-Gamma's parameters (q > 1) */
 };
 /*
- * Replaces the analysis's rows of analysis_customers with one per customer of
- * seg_clv_summary, data {"x", "t_x", "T", "revenue", "monetary"?, and for BG/NBD "p_alive",
- * "predicted_orders", "expected_value" (Gamma-Gamma's conditional mean, with a monetary value
- * below 0 taken as 0), "clv" (discounted orders x expected value); for historic "clv" =
- * revenue}, in one statement that also returns the figures as JSON text (*stats, malloc'ed):
+ * Writes the run's store, one row per customer of seg_clv_summary: x, t_x, T, revenue,
+ * monetary (NULL without a repeat), and for BG/NBD p_alive, predicted_orders, expected_value
+ * (Gamma-Gamma's conditional mean, with a monetary value below 0 taken as 0), clv (discounted
+ * orders x expected value); for historic clv = revenue and the three NULL. Then reads the
+ * figures from it as JSON text (*stats, malloc'ed):
  * {"customers", "written", "total_clv", "predicted_orders", "tiers": {"medium", "high"},
  * "distribution": [{"from", "to", "customers"}]}.
  */
@@ -873,17 +881,16 @@ enum seg_err seg_db_frequency_distribution(struct seg_db *db,
 					   const struct seg_db_frequency_query *q,
 					   struct seg_db_frequency_counts *out);
 /*
- * After seg_db_frequency_distribution, in the same transaction, whose machinery cleared the
- * analysis's rows of analysis_customers (seg_db_analysis_rows_clear): writes one row per
- * customer of the tenant: {"events", "periods", "rate",
- * "frequency_class"}, or {"events": 0, "frequency_class": "none"} without a matching event.
- * names are the three classes from the highest rate down (seg_freq_classes), t the nt (1 or 2)
- * ascending thresholds; one_time: a customer with one event is names[2] whatever the rate
- * (buyers), and one threshold splits names[0] from names[1]. counts[0..2] receive the customers
- * of each class, counts[3] those of "none". Two statements: one INSERT ... SELECT, and the
- * count of the classes over the temporary table.
+ * After seg_db_frequency_distribution, in the same transaction: writes the run's store, one row
+ * per customer of the tenant: frequency_class, events, periods, rate (the last two NULL and
+ * the class "none" without a matching event). names are the three classes from the highest
+ * rate down (seg_freq_classes), t the nt (1 or 2) ascending thresholds; one_time: a customer
+ * with one event is names[2] whatever the rate (buyers), and one threshold splits names[0]
+ * from names[1]. counts[0..2] receive the customers of each class, counts[3] those of "none".
+ * Two statements: the store's CREATE TABLE AS, and the count of the classes over the
+ * temporary table.
  */
-enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, int64_t analysis,
+enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, const char *store,
 				    const char *const *names, const double *t, size_t nt,
 				    bool one_time, int64_t counts[4]);
 

@@ -286,8 +286,23 @@ enum seg_err seg__db_page(struct seg_db *db, struct seg_stmt *stmt, int n,
 enum seg_err seg__db_csv_chunk(struct seg_db *db, struct seg_stmt *stmt, int n,
 			       const char *const *params, struct seg_buf *out, char **last,
 			       size_t *rows);
+/* The same from the result of such a statement run otherwise (rows: exactly one). */
+void seg__db_csv_fill(const PGresult *res, struct seg_buf *out, char **last, size_t *rows);
 /* A cursor key of an id-ordered list: NULL or 1 to 18 digits; otherwise not one of ours. */
 bool seg__db_int_key(const char *key);
+
+/* --- analyses (db/analyses.c) --- */
+
+/*
+ * Writes a run's store: CREATE TABLE store AS select (its rows: customer_id first, then one
+ * column per key of the type's customer documents; params p[0..n)), then its primary key on
+ * customer_id. store is the name seg_db_analysis_run_begin gave the run. *rows (unless NULL):
+ * the rows written. Inside the run's transaction.
+ */
+enum seg_err seg__analysis_store(struct seg_db *db, const char *store, const char *select, int n,
+				 const char *const *params, int64_t *rows);
+/* Appends sql to out with every "@store" in it replaced by store (a name of ours). */
+void seg__analysis_sql(struct seg_buf *out, const char *sql, const char *store);
 
 /* --- migrations (db/migrate.c) --- */
 

@@ -717,11 +717,16 @@ enum seg_err seg__db_csv_chunk(struct seg_db *db, struct seg_stmt *stmt, int n,
 	*rows = 0;
 	if (err)
 		return err;
+	seg__db_csv_fill(res, out, last, rows);
+	PQclear(res);
+	return SEG_OK;
+}
+
+void seg__db_csv_fill(const PGresult *res, struct seg_buf *out, char **last, size_t *rows)
+{
 	seg_buf_add(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	*last = seg__db_strdup(res, 0, 1);
 	*rows = (size_t)strtoull(PQgetvalue(res, 0, 2), NULL, 10);
-	PQclear(res);
-	return SEG_OK;
 }
 
 bool seg__db_int_key(const char *key)

@@ -20,7 +20,8 @@
 
 #define SEG__SEGMENT_JSON                                                                    \
 	"json_build_object('id', s.id::text, 'name', s.name, 'description', s.description, " \
-	"'type', s.type, 'rule', s.rule, 'source', s.source, 'profile', s.profile, "         \
+	"'type', s.type, 'rule', s.rule, 'source', s.source, "                               \
+	"'analysis_id', s.analysis_id::text, 'profile', s.profile, "                         \
 	"'size', seg_segment_size(s), 'refreshed_at', seg_ts(s.refreshed_at), "              \
 	"'created_at', seg_ts(s.created_at), 'updated_at', seg_ts(s.updated_at))::text"
 
@@ -34,8 +35,8 @@
 
 SEG_STMT(segment_insert,
 	 "INSERT INTO segments AS s (tenant_id, name, description, type, rule, source, profile, "
-	 "clock) VALUES ($1, $2, coalesce($3, ''), $4, $5::jsonb, $6, coalesce($7::jsonb, '{}'), "
-	 "$8::boolean) RETURNING s.id, " SEG__SEGMENT_JSON);
+	 "clock, analysis_id) VALUES ($1, $2, coalesce($3, ''), $4, $5::jsonb, $6, "
+	 "coalesce($7::jsonb, '{}'), $8::boolean, $9::bigint) RETURNING s.id, " SEG__SEGMENT_JSON);
 SEG_STMT(segment_history_first, "INSERT INTO segment_history (tenant_id, segment_id, size, "
 				"entered, exited) VALUES ($1, $2, 0, 0, 0)");
 SEG_STMT(segment_get,
@@ -231,6 +232,7 @@ enum seg_err seg__segment_insert(struct seg_db *db, int64_t tenant,
 	bool dynamic = strcmp(in->type, "dynamic") == 0;
 	const char *source = in->source ? in->source : dynamic ? "rule" : "manual";
 	const char *clock = (in->deps & SEG_RULE_DEP_CLOCK) ? "true" : "false";
+	char aid[SEG_INT_TEXT];
 	const char *params[] = {seg__db_int(tid, tenant),
 				in->name,
 				in->description,
@@ -238,14 +240,15 @@ enum seg_err seg__segment_insert(struct seg_db *db, int64_t tenant,
 				in->rule,
 				source,
 				in->profile,
-				clock};
+				clock,
+				in->analysis ? seg__db_int(aid, in->analysis) : NULL};
 	PGresult *res = NULL;
 	enum seg_err err;
 
 	*json = NULL;
 	*id = 0;
 	*job = 0;
-	err = seg__db_exec(db, &segment_insert, 8, params, &res);
+	err = seg__db_exec(db, &segment_insert, 9, params, &res);
 	if (!err) {
 		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		*json = seg__db_strdup(res, 0, 1);

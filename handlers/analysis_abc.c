@@ -89,7 +89,7 @@ static enum seg_err seg__abc_run(const struct seg_analysis_ctx *ctx, json_t **re
 	/* the shares as the client wrote them (0.8, not 0.80000000000000004): exact in SQL */
 	seg_json_add_double(&a, av);
 	seg_json_add_double(&b, bv);
-	enum seg_err err = seg_db_analysis_abc(ctx->db, ctx->tenant, ctx->analysis, metric, a.data,
+	enum seg_err err = seg_db_analysis_abc(ctx->db, ctx->tenant, ctx->store, metric, a.data,
 					       b.data, &s, &ok);
 	seg_buf_release(&a);
 	seg_buf_release(&b);

@@ -284,8 +284,7 @@ static enum seg_err seg__clv_run(const struct seg_analysis_ctx *ctx, json_t **re
 	if (bgnbd)
 		seg_info("analysis %lld: clv predictions for %zu distinct summaries in %.1f ms",
 			 (long long)ctx->analysis, nsums, seg__clv_ms() - t_pred);
-	struct seg_clv_store st = {.tenant = ctx->tenant,
-				   .analysis = ctx->analysis,
+	struct seg_clv_store st = {.store = ctx->store,
 				   .days_per_unit = unit,
 				   .bgnbd = bgnbd,
 				   .pred = pred,

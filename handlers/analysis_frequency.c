@@ -246,7 +246,7 @@ static enum seg_err freq_run(const struct seg_analysis_ctx *ctx, json_t **result
 		goto out;
 	}
 	ctx->hooks->progress(ctx->hooks->ctx, 0.5);
-	err = seg_db_frequency_write(ctx->db, ctx->tenant, ctx->analysis, names, t, nt,
+	err = seg_db_frequency_write(ctx->db, ctx->tenant, ctx->store, names, t, nt,
 				     kind == SEG_FREQ_BUYERS, n);
 	if (err)
 		goto out;

@@ -253,7 +253,7 @@ static enum seg_err seg__rfm_run(const struct seg_analysis_ctx *ctx, json_t **re
 	enum seg_err err;
 	memset(&run, 0, sizeof run);
 	run.tenant = ctx->tenant;
-	run.analysis = ctx->analysis;
+	run.store = ctx->store;
 	run.bins = (int)json_integer_value(json_object_get(ctx->params, "bins"));
 	run.window_days = (int)json_integer_value(json_object_get(ctx->params, "window_days"));
 	run.as_of = json_string_value(json_object_get(ctx->params, "as_of"));

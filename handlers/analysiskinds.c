@@ -88,13 +88,13 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 				  const struct seg_job_hooks *hooks)
 {
 	struct seg_buf text = SEG_BUF_INIT;
-	char *type = NULL, *params_text = NULL;
+	char *type = NULL, *params_text = NULL, *store = NULL;
 	json_t *params = NULL, *result = NULL, *problem = NULL;
 	const struct seg_analysis_kind *kind = NULL;
-	enum seg_err err = seg_db_analysis_run_begin(db, job, &type, &params_text);
+	enum seg_err err = seg_db_analysis_run_begin(db, job, &type, &params_text, &store);
 
 	if (err == SEG_ERR_NOT_FOUND) /* deleted: nothing to run */
-		return seg_db_analysis_run_succeed(db, job, NULL, NULL);
+		return seg_db_analysis_run_succeed(db, job, NULL, NULL, NULL);
 	if (err)
 		goto out;
 	kind = seg_analysis_kind_find(type);
@@ -105,11 +105,8 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 		err = SEG_ERR_INTERNAL;
 		goto out;
 	}
-	struct seg_analysis_ctx ctx = {db, job, hooks, job->tenant, job->target, params};
+	struct seg_analysis_ctx ctx = {db, job, hooks, job->tenant, job->target, params, store};
 	hooks->progress(hooks->ctx, 0.01);
-	err = seg_db_analysis_rows_clear(db, job->tenant, job->target);
-	if (err)
-		goto out;
 	err = kind->run(&ctx, &result, &problem);
 	if (err == SEG_ERR_INVALID && problem) {
 		seg_db_rollback(db);
@@ -128,7 +125,7 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 	if (err)
 		goto out;
 	seg_analysis_json_add(&text, result);
-	err = seg_db_analysis_run_succeed(db, job, text.data, kind->metrics);
+	err = seg_db_analysis_run_succeed(db, job, store, text.data, kind->metrics);
 	if (!err)
 		hooks->progress(hooks->ctx, 1);
 out:
@@ -140,5 +137,6 @@ out:
 	seg_buf_release(&text);
 	free(type);
 	free(params_text);
+	free(store);
 	return err;
 }

@@ -5,7 +5,7 @@
  * "analysis", schedules, the metric copy, materialising) is written once for every type.
  *
  * A type lives in three places: its mathematics in analytics/ (pure: arrays in, numbers out),
- * its SQL in db/ (reading the tenant's data, writing analysis_customers), and the glue below
+ * its SQL in db/ (reading the tenant's data, writing the run's store), and the glue below
  * in handlers/analysis_<type>.c, which defines `const struct seg_analysis_kind
  * seg_analysis_<type>`; handlers/analysiskinds.c lists it (one extern line, one list line).
  * handlers/analysis_abc.c is the example to follow.
@@ -38,6 +38,12 @@ struct seg_analysis_ctx {
 	int64_t tenant;
 	int64_t analysis;
 	const json_t *params; /* as check left them: every default filled in */
+	/*
+	 * The table this run writes each customer's result into (seg__analysis_store in db/:
+	 * customer_id and one typed column per key of the type's documents), named by the
+	 * machinery; it becomes the analysis's when the run succeeds.
+	 */
+	const char *store;
 };
 
 struct seg_analysis_kind {
@@ -49,9 +55,9 @@ struct seg_analysis_kind {
 	 */
 	size_t (*check)(json_t *params, struct seg_problem *p);
 	/*
-	 * Runs the analysis inside the run's transaction (begun by the machinery, which has
-	 * deleted the analysis's rows of analysis_customers): reads the tenant's data, computes,
-	 * inserts each customer's row of ctx->analysis into analysis_customers, and sets *result (a
+	 * Runs the analysis inside the run's transaction (begun by the machinery): reads the
+	 * tenant's data, computes, writes each customer's row into ctx->store (through its SQL
+	 * in db/, which creates that table), and sets *result (a
 	 * new reference: the result document of SPEC §6). Checks ctx->hooks->stopping at its check
 	 * points (returns SEG_ERR_CANCELLED) and reports progress. When the data cannot support the
 	 * analysis (no customer to score, a fit that does not converge), it returns SEG_ERR_INVALID
@@ -64,8 +70,8 @@ struct seg_analysis_kind {
 	/* The metrics the type provides, ended by {NULL, NULL}; NULL: none. */
 	const struct seg_analysis_metric *metrics;
 	/*
-	 * The columns of GET /v1/analyses/{id}/customers as CSV after customer_id, in order: keys
-	 * of analysis_customers.data (a missing key is an empty cell). Ended by NULL.
+	 * The columns of GET /v1/analyses/{id}/customers as CSV after customer_id, in order:
+	 * columns of the store (NULL is an empty cell). Ended by NULL.
 	 */
 	const char *const *columns;
 	/*

@@ -356,7 +356,7 @@ static void seg__heartbeat(struct seg_jobs *jobs, struct seg_db *db)
 static void seg__housekeeping(struct seg_jobs *jobs, struct seg_db *db, bool rescue, bool schedule)
 {
 	struct seg_job_depth depth;
-	int requeued = 0, ended = 0, queued = 0, purged = 0;
+	int requeued = 0, ended = 0, queued = 0, purged = 0, dropped = 0;
 
 	seg__heartbeat(jobs, db);
 	if (rescue && seg_db_job_rescue(db, &jobs->policy, &requeued, &ended) == SEG_OK &&
@@ -377,6 +377,10 @@ static void seg__housekeeping(struct seg_jobs *jobs, struct seg_db *db, bool res
 	    seg_db_job_purge(db, jobs->config->job_retention, &purged) == SEG_OK && purged > 0)
 		seg_info("deleted %d jobs finished more than %d s ago", purged,
 			 jobs->config->job_retention);
+	/* every beat: a retired store holds disk until it goes, and the look is one index probe */
+	if (!seg__load(&jobs->stopping) && seg_db_analysis_stores_drop(db, &dropped) == SEG_OK &&
+	    dropped > 0)
+		seg_debug("dropped %d retired analysis stores", dropped);
 	bool known = seg_db_job_depth(db, &depth) == SEG_OK;
 	pthread_mutex_lock(&jobs->lock);
 	jobs->rescued_requeued += (uint64_t)requeued;

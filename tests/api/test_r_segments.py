@@ -96,7 +96,7 @@ def test_static_crud(t):
     t.check(isinstance(s.get("id"), str) and s["id"].isdigit(), "id is a string of digits", r)
     t.eq(r.header("location"), "/v1/segments/" + s["id"], "Location", r)
     for k, v in (("name", name), ("type", "static"), ("description", "hand-picked"),
-                 ("size", 0), ("rule", None), ("source", "manual")):
+                 ("size", 0), ("rule", None), ("source", "manual"), ("analysis_id", None)):
         t.eq(s.get(k), v, k, r)
     t.eq(s.get("profile"), {"main_job": "buy", "pains": ["price"]}, "profile", r)
     for k in ("created_at", "updated_at", "refreshed_at"):

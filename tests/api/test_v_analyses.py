@@ -265,11 +265,20 @@ def test_list_filters_and_delete(t):
     t.eq(t.expect_json(t.req("GET", "/v1/analyses", key=other), 200)["items"], [],
          "another tenant sees none")
     t.problem(t.req("DELETE", "/v1/analyses/" + ok1["id"], key=other), 404)
+    store = psql(t, "SELECT store FROM analyses WHERE id = %s" % ok1["id"])[0][0]
+    t.check(store.startswith("seg_results.a%s_" % ok1["id"]), "its store: %s" % store)
     t.expect(t.req("DELETE", "/v1/analyses/" + ok1["id"], key=key), 204)
     t.problem(t.req("GET", "/v1/analyses/" + ok1["id"], key=key), 404)
     t.problem(t.req("GET", "/v1/analyses/%s/customers" % ok1["id"], key=key), 404)
-    rows = psql(t, "SELECT count(*) FROM analysis_customers WHERE analysis_id = %s" % ok1["id"])
-    t.eq(rows, [["0"]], "its customers' rows are gone")
+    # the store is retired, and the housekeeping (every SEGMENTD_JOB_HEARTBEAT) drops it
+    gone = None
+    for _ in range(200):
+        gone = psql(t, "SELECT to_regclass('%s') IS NULL, (SELECT count(*) FROM "
+                       "analysis_stores_retired WHERE name = '%s')" % (store, store))
+        if gone == [["t", "0"]]:
+            break
+        time.sleep(0.2)
+    t.eq(gone, [["t", "0"]], "its customers' rows are gone: the store is dropped")
     t.problem(t.req("DELETE", "/v1/analyses/%s?force=maybe" % ok2["id"], key=key), 400)
 
 
@@ -348,7 +357,7 @@ def test_materialize_rules_and_rerun(t):
         cls = g["name"][-1]
         t.eq(g["size"], sum(1 for c in want if want[c] == cls), "size of %s" % cls)
         seg = t.expect_json(t.req("GET", "/v1/segments/" + g["id"], key=key), 200)
-        t.eq(seg["source"], "analysis:" + a["id"], "source")
+        t.eq((seg["source"], seg["analysis_id"]), ("abc", a["id"]), "source")
         t.eq(seg["type"], "dynamic", "dynamic")
     t.eq(s["analysis_id"], a["id"], "analysis_id")
     t.eq(s["metric_source_replaced"], None, "no source before")
@@ -441,11 +450,17 @@ def test_erasure_of_scores(t):
     cond = "tenant_id = (SELECT tenant_id FROM analyses WHERE id = %s) AND customer_id = 'e1'" \
         % a["id"]
     t.eq(psql(t, "SELECT count(*) FROM customer_scores WHERE " + cond), [["1"]], "a score")
-    t.eq(psql(t, "SELECT count(*) FROM analysis_customers WHERE " + cond), [["1"]], "a row")
+    store = psql(t, "SELECT store FROM analyses WHERE id = %s" % a["id"])[0][0]
+    # a second analysis whose store is dropped meanwhile: the erasure passes over it
+    b, _ = create(t, key, {"type": "abc"})
+    wait(t, key, b["id"])
+    gone = psql(t, "SELECT store FROM analyses WHERE id = %s" % b["id"])[0][0]
+    psql(t, "DROP TABLE %s" % gone)
+    row = "SELECT count(*) FROM %s WHERE customer_id = 'e1'" % store
+    t.eq(psql(t, row), [["1"]], "a row")
     t.expect(t.req("DELETE", "/v1/customers/e1", key=key), 204)
     t.eq(psql(t, "SELECT count(*) FROM customer_scores WHERE " + cond), [["0"]], "score erased")
-    t.eq(psql(t, "SELECT count(*) FROM analysis_customers WHERE " + cond), [["0"]],
-         "row erased")
+    t.eq(psql(t, row), [["0"]], "row erased")
     ids = [i["customer_id"] for i in all_customers(t, key, a["id"])]
     t.eq(ids, ["e2"], "the customers' results no longer name it")
 
@@ -456,12 +471,12 @@ FAST = {"SEGMENTD_JOB_LEASE": "3", "SEGMENTD_JOB_HEARTBEAT": "1", "SEGMENTD_JOB_
         "SEGMENTD_JOB_BACKOFF": "0.2", "SEGMENTD_REFRESH_INTERVAL": "1"}
 
 
-def hold_rows(t, tenant_cond, seconds, dbname=None):
-    """Holds the tenant's rows of analysis_customers FOR UPDATE for `seconds` (psql in the
-    background), so that a run's DELETE of them waits inside its transaction."""
+def hold_customers(t, seconds, dbname=None):
+    """Locks the customers table (ACCESS EXCLUSIVE) for `seconds` (psql in the background), so
+    that a run's first read of them waits inside its transaction."""
     args = [shutil.which("psql"), "-X", "-q"] + (["-d", dbname] if dbname else []) + [
-        "-c", "BEGIN; SELECT 1 FROM analysis_customers WHERE %s FOR UPDATE; "
-              "SELECT pg_sleep(%s); COMMIT;" % (tenant_cond, seconds)]
+        "-c", "BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE; "
+              "SELECT pg_sleep(%s); COMMIT;" % seconds]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     return p
@@ -476,7 +491,7 @@ def test_cancel_keeps_the_previous_result(t):
     buy(t, key, [("k1", "10"), ("k2", "5")])
     a, _ = create(t, key, {"type": "abc"})
     a = wait(t, key, a["id"])
-    holder = hold_rows(t, "analysis_id = %s" % a["id"], 8)
+    holder = hold_customers(t, 8)
     try:
         t.expect_json(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=key), 202)
         running = wait(t, key, a["id"], statuses=("running",), timeout=10)
@@ -630,7 +645,7 @@ def test_kill9_during_a_run_is_retried(t):
         a = t.expect_json(t.req("POST", "/v1/analyses", {"type": "abc"}, key=db.key,
                                 daemon=d1), 202)
         a = wait_on(t, d1, db.key, a["id"], lambda x: x["status"] == "succeeded", "succeeded")
-        holder = hold_rows(t, "analysis_id = %s" % a["id"], 6, dbname=db.name)
+        holder = hold_customers(t, 6, dbname=db.name)
         t.expect_json(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=db.key, daemon=d1),
                       202)
         a = wait_on(t, d1, db.key, a["id"], lambda x: x["status"] == "running", "running")
@@ -651,8 +666,9 @@ def test_kill9_during_a_run_is_retried(t):
                     lambda x: x["status"] in ("succeeded", "failed") and x["runs"] >= 2,
                     "the run again", timeout=40)
         t.eq((a["status"], a["attempts"], a["runs"]), ("succeeded", 2, 2), "retried once")
-        t.eq(db.sql("SELECT count(*), count(DISTINCT customer_id) FROM analysis_customers "
-                    "WHERE analysis_id = %s" % a["id"]), [["30", "30"]], "one row each")
+        store = db.sql("SELECT store FROM analyses WHERE id = %s" % a["id"])[0][0]
+        t.eq(db.sql("SELECT count(*), count(DISTINCT customer_id) FROM %s" % store),
+             [["30", "30"]], "one row each")
     finally:
         if holder:
             holder.wait(timeout=30)
