@@ -746,8 +746,8 @@ struct seg_analysis_materialize {
  * In one transaction (the definitions changed): makes analysis id the tenant's metric source
  * for its type (*replaced: the analysis that was, 0 when none or itself), copies its metrics
  * into customer_scores and queues refreshes of the segments that read analysis metrics,
- * creates the dynamic segments (source the type, analysis_id this one; jobs[i] their first refresh) and the
- * scheme (*scheme). SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: it has no
+ * creates the dynamic segments (source the type, analysis_id this one; jobs[i] their first refresh)
+ * and the scheme (*scheme). SEG_ERR_NOT_FOUND: no such analysis; SEG_ERR_CONFLICT: it has no
  * succeeded run, or a name is taken (a segment or the scheme); SEG_ERR_INVALID: the
  * segments would make the tenant's membership step too large (as segment create).
  */
