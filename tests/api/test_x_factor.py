@@ -441,3 +441,18 @@ def test_factor_materialize(t):
     t.expect(t.req("DELETE", "/v1/analyses/%s?force=true" % a["id"], key=key), 204)
     c = t.expect_json(t.req("GET", "/v1/customers/" + rows[i][0], key=key), 200)
     t.check("factor_1" not in c["metrics"], "factor_1 gone with its source: %s" % c["metrics"])
+
+
+def test_feature_reader_db_level(t):
+    """tests/db/features.c (built as BUILD/tests/db_features): the reader's edges and stores
+    written through COPY; its TAP lines become one test here."""
+    binary = os.path.join(os.path.dirname(t.binary), "tests", "db_features")
+    if not os.path.exists(binary):
+        raise t.Skip("%s not built" % binary)
+    p = subprocess.run([binary], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=t.env,
+                       timeout=600)
+    out = p.stdout.decode("utf-8", "replace")
+    failed = [line for line in out.splitlines() if line.startswith("not ok")]
+    t.check(p.returncode == 0 and not failed and "1.." in out,
+            "db_features exited %d:\n%s\n%s" % (p.returncode, "\n".join(failed) or out[-3000:],
+                                                p.stderr.decode("utf-8", "replace")[-2000:]))
