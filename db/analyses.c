@@ -573,8 +573,9 @@ void seg__copy_text(struct seg_buf *line, const char *s)
 
 void seg__copy_double(struct seg_buf *line, double x)
 {
+	/* 17 significant digits read back exactly (the shortest form costs up to 17 tries) */
 	if (isfinite(x))
-		seg_json_add_double(line, x);
+		seg_buf_addf(line, "%.17g", x);
 	else
 		seg_buf_addstr(line, "\\N");
 }

@@ -6,15 +6,14 @@
  * string features as codes.
  *
  * Two statements: a count with the filter (the memory estimate, refused over the limit before
- * anything is allocated), then the rows through a cursor (DECLARE ... FETCH 20000), one text
- * field per feature, parsed with strtod (PostgreSQL writes a float8 as its shortest exact
- * decimal, so the double read is the one stored). A string feature's values get codes in
+ * anything is allocated), then the rows through a cursor (DECLARE ... FETCH 20000) in binary
+ * format: a numeric feature as a float8 (8 bytes, the double itself, nothing to print or
+ * parse), a string one as its text. A string feature's values get codes in
  * order of first appearance (a hash table per column) and are renumbered in byte order of
  * their text at the end, so the codes do not depend on the customers' order.
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -185,7 +184,7 @@ static enum seg_err seg__feature_sql(const struct seg_features_request *rq, size
 	if (f->source == SEG_FEATURE_METRIC) {
 		int factor = 0;
 		if (seg_rule_metric_score(name, &factor) && factor) {
-			seg_buf_addf(sel, ", fsc__.factors[%d]::text", factor);
+			seg_buf_addf(sel, ", fsc__.factors[%d]", factor);
 			*scores = true;
 			return SEG_OK;
 		}
@@ -212,8 +211,7 @@ static enum seg_err seg__feature_sql(const struct seg_features_request *rq, size
 			if (*categorical)
 				seg_buf_addf(sel, ", %s", seg__feature_metrics[i].sql);
 			else
-				seg_buf_addf(sel, ", (%s)::float8::text",
-					     seg__feature_metrics[i].sql);
+				seg_buf_addf(sel, ", (%s)::float8", seg__feature_metrics[i].sql);
 			return SEG_OK;
 		}
 		seg__say(detail, detail_len, "unknown metric \"%s\"", name);
@@ -251,7 +249,7 @@ static enum seg_err seg__feature_sql(const struct seg_features_request *rq, size
 	if (numeric)
 		seg_buf_addf(sel,
 			     ", CASE WHEN jsonb_typeof(c.attributes #> $%zu::text[]) = 'number' "
-			     "THEN (c.attributes #> $%zu::text[])::float8::text END",
+			     "THEN (c.attributes #> $%zu::text[])::float8 END",
 			     k, k);
 	else
 		seg_buf_addf(sel,
@@ -261,6 +259,17 @@ static enum seg_err seg__feature_sql(const struct seg_features_request *rq, size
 			     k, k, k);
 	*categorical = !numeric;
 	return SEG_OK;
+}
+
+/* A float8 in binary format: 8 bytes in network order. */
+static double seg__float8(const char *v)
+{
+	uint64_t u = 0;
+	double x;
+	for (int i = 0; i < 8; i++)
+		u = u << 8 | (unsigned char)v[i];
+	memcpy(&x, &u, sizeof(x));
+	return x;
 }
 
 /* "1,234": n with thousands separators. */
@@ -389,8 +398,8 @@ enum seg_err seg_db_features_read(struct seg_db *db, const struct seg_features_r
 			err = SEG_ERR_CANCELLED;
 			goto out;
 		}
-		err = seg__db_query(db, "FETCH " SEG__FEATURES_BATCH " FROM seg_features", 0, NULL,
-				    &res);
+		err = seg__db_query_binary(db, "FETCH " SEG__FEATURES_BATCH " FROM seg_features", 0,
+					   NULL, &res);
 		if (err)
 			goto out;
 		size_t rows = (size_t)PQntuples(res);
@@ -414,7 +423,8 @@ enum seg_err seg_db_features_read(struct seg_db *db, const struct seg_features_r
 		for (size_t r = 0; r < rows; r++, n++) {
 			offsets[n] = ids.len;
 			seg_buf_add(&ids, PQgetvalue(res, (int)r, 0),
-				    (size_t)PQgetlength(res, (int)r, 0) + 1);
+				    (size_t)PQgetlength(res, (int)r, 0));
+			seg_buf_addch(&ids, '\0');
 			double *row = out->x + n * d;
 			for (size_t j = 0; j < d; j++) {
 				int col = (int)j + 1;
@@ -423,15 +433,13 @@ enum seg_err seg_db_features_read(struct seg_db *db, const struct seg_features_r
 					continue;
 				}
 				const char *v = PQgetvalue(res, (int)r, col);
+				size_t len = (size_t)PQgetlength(res, (int)r, col);
 				if (out->cols[j].categorical) {
-					row[j] = (double)seg__cats_code(
-						&cats[j], v, (size_t)PQgetlength(res, (int)r, col));
+					row[j] = (double)seg__cats_code(&cats[j], v, len);
 					continue;
 				}
-				char *end;
-				errno = 0;
-				double x = strtod(v, &end);
-				row[j] = (end == v || !isfinite(x)) ? NAN : x;
+				double x = len == 8 ? seg__float8(v) : NAN;
+				row[j] = isfinite(x) ? x : NAN;
 			}
 		}
 		PQclear(res);

@@ -62,6 +62,9 @@ struct seg_db {
 	bool members_segments; /* the tenant has segments at all */
 	struct seg__prepared_step steps[SEG__STEPS_MAX];
 	int nsteps;
+
+	/* seg__db_query_binary: the statement being sent asks for its results in binary */
+	bool binary;
 };
 
 /* --- the pool (db/pool.c) and its watchdog (db/watchdog.c) --- */
@@ -233,6 +236,12 @@ enum seg_err seg__db_exec_named(struct seg_db *db, const char *name, const char 
 enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char *const *params,
 			   PGresult **out);
 /*
+ * seg__db_query with the results in binary format (each type's send function: a float8 as 8
+ * bytes in network order, a text as its bytes), for bulk reads (db/analysis_features.c).
+ */
+enum seg_err seg__db_query_binary(struct seg_db *db, const char *sql, int n,
+				  const char *const *params, PGresult **out);
+/*
  * Runs sql, several statements without parameters (a migration file), through the simple query
  * protocol. It has no deadline of its own; what names it in the log.
  */
@@ -319,7 +328,8 @@ enum seg_err seg__analysis_store_copy(struct seg_db *db, const char *store, cons
 				      void *ctx, const struct seg_job_hooks *hooks);
 /* Appends s as a field of COPY's text format (backslash, tab and line breaks escaped). */
 void seg__copy_text(struct seg_buf *line, const char *s);
-/* Appends x as a field of COPY's text format: its shortest exact decimal, \N when not finite. */
+/* Appends x as a field of COPY's text format: 17 significant digits (read back exactly), \N when
+ * not finite. */
 void seg__copy_double(struct seg_buf *line, double x);
 
 /* --- migrations (db/migrate.c) --- */

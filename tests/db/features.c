@@ -236,7 +236,76 @@ static void store(void)
 	seg_db_rollback(db);
 }
 
-int main(void)
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+struct seg__scores {
+	const struct seg_features *f;
+};
+
+static void score_row(void *ctx, size_t i, struct seg_buf *line)
+{
+	const struct seg__scores *s = ctx;
+	seg__copy_text(line, s->f->ids[i]);
+	seg_buf_addch(line, '\t');
+	seg__copy_double(line, s->f->x[i * s->f->d] * 0.5);
+	seg_buf_addch(line, '\t');
+	seg__copy_double(line, s->f->x[i * s->f->d + 1] - 1);
+}
+
+/* Timings (not asserted): n customers by 10 attributes read, and a store of 2 columns written. */
+static void timing(int n)
+{
+	char count[SEG_INT_TEXT], name[64];
+	struct seg_feature_spec f[10];
+	static const char *const names[] = {"t0", "t1", "t2", "t3", "t4",
+					    "t5", "t6", "t7", "t8", "t9"};
+	struct seg_features out;
+	char detail[300];
+	int feature;
+	for (int j = 0; j < 10; j++) {
+		f[j] = (struct seg_feature_spec){SEG_FEATURE_ATTR, names[j]};
+		q("INSERT INTO attribute_definitions (tenant_id, name, type, category) VALUES "
+		  "($1, $2, 'number', 'other')",
+		  names[j]);
+	}
+	seg__db_int(count, n);
+	double t0 = now_ms();
+	q("INSERT INTO customers (tenant_id, id, attributes) SELECT $1, 'c' || g, "
+	  "jsonb_build_object('t0', random(), 't1', random() * 100, 't2', g % 97, 't3', random(), "
+	  "'t4', random(), 't5', random(), 't6', random(), 't7', random(), 't8', g, 't9', "
+	  "random()) FROM generate_series(1, $2::int) g",
+	  count);
+	q("ANALYZE customers", NULL);
+	double t1 = now_ms();
+	struct seg_features_request rq = {.tenant = tenant, .features = f, .d = 10};
+	enum seg_err err = seg_db_begin(db);
+	double t2 = now_ms();
+	if (!err)
+		err = seg_db_features_read(db, &rq, &out, detail, sizeof(detail), &feature);
+	double t3 = now_ms();
+	ok(!err && out.n == (size_t)n, "timing: read %d x 10 (%s)", n, detail);
+	snprintf(name, sizeof(name), "seg_results.a%d_%ld", (int)getpid(), (long)time(NULL) + 1);
+	struct seg__scores sc = {&out};
+	if (!err)
+		err = seg__analysis_store_copy(db, name, "f1 double precision, f2 double precision",
+					       out.n, score_row, &sc, NULL);
+	double t4 = now_ms();
+	ok(!err, "timing: a store of %d rows written", n);
+	seg_db_rollback(db);
+	printf("# %d customers: inserted in %.0f ms; 10 features read in %.0f ms; a store of 2 "
+	       "columns written (COPY and primary key) in %.0f ms\n",
+	       n, t1 - t0, t3 - t2, t4 - t3);
+	if (!err)
+		seg_features_release(&out);
+	q("DELETE FROM customers WHERE tenant_id = $1", NULL);
+}
+
+int main(int argc, char **argv)
 {
 	struct seg_pool_config cfg = {.conninfo = "",
 				      .size = 1,
@@ -262,6 +331,8 @@ int main(void)
 	values();
 	many();
 	store();
+	if (argc > 1)
+		timing(atoi(argv[1]));
 	printf("1..%d\n", seg__n);
 	seg_pool_release(pool, db);
 	seg_pool_free(pool);
