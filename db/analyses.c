@@ -14,6 +14,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,6 +558,68 @@ out:
 	return err;
 }
 
+void seg__copy_text(struct seg_buf *line, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '\\': seg_buf_addstr(line, "\\\\"); break;
+		case '\t': seg_buf_addstr(line, "\\t"); break;
+		case '\n': seg_buf_addstr(line, "\\n"); break;
+		case '\r': seg_buf_addstr(line, "\\r"); break;
+		default: seg_buf_addch(line, *s); break;
+		}
+	}
+}
+
+void seg__copy_double(struct seg_buf *line, double x)
+{
+	/* 17 significant digits read back exactly (the shortest form costs up to 17 tries) */
+	if (isfinite(x))
+		seg_buf_addf(line, "%.17g", x);
+	else
+		seg_buf_addstr(line, "\\N");
+}
+
+/* The rows of a store computed in C are sent in COPYs of about this many bytes. */
+#define SEG__STORE_COPY_BYTES (4u << 20)
+
+enum seg_err seg__analysis_store_copy(struct seg_db *db, const char *store, const char *columns,
+				      size_t n,
+				      void (*row)(void *ctx, size_t i, struct seg_buf *line),
+				      void *ctx, const struct seg_job_hooks *hooks)
+{
+	struct seg_buf sql = SEG_BUF_INIT, copy = SEG_BUF_INIT, data = SEG_BUF_INIT;
+	enum seg_err err = SEG_OK;
+
+	if (!store || !seg__store_name(store)) {
+		seg_error("\"%s\" is no store of ours", store ? store : "(null)");
+		return SEG_ERR_INTERNAL;
+	}
+	seg_buf_addf(&sql, "CREATE TABLE %s (customer_id text COLLATE \"C\" NOT NULL%s%s)", store,
+		     columns && *columns ? ", " : "", columns ? columns : "");
+	err = seg__db_query(db, sql.data, 0, NULL, NULL);
+	seg_buf_addf(&copy, "COPY %s FROM STDIN", store);
+	for (size_t i = 0; !err && i < n; i++) {
+		row(ctx, i, &data);
+		seg_buf_addch(&data, '\n');
+		if (data.len < SEG__STORE_COPY_BYTES && i + 1 < n)
+			continue;
+		if (hooks && hooks->stopping(hooks->ctx))
+			err = SEG_ERR_CANCELLED;
+		if (!err)
+			err = seg__db_copy(db, copy.data, data.data, data.len);
+		seg_buf_reset(&data);
+	}
+	seg_buf_reset(&sql);
+	seg_buf_addf(&sql, "ALTER TABLE %s ADD PRIMARY KEY (customer_id)", store);
+	if (!err)
+		err = seg__db_query(db, sql.data, 0, NULL, NULL);
+	seg_buf_release(&sql);
+	seg_buf_release(&copy);
+	seg_buf_release(&data);
+	return err;
+}
+
 enum seg_err seg_db_analysis_stores_drop(struct seg_db *db, int *dropped)
 {
 	enum seg_err err = SEG_OK;
@@ -610,11 +673,14 @@ static enum seg_err seg__scores_refresh(struct seg_db *db, int64_t tenant)
 /* Whether name is one of customer_scores' metric columns (and sqltype one we cast to). */
 static bool seg__score_column(const char *name, const char *sqltype)
 {
-	static const char *const columns[] = {
-		"rfm_r",     "rfm_f",		"rfm_m", "rfm_score", "rfm_segment",
-		"abc_class", "frequency_class", "clv",	 "p_alive",   "predicted_orders",
-		NULL};
-	static const char *const types[] = {"smallint", "text", "double precision", NULL};
+	static const char *const columns[] = {"rfm_r",		 "rfm_f",
+					      "rfm_m",		 "rfm_score",
+					      "rfm_segment",	 "abc_class",
+					      "frequency_class", "clv",
+					      "p_alive",	 "predicted_orders",
+					      "factors",	 NULL};
+	static const char *const types[] = {"smallint", "text", "double precision",
+					    "double precision[]", NULL};
 	bool col = false, typ = false;
 	for (size_t i = 0; columns[i]; i++)
 		col = col || strcmp(name, columns[i]) == 0;
@@ -639,6 +705,7 @@ static enum seg_err seg__scores_clear(struct seg_db *db, int64_t tenant, const c
 		{"frequency", "frequency_class = NULL", "frequency_class IS NOT NULL"},
 		{"clv", "clv = NULL, p_alive = NULL, predicted_orders = NULL",
 		 "clv IS NOT NULL OR p_alive IS NOT NULL OR predicted_orders IS NOT NULL"},
+		{"factor", "factors = NULL", "factors IS NOT NULL"},
 	};
 	char tid[SEG_INT_TEXT];
 	const char *p[] = {seg__db_int(tid, tenant)};
@@ -652,6 +719,37 @@ static enum seg_err seg__scores_clear(struct seg_db *db, int64_t tenant, const c
 		seg_buf_release(&sql);
 		return err;
 	}
+	return SEG_OK;
+}
+
+/* The store's columns factor_1 .. factor_k, in order: "ac.factor_1, ac.factor_2". */
+SEG_STMT(analysis_store_factors,
+	 "SELECT coalesce(string_agg('ac.' || quote_ident(attname), ', ' "
+	 "ORDER BY substr(attname, 8)::int), '') FROM pg_attribute "
+	 "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped "
+	 "AND attname ~ '^factor_[1-9][0-9]{0,2}$'");
+
+/*
+ * Appends to sel the factors of the store ac (a factor analysis's, h-fe): the array of its
+ * columns factor_1 .. factor_k, NULL when all of them are (a customer without a score).
+ */
+static enum seg_err seg__scores_factors(struct seg_db *db, const char *store, struct seg_buf *sel,
+					const char *sep)
+{
+	const char *p[] = {store};
+	PGresult *res = NULL;
+	enum seg_err err = seg__db_exec(db, &analysis_store_factors, 1, p, &res);
+	if (err)
+		return err;
+	const char *cols = PQgetvalue(res, 0, 0);
+	if (*cols)
+		seg_buf_addf(sel,
+			     "%sCASE WHEN num_nonnulls(%s) > 0 THEN ARRAY[%s]::double precision[] "
+			     "END AS factors",
+			     sep, cols, cols);
+	else
+		seg_buf_addf(sel, "%sNULL::double precision[] AS factors", sep);
+	PQclear(res);
 	return SEG_OK;
 }
 
@@ -685,7 +783,12 @@ static enum seg_err seg__scores_copy(struct seg_db *db, int64_t tenant, const ch
 			err = SEG_ERR_INTERNAL;
 			goto out;
 		}
-		seg_buf_addf(&sel, "%sac.%s::%s AS %s", sep, m, metrics[i].sqltype, m);
+		if (strcmp(m, "factors") == 0) {
+			err = seg__scores_factors(db, store, &sel, sep);
+			if (err)
+				goto out;
+		} else
+			seg_buf_addf(&sel, "%sac.%s::%s AS %s", sep, m, metrics[i].sqltype, m);
 		seg_buf_addf(&cols, "%s%s", sep, m);
 		seg_buf_addf(&set, "%s%s = EXCLUDED.%s", sep, m, m);
 		seg_buf_addf(&differ, "%ss.%s IS DISTINCT FROM EXCLUDED.%s", i ? " OR " : "", m, m);

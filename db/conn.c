@@ -208,7 +208,8 @@ enum seg__end seg__conn_roundtrip(struct seg_db *db, const struct seg__req *req,
 		return end; /* nothing sent: a frozen server would not answer it */
 	switch (req->kind) {
 	case SEG__REQ_QUERY:
-		sent = PQsendQueryParams(c, req->sql, req->n, NULL, req->params, NULL, NULL, 0);
+		sent = PQsendQueryParams(c, req->sql, req->n, NULL, req->params, NULL, NULL,
+					 db->binary ? 1 : 0);
 		break;
 	case SEG__REQ_PREPARE: sent = PQsendPrepare(c, req->name, req->sql, 0, NULL); break;
 	case SEG__REQ_PREPARED:

@@ -632,7 +632,9 @@ enum seg_err seg_db_segments_overlap(struct seg_db *db, int64_t tenant, const in
  * A metric (SPEC §4) that the runs of a type provide: the customer_scores column of that name
  * (migrations/0008_analyses.sql), filled from the column of the same name in the analysis's
  * store, cast to sqltype ("smallint", "text" or "double precision"). The
- * runs of the analysis that is the tenant's source for the type copy them.
+ * runs of the analysis that is the tenant's source for the type copy them. One exception:
+ * "factors" ("double precision[]") is filled from the store's columns factor_1 ..
+ * factor_k, in order (factor_n = factors[n]; NULL when all of them are).
  */
 struct seg_analysis_metric {
 	const char *name;
@@ -893,5 +895,92 @@ enum seg_err seg_db_frequency_distribution(struct seg_db *db,
 enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, const char *store,
 				    const char *const *names, const double *t, size_t nt,
 				    bool one_time, int64_t counts[4]);
+
+/* --- features of customers for the multivariate analyses (db/analysis_features.c; db/README.md
+ * "Features"; h-fe) --- */
+/* Where a feature's values come from. */
+enum seg_feature_source {
+	SEG_FEATURE_ATTR,   /* a registered attribute of the catalogue (a dotted path) */
+	SEG_FEATURE_METRIC, /* a metric of SPEC §4, analysis metrics (clv, factor_n, ...) included
+			     */
+};
+/* A feature as the params name it: {"attr": name} or {"metric": name}. */
+struct seg_feature_spec {
+	enum seg_feature_source source;
+	const char *name; /* borrowed */
+};
+/* One column of the matrix. */
+struct seg_feature_column {
+	char *name; /* the attribute's or metric's name */
+	enum seg_feature_source source;
+	/*
+	 * A string or boolean attribute, or a string analysis metric (abc_class, ...): the matrix
+	 * holds the code 0 .. ncategories - 1 of each value, categories[code] its text (booleans
+	 * "false" and "true"), the codes in byte order of the texts. Numeric otherwise.
+	 */
+	bool categorical;
+	char **categories;
+	size_t ncategories;
+	size_t missing; /* rows without a value (NaN) */
+};
+/*
+ * The customers read: n rows (ascending customer id) by d features, row-major, NaN for a
+ * missing value (db/README.md "Features": the policy). Every array is owned by the struct.
+ */
+struct seg_features {
+	size_t n, d;
+	double *x;			 /* n x d */
+	char **ids;			 /* n customer ids, ascending in byte order */
+	struct seg_feature_column *cols; /* d */
+	size_t complete;		 /* rows with every feature */
+	char *arena;			 /* the ids' text */
+};
+/* What to read. */
+struct seg_features_request {
+	int64_t tenant;
+	const struct seg_feature_spec *features;
+	size_t d;
+	/*
+	 * NULL (every customer of the tenant) or a rule (SPEC §3) as JSON text, validated for its
+	 * shape already; parsed again here against the catalogue in stored mode (an attribute
+	 * registered since with another type makes its leaf false), its segment references
+	 * resolved as a segment refresh does.
+	 */
+	const char *filter;
+	bool categorical;     /* accept string and boolean features (kmeans, contrast) */
+	size_t memory_limit;  /* bytes (SEGMENTD_ANALYSIS_MEMORY); 0: no limit */
+	size_t extra_per_row; /* bytes the caller will need per row beyond the matrix */
+	const struct seg_job_hooks *hooks; /* NULL, or checked between batches (cancel) */
+	double progress_from, progress_to; /* the span of the run's progress the read covers */
+};
+/*
+ * Reads the features of the tenant's customers that match the filter into *out (release with
+ * seg_features_release), inside the caller's transaction (a run's): a count with the filter
+ * first (the memory estimate), then one statement read through a cursor in batches of 20,000
+ * rows. SEG_ERR_INVALID when the request cannot be served, with a sentence in
+ * detail[0..detail_len) and *feature the index of the offending feature (-1: none): an
+ * attribute not in the catalogue or of a type the analysis cannot use, an unknown or timestamp
+ * metric, a filter that no longer parses, or more memory than memory_limit ("would need
+ * 1,234 MB"). SEG_ERR_CANCELLED when hooks->stopping says so. Threads: the job worker's.
+ */
+enum seg_err seg_db_features_read(struct seg_db *db, const struct seg_features_request *rq,
+				  struct seg_features *out, char *detail, size_t detail_len,
+				  int *feature);
+/* Frees what f owns and zeroes it; NULL-safe, idempotent. */
+void seg_features_release(struct seg_features *f);
+/*
+ * Whether a metric can be a feature, without the database (for checking params): 1 numeric,
+ * 2 a string (categorical), 3 a timestamp (refused), 0 no metric of SPEC §4. Pure.
+ */
+int seg_feature_metric_kind(const char *name);
+
+/* --- the factor analysis (db/analysis_factor.c; SPEC §6 factor; h-fe) --- */
+/*
+ * Writes the run's store: one row per customer of f (every customer the features were read
+ * for), customer_id and factor_1 .. factor_k (double precision; NULL for a customer without
+ * every feature); scores n x k row-major, NaN for none. Through seg__analysis_store_copy.
+ */
+enum seg_err seg_db_factor_store(struct seg_db *db, const char *store, const struct seg_features *f,
+				 const double *scores, size_t k, const struct seg_job_hooks *hooks);
 
 #endif

@@ -62,6 +62,9 @@ struct seg_db {
 	bool members_segments; /* the tenant has segments at all */
 	struct seg__prepared_step steps[SEG__STEPS_MAX];
 	int nsteps;
+
+	/* seg__db_query_binary: the statement being sent asks for its results in binary */
+	bool binary;
 };
 
 /* --- the pool (db/pool.c) and its watchdog (db/watchdog.c) --- */
@@ -233,6 +236,12 @@ enum seg_err seg__db_exec_named(struct seg_db *db, const char *name, const char 
 enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char *const *params,
 			   PGresult **out);
 /*
+ * seg__db_query with the results in binary format (each type's send function: a float8 as 8
+ * bytes in network order, a text as its bytes), for bulk reads (db/analysis_features.c).
+ */
+enum seg_err seg__db_query_binary(struct seg_db *db, const char *sql, int n,
+				  const char *const *params, PGresult **out);
+/*
  * Runs sql, several statements without parameters (a migration file), through the simple query
  * protocol. It has no deadline of its own; what names it in the log.
  */
@@ -303,6 +312,25 @@ enum seg_err seg__analysis_store(struct seg_db *db, const char *store, const cha
 				 const char *const *params, int64_t *rows);
 /* Appends sql to out with every "@store" in it replaced by store (a name of ours). */
 void seg__analysis_sql(struct seg_buf *out, const char *sql, const char *store);
+/*
+ * Writes a run's store from rows computed in C (h-fe): CREATE TABLE store (customer_id text
+ * COLLATE "C" NOT NULL, columns), where columns is SQL of db/ ("factor_1 double precision,
+ * ..."), never input; then n rows through COPY store FROM STDIN (text format) in batches of
+ * about 4 MiB, row i written by row(ctx, i, line) as its COPY text line without the line
+ * break (customer_id first; fields separated by tabs, written with seg__copy_text and
+ * seg__copy_double); then its primary key on customer_id, as seg__analysis_store. hooks (may
+ * be NULL) are asked between batches whether to stop (SEG_ERR_CANCELLED). Inside the run's
+ * transaction.
+ */
+enum seg_err seg__analysis_store_copy(struct seg_db *db, const char *store, const char *columns,
+				      size_t n,
+				      void (*row)(void *ctx, size_t i, struct seg_buf *line),
+				      void *ctx, const struct seg_job_hooks *hooks);
+/* Appends s as a field of COPY's text format (backslash, tab and line breaks escaped). */
+void seg__copy_text(struct seg_buf *line, const char *s);
+/* Appends x as a field of COPY's text format: 17 significant digits (read back exactly), \N when
+ * not finite. */
+void seg__copy_double(struct seg_buf *line, double x);
 
 /* --- migrations (db/migrate.c) --- */
 
@@ -442,6 +470,18 @@ enum seg_err seg__events_recompute_metrics(struct seg_db *db, int64_t tenant);
 enum seg_err seg__segment_insert(struct seg_db *db, int64_t tenant,
 				 const struct seg_segment_input *in, char **json, int64_t *id,
 				 int64_t *job);
+/*
+ * A filter rule (SPEC §3, JSON text) compiled over the customer row alias, appended to sql
+ * with its values appended to params (h-fe, for seg_db_features_read): parsed against the
+ * tenant's catalogue in stored mode, its segment references resolved as a refresh does.
+ * SEG_ERR_INVALID when it does not parse any more (the first problem's detail in
+ * detail[0..detail_len)).
+ */
+struct seg__sqlparams;
+enum seg_err seg__members_filter_sql(struct seg_db *db, int64_t tenant, const char *rule,
+				     const char *alias, struct seg_buf *sql,
+				     struct seg__sqlparams *params, char *detail,
+				     size_t detail_len);
 /* seg_db_scheme_create without its transaction. */
 enum seg_err seg__scheme_insert(struct seg_db *db, int64_t tenant,
 				const struct seg_scheme_input *in, int64_t *id, bool *missing);

@@ -862,6 +862,39 @@ out:
 	return err;
 }
 
+/* ----- a filter of the analyses (h-fe) ----------------------------------------------------- */
+
+enum seg_err seg__members_filter_sql(struct seg_db *db, int64_t tenant, const char *rule,
+				     const char *alias, struct seg_buf *sql,
+				     struct seg__sqlparams *params, char *detail, size_t detail_len)
+{
+	struct seg__defs d = {0};
+	struct seg__rulesql_refs refs = {seg__defs_resolve, &d};
+	struct seg_rule *parsed = NULL;
+	struct seg_problem p;
+	enum seg_err err = seg__defs_load(db, tenant, &d);
+
+	seg_problem_init(&p);
+	if (err)
+		goto out;
+	struct seg_rule_env env = {.catalog = &d.catalog, .stored = true};
+	parsed = seg_rule_parse(rule, strlen(rule), &env, "/params/filter", &p);
+	if (!parsed) {
+		snprintf(detail, detail_len, "the filter does not apply any more: %s%s%s",
+			 p.count ? p.items[0].detail : "it does not parse",
+			 p.count && p.items[0].pointer ? " at " : "",
+			 p.count && p.items[0].pointer ? p.items[0].pointer : "");
+		err = SEG_ERR_INVALID;
+		goto out;
+	}
+	err = seg__rulesql_compile(parsed->root, alias, &refs, sql, params);
+out:
+	seg_rule_free(parsed);
+	seg_problem_release(&p);
+	seg__defs_release(&d);
+	return err;
+}
+
 /* ----- the full refresh ------------------------------------------------------------------- */
 
 static bool seg__stopping(const struct seg_job_hooks *hooks)

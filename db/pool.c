@@ -486,6 +486,15 @@ enum seg_err seg__db_query(struct seg_db *db, const char *sql, int n, const char
 	return seg__db_run(db, NULL, sql, false, NULL, n, params, out);
 }
 
+enum seg_err seg__db_query_binary(struct seg_db *db, const char *sql, int n,
+				  const char *const *params, PGresult **out)
+{
+	db->binary = true;
+	enum seg_err err = seg__db_run(db, NULL, sql, false, NULL, n, params, out);
+	db->binary = false;
+	return err;
+}
+
 enum seg_err seg__db_script(struct seg_db *db, const char *sql, const char *what)
 {
 	return seg__db_run(db, NULL, sql, true, what, 0, NULL, NULL);

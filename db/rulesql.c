@@ -810,6 +810,7 @@ static enum seg_err seg__node(struct seg__cc *cc, const struct seg_rule_node *n)
 	struct seg_buf expr = SEG_BUF_INIT;
 	struct seg__subj s = {SEG__S_JSON, NULL, false};
 	enum seg_err err = SEG_OK;
+	size_t nparams = cc->params->n;
 
 	if (!n)
 		return SEG_ERR_INVALID;
@@ -872,6 +873,12 @@ static enum seg_err seg__node(struct seg__cc *cc, const struct seg_rule_node *n)
 	case SEG_RULE_SEGMENT: return seg__segment(cc, n);
 	default: return SEG_ERR_INVALID;
 	}
+	/*
+	 * A conflicted leaf is "false" and reads no subject: the subject's parameters go again,
+	 * or the statement would carry a parameter it never uses (PostgreSQL cannot type it).
+	 */
+	if (n->conflict)
+		seg__sqlparams_truncate(cc->params, nparams);
 	s.expr = expr.data;
 	seg__leaf(cc, &s, n);
 	seg_buf_release(&expr);

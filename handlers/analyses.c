@@ -234,7 +234,8 @@ static enum seg_err seg__customers_csv(struct seg_req *r, int64_t id)
 {
 	struct seg_buf header = SEG_BUF_INIT, columns = SEG_BUF_INIT;
 	struct seg_db *db;
-	char *type = NULL, filename[64];
+	json_t *doc = NULL, *dyn = NULL;
+	char *type = NULL, *json = NULL, filename[64];
 	const struct seg_analysis_kind *kind;
 	enum seg_err err = seg_req_check_query(r, seg__no_params);
 
@@ -245,10 +246,22 @@ static enum seg_err seg__customers_csv(struct seg_req *r, int64_t id)
 	if (err)
 		goto out;
 	kind = seg_analysis_kind_find(type);
+	if (kind && kind->columns_of) { /* columns that depend on the run (factor_1 .. factor_k) */
+		err = seg_db_analysis_get(db, r->tenant, id, &json);
+		doc = err ? NULL : json_loads(json, 0, NULL);
+		if (!err)
+			dyn = kind->columns_of(json_object_get(doc, "params"),
+					       json_object_get(doc, "result"));
+		if (err)
+			goto out;
+	}
 	seg_buf_addstr(&header, "customer_id");
 	seg_buf_addch(&columns, '[');
-	for (size_t i = 0; kind && kind->columns && kind->columns[i]; i++) {
-		const char *c = kind->columns[i];
+	for (size_t i = 0;
+	     kind && (dyn ? i < json_array_size(dyn) : kind->columns && kind->columns[i]); i++) {
+		const char *c = dyn ? json_string_value(json_array_get(dyn, i)) : kind->columns[i];
+		if (!c)
+			c = "";
 		seg_buf_addch(&header, ',');
 		seg_csv_field(&header, c, strlen(c));
 		if (i)
@@ -262,6 +275,9 @@ static enum seg_err seg__customers_csv(struct seg_req *r, int64_t id)
 		       seg_buf_detach(&columns, NULL));
 out:
 	free(type);
+	free(json);
+	json_decref(doc);
+	json_decref(dyn);
 	seg_buf_release(&header);
 	seg_buf_release(&columns);
 	return seg__no_result(r, err, id);

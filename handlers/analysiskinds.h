@@ -75,6 +75,12 @@ struct seg_analysis_kind {
 	 */
 	const char *const *columns;
 	/*
+	 * NULL, or the columns of one analysis's CSV (its params and result; a new JSON array of
+	 * strings), in place of columns, for a type whose columns depend on the run (factor:
+	 * factor_1 .. factor_k). Pure.
+	 */
+	json_t *(*columns_of)(const json_t *params, const json_t *result);
+	/*
 	 * For :materialize: the scheme's segments in priority order, a new array of {"name",
 	 * "rule"} whose rules read the type's metrics, MECE by construction over every customer
 	 * (also those without a score: SPEC §6.1 "Lost", ABC's "C"). NULL when the type cannot be
@@ -110,5 +116,47 @@ json_t *seg_analysis_problem(const char *detail);
  */
 enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim *job,
 				  const struct seg_job_hooks *hooks);
+
+/* ---- what the multivariate types share (handlers/analysis_features.c; h-fe) ---------- */
+
+/*
+ * The memory a run may take for its data, in bytes (SEGMENTD_ANALYSIS_MEMORY; 0: no limit).
+ * Set once at start, before any job worker runs; read by the runs.
+ */
+void seg_analysis_memory_limit_set(size_t bytes);
+size_t seg_analysis_memory_limit(void);
+
+/*
+ * Checks params[key], a list of features ({"attr": name} or {"metric": name}; names distinct,
+ * at most max of them, at least min), with pointers /params/<key>/<i>; categorical: whether
+ * string metrics are accepted (string attributes are told apart only when the run reads the
+ * catalogue). A missing list is an error. Returns the number of problems added. Pure.
+ */
+size_t seg_analysis_features_check(json_t *params, const char *key, size_t min, size_t max,
+				   bool categorical, struct seg_problem *p);
+/*
+ * The checked list params[key] as specs (a new array of its size, names borrowed from
+ * params), *d its length.
+ */
+struct seg_feature_spec *seg_analysis_features_specs(const json_t *params, const char *key,
+						     size_t *d);
+/* A feature's name in results: its attribute's or metric's name. */
+const char *seg_analysis_feature_name(const json_t *feature);
+/*
+ * Checks the optional params.filter: absent or null (every customer; stored as null), or a
+ * rule of SPEC §3, validated for its shape here (no catalogue), pointers under
+ * /params/filter. Returns the number of problems added. Pure.
+ */
+size_t seg_analysis_filter_check(json_t *params, struct seg_problem *p);
+/*
+ * Reads the features of the run's customers (seg_db_features_read with params.filter and the
+ * memory limit): SEG_ERR_INVALID with *problem set when the data cannot be read as asked
+ * (with "pointer": "/params/<key>/<i>" when a feature is to blame). progress over [from, to].
+ */
+enum seg_err seg_analysis_features_read(const struct seg_analysis_ctx *ctx, const char *key,
+					bool categorical, size_t extra_per_row, double from,
+					double to, struct seg_features *out, json_t **problem);
+/* A number for a result: a real, or null when not finite (results never hold NaN). */
+json_t *seg_analysis_real(double x);
 
 #endif

@@ -95,6 +95,9 @@ static const struct seg__option {
 	{"SEGMENTD_JOB_RETENTION", "--job-retention", "604800",
 	 "seconds a finished job is kept before it is deleted (0: kept for ever)", SEG_INT,
 	 offsetof(struct seg_config, job_retention), 0, 86400 * 3650},
+	{"SEGMENTD_ANALYSIS_MEMORY", "--analysis-memory", "1024",
+	 "megabytes an analysis run may take for its customers' data (0: no limit)", SEG_INT,
+	 offsetof(struct seg_config, analysis_memory_mb), 0, 1048576},
 };
 
 #define SEG__NOPTIONS (sizeof(seg__options) / sizeof(seg__options[0]))

@@ -39,11 +39,12 @@ struct seg_config {
 	int shutdown_timeout; /* seconds */
 	enum seg_access_log access_log;
 	/* the job queue (server/jobs.h) */
-	int job_lease;	    /* seconds a claim or heartbeat holds a job */
-	int job_heartbeat;  /* seconds between heartbeats (and rescue passes) */
-	int job_poll;	    /* seconds between claims when no notification arrives */
-	double job_backoff; /* seconds before the first retry (x4 each time, capped x120) */
-	int job_retention;  /* seconds a finished job is kept (0: for ever) */
+	int job_lease;		/* seconds a claim or heartbeat holds a job */
+	int job_heartbeat;	/* seconds between heartbeats (and rescue passes) */
+	int job_poll;		/* seconds between claims when no notification arrives */
+	double job_backoff;	/* seconds before the first retry (x4 each time, capped x120) */
+	int job_retention;	/* seconds a finished job is kept (0: for ever) */
+	int analysis_memory_mb; /* an analysis run's data (handlers/analysiskinds.h); 0: no limit */
 };
 
 void seg_config_init(struct seg_config *c);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "analysiskinds.h"
 #include "db.h"
 #include "jobkinds.h"
 #include "log.h"
@@ -460,6 +461,7 @@ struct seg_jobs *seg_jobs_start(const struct seg_config *config)
 			 jobs->heartbeat_s);
 	}
 	jobs->poll_s = config->job_poll;
+	seg_analysis_memory_limit_set((size_t)config->analysis_memory_mb << 20);
 	gethostname(host, sizeof(host) - 1);
 	snprintf(jobs->worker_name, sizeof(jobs->worker_name), "%s:%d", host, (int)getpid());
 	/* the kinds this daemon claims; those for tests only with SEGMENTD_TEST_JOBS=1 */
