@@ -482,6 +482,13 @@ static enum seg_err seg__kmeans_run(const struct seg_analysis_ctx *ctx, json_t *
 		err = seg__kmeans_fail(problem, msg, ptr);
 		goto out;
 	}
+	if (e.d == 0) {
+		err = seg__kmeans_fail(problem,
+				       "no customer read has a value of any feature: there is "
+				       "nothing to cluster",
+				       NULL);
+		goto out;
+	}
 	seg_kmeans_analysis_params_init(&kp);
 	const json_t *k = json_object_get(params, "k");
 	kp.auto_k = json_is_string(k);
