@@ -940,6 +940,8 @@ struct seg_feature_column {
 	bool categorical;
 	char **categories;
 	size_t ncategories;
+	/* a boolean attribute (categorical, "false" and "true"): a rule compares JSON booleans */
+	bool boolean;
 	size_t missing; /* rows without a value (NaN) */
 };
 /*

@@ -227,15 +227,6 @@ static void seg__subject(json_t *leaf, const struct seg_feature_column *col)
 			    json_string(col->name));
 }
 
-/* Whether every category of col is "false" or "true" (a boolean attribute reads so). */
-static bool seg__maybe_boolean(const struct seg_feature_column *col)
-{
-	for (size_t v = 0; v < col->ncategories; v++)
-		if (strcmp(col->categories[v], "false") != 0 && strcmp(col->categories[v], "true"))
-			return false;
-	return col->ncategories > 0;
-}
-
 /* The yes side of the split of node: "lte" its threshold, or "in" its categories. */
 static json_t *seg__split_rule(const struct seg_features *f, const struct seg_ct_node *node)
 {
@@ -247,24 +238,16 @@ static json_t *seg__split_rule(const struct seg_features *f, const struct seg_ct
 		json_object_set_new(leaf, "value", json_real(node->threshold));
 		return leaf;
 	}
-	json_t *values = json_array(), *bools = json_array();
+	json_t *values = json_array();
 	for (size_t c = 0; c < node->ncategories; c++) {
 		const char *v = col->categories[node->categories[c]];
-		json_array_append_new(values, json_string(v));
-		json_array_append_new(bools, json_boolean(strcmp(v, "true") == 0));
+		/* a boolean attribute's categories are "false" and "true": compared as booleans */
+		json_array_append_new(values, col->boolean ? json_boolean(strcmp(v, "true") == 0)
+							   : json_string(v));
 	}
 	json_object_set_new(leaf, "op", json_string("in"));
 	json_object_set_new(leaf, "value", values);
-	if (!seg__maybe_boolean(col) || col->source != SEG_FEATURE_ATTR) {
-		json_decref(bools);
-		return leaf;
-	}
-	/* "true" and "false" are read from string and boolean attributes alike: either */
-	json_t *b = json_object();
-	seg__subject(b, col);
-	json_object_set_new(b, "op", json_string("in"));
-	json_object_set_new(b, "value", bools);
-	return json_pack("{s:[o, o]}", "any", leaf, b);
+	return leaf;
 }
 
 /* The §3 rule of a cluster: the union of the chosen leaves' paths. */

@@ -298,6 +298,47 @@ def test_kmeans_auto_and_rules(t):
         t.check(abs(float(c["fidelity"]) - 2 * hits / (p["count"] + c["size"])) < 1e-9, "F1")
 
 
+def test_kmeans_rules_over_strings_and_booleans(t):
+    """Clusters told apart by a string and a boolean attribute: each rule, in the rule
+    engine, matches as many customers as its precision and recall say (a registered boolean's
+    rule compares booleans, a string's strings, also the string "true": the rule engine
+    refuses a value of the other type)."""
+    key = t.new_tenant()[1]
+    register(t, key, "x")
+    register(t, key, "tier", "string")
+    register(t, key, "vip", "boolean")
+    rng = random.Random(3)
+    docs = []
+    for i in range(300):
+        b = i % 3
+        a = {"x": round(rng.gauss(0, 1), 6), "tier": ["gold", "silver", "true"][b],
+             "vip": b == 1}
+        if i % 17 == 0:
+            del a["tier"]
+        if i % 23 == 0:
+            del a["vip"]
+        docs.append({"id": "r%03d" % i, "attributes": a})
+    import_customers(t, key, docs)
+    a = run(t, key, {"features": [{"attr": "x"}, {"attr": "tier"}, {"attr": "vip"}], "k": 3,
+                     "scaling": "none"})
+    t.eq(a["status"], "succeeded", "succeeded: %s" % a.get("error"))
+    res = a["result"]
+    t.eq(res["features"], ["x", "tier=gold", "tier=silver", "tier=true", "vip=false",
+                           "vip=true"], "one-hot columns")
+    t.eq((res["n"], res["excluded"]), (300, 0), "a missing string value leaves no one out")
+    items = paged(t, key, "/v1/analyses/%s/customers" % a["id"])
+    for c in res["clusters"]:
+        p = t.expect_json(t.req("POST", "/v1/segments:preview", {"rule": plain(c["rule"])},
+                                key=key), 200)
+        hits = float(c["recall"]) * c["size"]
+        t.check(abs(p["count"] - hits / float(c["precision"])) < 1e-6,
+                "the rule %s of cluster %d matches %s customers, as precision %s and recall "
+                "%s say" % (json.dumps(plain(c["rule"])), c["index"], p["count"],
+                            c["precision"], c["recall"]))
+        members_ = sorted(i["customer_id"] for i in items if i["cluster"] == c["index"])
+        t.eq(c["size"], len(members_), "size")
+
+
 def changes_of(t, key, since=None):
     items, cursor = [], since
     while True:
