@@ -1015,4 +1015,11 @@ enum seg_err seg_db_kmeans_store(struct seg_db *db, const char *store, const str
 				 const int32_t *cluster, const double *distance,
 				 const struct seg_job_hooks *hooks);
 
+/*
+ * The result of the analysis's latest succeeded run (JSON text, malloc'ed; NULL: none yet), as
+ * the run's transaction sees it: k-means numbers its clusters after the previous run's.
+ */
+enum seg_err seg_db_analysis_previous_result(struct seg_db *db, int64_t tenant, int64_t id,
+					     char **json);
+
 #endif
