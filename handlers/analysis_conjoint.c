@@ -440,6 +440,46 @@ out:
 	return err;
 }
 
+/*
+ * The static segments of :materialize: one per benefit segment, named by its label ("brand
+ * high, price low", at most 80 bytes; "Benefit segment <n>" without one), the mean importances
+ * in the description. None (an empty list: nothing to materialise) without k.
+ */
+static json_t *seg__cj_groups(const json_t *params, const json_t *result)
+{
+	(void)params;
+	json_t *segments = json_object_get(result, "segments"), *out = json_array();
+	for (size_t c = 0; c < json_array_size(segments); c++) {
+		json_t *sg = json_array_get(segments, c), *v;
+		const char *label = json_string_value(json_object_get(sg, "label")), *key;
+		size_t len = label ? strlen(label) : 0;
+		struct seg_buf name = SEG_BUF_INIT, desc = SEG_BUF_INIT;
+		if (len > 80) {
+			len = 80;
+			while (len > 0 && ((unsigned char)label[len] & 0xc0) == 0x80)
+				len--;
+		}
+		if (len && strcmp(label, "average") != 0)
+			seg_buf_add(&name, label, len);
+		else
+			seg_buf_addf(&name, "Benefit segment %zu", c + 1);
+		seg_buf_addf(&desc, "conjoint benefit segment %zu of %zu; mean importances:", c + 1,
+			     json_array_size(segments));
+		bool first = true;
+		json_object_foreach(json_object_get(sg, "importance"), key, v)
+		{
+			seg_buf_addf(&desc, "%s %s %.2f", first ? "" : ",", key,
+				     json_is_number(v) ? json_number_value(v) : 0.0);
+			first = false;
+		}
+		json_array_append_new(
+			out, json_pack("{s:s, s:s}", "name", name.data, "description", desc.data));
+		seg_buf_release(&name);
+		seg_buf_release(&desc);
+	}
+	return out;
+}
+
 static const char *const seg__cj_columns[] = {
 	"segment", "r2", "constant", "price_coefficient", "importance", "part_worths", NULL,
 };
@@ -449,4 +489,6 @@ const struct seg_analysis_kind seg_analysis_conjoint = {
 	.check = seg__cj_check,
 	.run = seg__cj_run,
 	.columns = seg__cj_columns,
+	.groups = seg__cj_groups,
+	.group_column = "segment",
 };

@@ -496,3 +496,65 @@ def test_conjoint_params(t):
         _, r = create(t, key, params, 422)
         p = t.problem(r, 422)
         t.check(pointer in t.pointers(p), "%s: pointer %s in %s" % (params, pointer, p), r)
+
+
+def members(t, key, sid):
+    out, cursor = [], None
+    while True:
+        path = "/v1/segments/%s/members?limit=500" % sid + ("&cursor=" + q(cursor) if cursor
+                                                          else "")
+        page = t.expect_json(t.req("GET", path, key=key), 200)
+        out += [m["customer_id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return sorted(out)
+
+
+def test_conjoint_materialize(t):
+    """The benefit segments as a scheme of static segments (h-kw's machinery): one per
+    segment holding its respondents; a re-run (after a new respondent and another seed) moves
+    them; an analysis without k has nothing to materialise (422)."""
+    key = t.new_tenant()[1]
+    events, _ = survey(8, 40, groups=True)
+    post_events(t, key, events)
+    params = {"attributes": ["brand", "size"], "price": "price", "k": 2, "seed": 3}
+    a = run(t, key, params)
+    t.eq(a["status"], "succeeded", "succeeded: %s" % a.get("error"))
+    items = all_customers(t, key, a["id"])
+    of = {i["customer_id"]: i["segment"] for i in items}
+    r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "ben"}, key=key)
+    sch = t.expect_json(r, 201)
+    rep = t.expect_json(t.req("GET", "/v1/schemes/%s" % sch["id"], key=key), 200)
+    segs = rep["segments"]
+    t.eq(len(segs), 2, "a segment per benefit segment")
+    t.eq(rep["mutually_exclusive"] and rep["collectively_exhaustive"], True, "MECE: %s" % rep)
+    for j, s in enumerate(segs):
+        t.check(s["name"].startswith("ben: "), s["name"])
+        doc = t.expect_json(t.req("GET", "/v1/segments/" + s["id"], key=key), 200)
+        t.eq((doc["type"], doc["source"], doc["analysis_id"]), ("static", "conjoint", a["id"]),
+             "a static segment of the analysis")
+        t.check("mean importances" in (doc.get("description") or ""), doc.get("description"))
+        t.eq(members(t, key, s["id"]), sorted(c for c, v in of.items() if v == j),
+             "members of benefit segment %d" % j)
+    # a new respondent, then a re-run: the members follow the new store
+    more, _ = survey(9, 42, groups=True)
+    extra = [e for e in more if e["customer_id"] == "r041"]
+    post_events(t, key, extra)
+    t.expect(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=key), 202)
+    b = wait(t, key, a["id"])
+    t.eq((b["status"], b["runs"]), ("succeeded", 2), "the re-run: %s" % b.get("error"))
+    new = {i["customer_id"]: i["segment"] for i in all_customers(t, key, a["id"])}
+    t.check("r041" in new and new["r041"] is not None, "the new respondent has a segment")
+    for j, s in enumerate(segs):
+        t.eq(members(t, key, s["id"]), sorted(c for c, v in new.items() if v == j),
+             "after the re-run: members of benefit segment %d" % j)
+    # without k: nothing to materialise
+    c = run(t, key, {"attributes": ["brand", "size"], "price": "price"})
+    t.eq(c["status"], "succeeded", "without k: %s" % c.get("error"))
+    r = t.req("POST", "/v1/analyses/%s:materialize" % c["id"], {"scheme_name": "none"}, key=key)
+    p = t.problem(r, 422)
+    t.check("nothing to materialise" in p.get("detail", ""), "says why: %s" % p)
+    # before any run: 409 as for every type
+    d, _ = create(t, key, {"attributes": ["brand"], "k": 2})
+    r = t.req("POST", "/v1/analyses/%s:materialize" % d["id"], {"scheme_name": "early"}, key=key)
+    t.problem(r, 409, 422)  # 422 if the run already failed (identical importances)
