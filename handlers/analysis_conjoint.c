@@ -374,6 +374,18 @@ static enum seg_err seg__cj_run(const struct seg_analysis_ctx *ctx, json_t **res
 		err = SEG_ERR_INVALID;
 		goto out;
 	}
+	for (size_t a = 0; a < nattr; a++)
+		if (data.nlevels[a] == 0) {
+			char ptr[64];
+			*problem = seg__cj_problem("no event of type \"%s\" has a level of "
+						   "attribute \"%s\" (a string, "
+						   "number or boolean property of that name)",
+						   event, names[a]);
+			snprintf(ptr, sizeof(ptr), "/params/attributes/%zu", a);
+			json_object_set_new(*problem, "pointer", json_string(ptr));
+			err = SEG_ERR_INVALID;
+			goto out;
+		}
 	/* what the engine will hold, refused over the limit */
 	size_t ntotal = 0;
 	for (size_t a = 0; a < nattr; a++)

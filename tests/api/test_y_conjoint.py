@@ -462,6 +462,9 @@ def test_conjoint_data_problems(t):
     e = problem_of(t, key, {"attributes": ["brand"]}, "nobody fittable")
     t.check("no respondent could be fitted" in e["detail"] and "3 respondents" in e["detail"],
             e["detail"])
+    e = problem_of(t, key, {"attributes": ["brand", "colour"]}, "an attribute never rated")
+    t.check('"colour"' in e["detail"], e["detail"])
+    t.eq(e.get("pointer"), "/params/attributes/1", "its pointer")
     e = problem_of(t, key, {"attributes": ["brand"], "event": "other"}, "another type")
     t.check('"other"' in e["detail"], e["detail"])
 
