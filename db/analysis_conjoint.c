@@ -148,6 +148,8 @@ enum seg_err seg_db_conjoint_read(struct seg_db *db, const struct seg_conjoint_r
 		goto out;
 	}
 	err = seg__db_query(db, "SET LOCAL cursor_tuple_fraction = 1", 0, NULL, NULL);
+	if (!err) /* two sorts of every event: in memory, as a segment refresh sorts */
+		err = seg__db_query(db, "SET LOCAL work_mem = '64MB'", 0, NULL, NULL);
 	if (err)
 		goto out;
 	/* each attribute's level as text, the rating and the price as float8 */
