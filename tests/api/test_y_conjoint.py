@@ -15,6 +15,7 @@ pointers).
 import json
 import os
 import random
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -561,3 +562,40 @@ def test_conjoint_materialize(t):
     d, _ = create(t, key, {"attributes": ["brand"], "k": 2})
     r = t.req("POST", "/v1/analyses/%s:materialize" % d["id"], {"scheme_name": "early"}, key=key)
     t.problem(r, 409, 422)  # 422 if the run already failed (identical importances)
+
+
+def test_conjoint_memory_limit(t):
+    """A second daemon with SEGMENTD_ANALYSIS_MEMORY=1 (MB) takes the job (the first one is
+    stopped meanwhile): 40,000 rated profiles of 2,000 respondents by two attributes need about
+    1.3 MB, refused before anything is read."""
+
+    key = t.new_tenant()[1]
+    body = "".join(json.dumps({"customer_id": "m%04d" % (i % 2000), "type": "conjoint_rating",
+                               "occurred_at": stamp(i % 5000), "properties": {
+                                   "a": "x%d" % (i % 3), "b": i % 2, "rating": i % 7}}) + "\n"
+                   for i in range(40000))
+    r = t.req("POST", "/v1/events:import", raw_body=body, ctype="application/x-ndjson", key=key,
+              timeout=300)
+    t.eq(t.expect_json(r, 200)["accepted"], 40000, "imported")
+    d = t.start_daemon(["--workers", "1"], "conjoint-memory",
+                       env={"SEGMENTD_ANALYSIS_MEMORY": "1"})
+    main = t.daemon.proc.pid
+    os.kill(main, signal.SIGSTOP)
+    try:
+        a = t.expect_json(t.req("POST", "/v1/analyses", {"type": "conjoint", "params": {
+            "attributes": ["a", "b"]}}, key=key, daemon=d), 202)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            a = t.expect_json(t.req("GET", "/v1/analyses/" + a["id"], key=key, daemon=d), 200)
+            if a["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.05)
+    finally:
+        os.kill(main, signal.SIGCONT)
+        t.stop_daemon(d)
+    t.eq(a["status"], "failed", "refused: %s" % a)
+    e = a.get("error") or {}
+    t.eq(e.get("status"), 422, "a 422 problem")
+    t.check("40000 rated profiles of 2000 respondents would need about 2 MB" in
+            e.get("detail", "") and "limit of 1 MB" in e.get("detail", ""),
+            "how much it would need: %s" % e)
