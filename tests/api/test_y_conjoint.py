@@ -9,8 +9,10 @@ importances, willingness to pay, the means and medians and the skip counts withi
 levels in the order of their first appearance over all events, each respondent's own result
 (GET .../customers, exactly the keys of §6.2) and the CSV export; benefit segments by k-means
 over the importances (two planted groups found, sizes, centroids = the members' mean
-importances, "auto"); data problems (no events, nobody fittable) and bad params (422 with
-pointers).
+importances, "auto", silhouette and inertia against scikit-learn); materialising them as static
+segments and a re-run moving the members; data problems (no events, nobody fittable, an
+attribute never rated, importances too alike to segment), the memory limit, and bad params
+(422 with pointers).
 """
 import json
 import os
@@ -567,8 +569,7 @@ def test_conjoint_materialize(t):
 def test_conjoint_memory_limit(t):
     """A second daemon with SEGMENTD_ANALYSIS_MEMORY=1 (MB) takes the job (the first one is
     stopped meanwhile): 40,000 rated profiles of 2,000 respondents by two attributes need about
-    1.3 MB, refused before anything is read."""
-
+    1.5 MB, refused before anything is read."""
     key = t.new_tenant()[1]
     body = "".join(json.dumps({"customer_id": "m%04d" % (i % 2000), "type": "conjoint_rating",
                                "occurred_at": stamp(i % 5000), "properties": {
