@@ -1004,6 +1004,67 @@ int seg_feature_metric_kind(const char *name);
 enum seg_err seg_db_factor_store(struct seg_db *db, const char *store, const struct seg_features *f,
 				 const double *scores, size_t k, const struct seg_job_hooks *hooks);
 
+/* --- the conjoint analysis (db/analysis_conjoint.c; SPEC §6 conjoint, §6.2; h-cw) --- */
+struct seg_conjoint_request {
+	int64_t tenant;
+	const char *event;	       /* the event type of the rated profiles */
+	const char *const *attributes; /* nattr property names (price not among them) */
+	size_t nattr;
+	const char *response;		   /* the property holding the rating */
+	const char *price;		   /* the property holding the price, or NULL */
+	size_t memory_limit;		   /* bytes (SEGMENTD_ANALYSIS_MEMORY); 0: no limit */
+	size_t extra_per_profile;	   /* bytes the caller will need per profile read */
+	const struct seg_job_hooks *hooks; /* NULL, or asked between batches (cancel, progress) */
+	double progress_from, progress_to;
+};
+/*
+ * The rated profiles, as analytics/conjoint.h's struct seg_cj_input wants them: respondent r
+ * (ids[r], customers with at least one event of the type, ascending byte order) has profiles
+ * start[r] .. start[r + 1] - 1 in the order of occurred_at, then the event's id (byte order;
+ * events without one last), then arrival. An attribute's level is the property's text (a
+ * string as itself, a number or boolean as its JSON text; absent, null, an object or an array:
+ * code -1); levels[a][0 .. nlevels[a]) are numbered in the order of their first appearance
+ * over all the events in that order (the report's order, SPEC §6.2). rating and price are NaN
+ * where the property is not a number.
+ */
+struct seg_conjoint_data {
+	size_t nresp, nprof, nattr;
+	char **ids; /* nresp, into arena */
+	char *arena;
+	size_t *start;	 /* nresp + 1 */
+	size_t *nlevels; /* nattr */
+	char ***levels;	 /* nattr arrays of nlevels[a] names */
+	int32_t *codes;	 /* nprof x nattr, row-major */
+	double *rating;	 /* nprof */
+	double *price;	 /* nprof, or NULL without price */
+};
+/*
+ * Reads the tenant's events of rq->event into *out (release with seg_conjoint_data_release)
+ * inside the caller's transaction (a run's): a count first (the memory estimate, refused over
+ * the limit before anything is allocated), then one statement through a cursor in batches of
+ * 20,000 rows in binary format. SEG_ERR_INVALID with a sentence in detail when the memory would
+ * exceed the limit; SEG_ERR_CANCELLED when hooks->stopping says so. Threads: the job worker's.
+ */
+enum seg_err seg_db_conjoint_read(struct seg_db *db, const struct seg_conjoint_request *rq,
+				  struct seg_conjoint_data *out, char *detail, size_t detail_len);
+/* Frees what d owns and zeroes it; NULL-safe, idempotent. */
+void seg_conjoint_data_release(struct seg_conjoint_data *d);
+/*
+ * Writes the run's store (SPEC §6.2, each respondent's own result): one row per respondent of
+ * data, customer_id, part_worths jsonb ({attribute: {level: u}} over the levels it rated),
+ * price_coefficient, constant, importance jsonb ({attribute: x}, price last), r2 (double
+ * precision) and segment (integer, the benefit segment's 0-based index; NULL without one);
+ * NULL in every column but customer_id for a respondent that was skipped. fit is the engine's
+ * result over data; price_name names price's importance (NULL without price); segment has
+ * nresp entries (-1: none) or is NULL. Through COPY (seg__analysis_store_copy).
+ */
+struct seg_cj_result;
+enum seg_err seg_db_conjoint_store(struct seg_db *db, const char *store,
+				   const struct seg_conjoint_data *data,
+				   const struct seg_cj_result *fit, const char *const *attr_names,
+				   const char *price_name, const int32_t *segment,
+				   const struct seg_job_hooks *hooks);
+
 /* --- the k-means analysis (db/analysis_kmeans.c; SPEC §6 kmeans; h-kw) --- */
 /*
  * Writes the run's store: one row per customer of f (every customer the features were read

@@ -317,9 +317,18 @@ static enum seg_err seg__materialize_defs(struct seg_req *r, const struct seg_an
 	*texts = json_array();
 	*defs = NULL;
 	*n = 0;
-	if (!json_is_array(segs) || json_array_size(segs) == 0) {
+	if (!json_is_array(segs)) {
 		json_decref(segs);
 		return SEG_ERR_INTERNAL;
+	}
+	if (json_array_size(segs) == 0) { /* h-cw: no result yet, or a run that formed no groups */
+		json_decref(segs);
+		if (!json_is_object(json_object_get(doc, "result")))
+			return SEG_ERR_CONFLICT; /* the caller says: no succeeded run yet */
+		return seg_req_fail(
+			r, SEG_ERR_INVALID,
+			"the analysis has nothing to materialise: its latest run formed "
+			"no segments (a conjoint analysis without k)");
 	}
 	*defs = seg_calloc(json_array_size(segs), sizeof(**defs));
 	for (size_t i = 0; i < json_array_size(segs) && !err; i++) {
