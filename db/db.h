@@ -713,7 +713,18 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
  */
 enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job_claim *job,
 					 const char *store, const char *result,
-					 const struct seg_analysis_metric *metrics);
+					 const struct seg_analysis_metric *metrics,
+					 const char *group_column);
+/*
+ * (group_column: NULL, or the type's store column placing each customer in a group, a 0-based
+ * integer index, for a type materialised as static segments. Then the transaction first takes
+ * the tenant's definitions lock (shared), and once the store is the analysis's, the static
+ * segments materialised from the analysis (segments.analysis_group set, of every scheme) get
+ * the members the new store places in their group: the customers that enter and exit are
+ * locked (ascending id), their changes recorded in the feed, the dynamic segments that refer
+ * to these segments follow (membership step), and each segment gets a history point and its
+ * size. db/README.md "Static materialisation".)
+ */
 /*
  * Drops the retired stores (replaced by a newer run, or of deleted analyses) that no one
  * reads, a few per call, each in a short transaction that waits at most 100 ms for its lock
@@ -743,6 +754,14 @@ struct seg_analysis_materialize {
 	const struct seg_analysis_segment_def *segments;
 	size_t nsegments;
 	const struct seg_analysis_metric *metrics; /* the type's, ended by {NULL, NULL} */
+	/*
+	 * NULL: the segments are dynamic (their rules). Otherwise the type's store column (an
+	 * integer, a 0-based index into segments, NULL for none) that places each customer: the
+	 * segments are static (rule NULL, deps 0), segments[i] gets analysis_group i and the
+	 * existing customers the analysis's store places in group i, each recorded as entered in
+	 * the feed, then a history point and its size (db/README.md "Static materialisation").
+	 */
+	const char *group_column;
 };
 /*
  * In one transaction (the definitions changed): makes analysis id the tenant's metric source
@@ -1014,5 +1033,16 @@ enum seg_err seg_db_discriminant_store(struct seg_db *db, const char *store,
 				       const struct seg_features *f, const int *truth,
 				       const int *predicted, const double *posterior,
 				       const int *assigned, const struct seg_job_hooks *hooks);
+
+/* --- the k-means analysis (db/analysis_kmeans.c; SPEC §6 kmeans; h-kw) --- */
+/*
+ * Writes the run's store: one row per customer of f (every customer the features were read
+ * for), customer_id, cluster (integer, 0-based; NULL where cluster[i] < 0: the customer was
+ * left out) and distance (double precision, to its centroid in the scaled units). Through
+ * seg__analysis_store_copy.
+ */
+enum seg_err seg_db_kmeans_store(struct seg_db *db, const char *store, const struct seg_features *f,
+				 const int32_t *cluster, const double *distance,
+				 const struct seg_job_hooks *hooks);
 
 #endif

@@ -15,6 +15,13 @@
  * scheme places the customer — with "assign": "unassigned" (default) its true group, else the
  * predicted one; with "all" the predicted group, else (a feature missing) its true group.
  * Groups are 0-based indexes into the result's `groups`.
+ *
+ * Materialising goes through the static machinery (kind->groups and group_column =
+ * "assigned_group"; db/README.md "Static materialisation"): a static segment per fitted group,
+ * named as its source segment, holding the customers assigned_group places there; each later
+ * run moves the members. The groups are matched by index, so a later run over a scheme whose
+ * segments changed (one added, removed, or left out as empty) fills the segments by the new
+ * run's order under the names of materialising.
  */
 #include "analysiskinds.h"
 
@@ -363,10 +370,53 @@ out:
 	return err;
 }
 
+/*
+ * For :materialize (h-kw's static segments, handlers/analysiskinds.h): one static segment per
+ * fitted group, in the scheme's order, named as its source segment (at most 80 bytes, cut at a
+ * character's start), holding the customers whose assigned_group it is.
+ */
+static json_t *seg__dg_groups(const json_t *params, const json_t *result)
+{
+	const json_t *groups = json_object_get(result, "groups");
+	const char *assign = json_string_value(json_object_get(params, "assign"));
+	bool all = assign && strcmp(assign, "all") == 0;
+	json_t *out = json_array();
+	for (size_t k = 0; k < json_array_size(groups); k++) {
+		const json_t *gr = json_array_get(groups, k);
+		const char *name = json_string_value(json_object_get(gr, "name"));
+		const char *id = json_string_value(json_object_get(gr, "segment_id"));
+		size_t len = name ? strlen(name) : 0;
+		if (len > 80) {
+			len = 80;
+			while (len > 0 && ((unsigned char)name[len] & 0xc0) == 0x80)
+				len--;
+		}
+		struct seg_buf n = SEG_BUF_INIT, d = SEG_BUF_INIT;
+		if (len)
+			seg_buf_add(&n, name, len);
+		else
+			seg_buf_addf(&n, "Group %zu", k + 1);
+		seg_buf_addf(
+			&d,
+			all ? "every customer the discriminant analysis places in the group "
+			      "of segment %s"
+			    : "the customers of segment %s and those the discriminant analysis "
+			      "assigns to its group",
+			id ? id : "");
+		json_array_append_new(
+			out, json_pack("{s:s, s:s}", "name", n.data, "description", d.data));
+		seg_buf_release(&n);
+		seg_buf_release(&d);
+	}
+	return out;
+}
+
 const struct seg_analysis_kind seg_analysis_discriminant = {
 	.type = "discriminant",
 	.check = seg__dg_check,
 	.run = seg__dg_run,
 	.columns = (const char *const[]){"true_group", "predicted_group", "posterior",
 					 "assigned_group", NULL},
+	.groups = seg__dg_groups,
+	.group_column = "assigned_group",
 };

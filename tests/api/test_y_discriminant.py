@@ -440,3 +440,96 @@ def test_discriminant_params(t):
         p = t.problem(r, 422)
         t.check(pointer in t.pointers(p), "%s: pointer %s in %s" % (params, pointer, p), r)
     create(t, key, {"groups": "1", "features": [{"metric": "recency_days"}]})
+
+
+def paged(t, key, path):
+    items, cursor = [], None
+    while True:
+        sep = "&" if "?" in path else "?"
+        page = t.expect_json(t.req("GET", path + sep + "limit=500" + (
+            "&cursor=" + q(cursor) if cursor else ""), key=key), 200)
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def members(t, key, sid):
+    return sorted(m["customer_id"] for m in paged(t, key, "/v1/segments/%s/members" % sid))
+
+
+def changes_of(t, key, since=None):
+    items, cursor = [], since
+    while True:
+        page = t.expect_json(t.req("GET", "/v1/changes?limit=1000" + (
+            "&since=" + q(cursor) if cursor else ""), key=key), 200)
+        items += page["items"]
+        if not page["items"]:
+            return items
+        cursor = page["next_cursor"]
+
+
+def test_discriminant_materialize(t):
+    """Materialising makes a scheme of static segments, one per group, holding the group's
+    customers plus those the model assigns to it (h-kw's static machinery); sorting more
+    customers by hand and running the analysis again moves the memberships (the enters and
+    exits in the feed)."""
+    rows = dataset(180, 17)
+    key, sch, segs, empty, y = setup(t, rows)
+    a = run(t, key, {"groups": sch["id"], "features": FEATURES})
+    want, items = compare(t, key, a, rows, y, segs, what="materialised:")
+    of = {i["customer_id"]: i["assigned_group"] for i in items}
+    r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "auto"}, key=key)
+    m = t.expect_json(r, 201)
+    t.eq(m["pending_jobs"], [], "no refresh to wait for")
+    rep = t.expect_json(t.req("GET", "/v1/schemes/%s" % m["id"], key=key), 200)
+    out = rep["segments"]
+    t.eq([s["name"] for s in out], ["auto: G1", "auto: G0", "auto: G2"],
+         "a segment per group, named as its source, in the scheme's order (the empty left out)")
+    t.eq(rep["mutually_exclusive"], True, "mutually exclusive")
+    t.eq(rep["unassigned"], sum(1 for v in of.values() if v is None),
+         "unassigned: the customers without a group and without every feature")
+    for j, s in enumerate(out):
+        doc = t.expect_json(t.req("GET", "/v1/segments/" + s["id"], key=key), 200)
+        t.eq((doc["type"], doc["source"], doc["analysis_id"]), ("static", "discriminant", a["id"]),
+             "a static segment from the analysis")
+        t.eq(members(t, key, s["id"]), sorted(c for c, v in of.items() if v == j),
+             "members of group %d: its own customers and those assigned to it" % j)
+        t.eq(doc["size"], a["result"]["groups"][j]["materialized_size"], "materialized_size")
+    ids = {s["id"]: j for j, s in enumerate(out)}
+    ch = changes_of(t, key)
+    t.eq(sorted((c["customer_id"], ids[c["segment_id"]]) for c in ch
+                if c["segment_id"] in ids and c["change"] == "entered"),
+         sorted((c, v) for c, v in of.items() if v is not None), "each member entered")
+    since = ch[-1]["cursor"]
+    # sort by hand the customers the model assigned to G0 or G2 into the source segment G1
+    moved = [c for c, v in zip(rows, y) if v < 0 and of[c[0]] in (1, 2)]
+    t.check(len(moved) >= 4, "customers to sort by hand: %d" % len(moved))
+    t.expect_json(t.req("POST", "/v1/segments/%s/members" % segs[0]["id"],
+                        {"customer_ids": [c[0] for c in moved]}, key=key), 200)
+    t.expect(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=key), 202)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        b = wait(t, key, a["id"])
+        if b["runs"] == 2 or b["status"] != "succeeded":
+            break
+        time.sleep(0.05)
+    t.eq((b["status"], b["runs"]), ("succeeded", 2), "the re-run: %s" % b.get("error"))
+    y2 = [0 if r[0] in {c[0] for c in moved} else v for r, v in zip(rows, y)]
+    _, items2 = compare(t, key, b, rows, y2, segs, what="re-run:")
+    new = {i["customer_id"]: i["assigned_group"] for i in items2}
+    t.check(all(new[c[0]] == 0 for c in moved), "the hand-sorted are in G1 now")
+    for j, s in enumerate(out):
+        t.eq(members(t, key, s["id"]), sorted(c for c, v in new.items() if v == j),
+             "after the re-run: members of group %d" % j)
+    wantch = []
+    for cid in sorted(new):
+        if of[cid] != new[cid]:
+            if of[cid] is not None:
+                wantch.append((cid, out[of[cid]]["id"], "exited"))
+            if new[cid] is not None:
+                wantch.append((cid, out[new[cid]]["id"], "entered"))
+    ch = [c for c in changes_of(t, key, since) if c["segment_id"] in ids]
+    t.eq(sorted((c["customer_id"], c["segment_id"], c["change"]) for c in ch), sorted(wantch),
+         "the re-run's enters and exits in the feed")
+    t.check(len(wantch) >= 2 * len(moved), "at least the hand-sorted moved: %d" % len(wantch))
