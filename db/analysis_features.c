@@ -337,6 +337,13 @@ enum seg_err seg_db_features_read(struct seg_db *db, const struct seg_features_r
 				       &scores, detail, detail_len);
 		if (err == SEG_ERR_INVALID)
 			*feature = (int)j;
+		/* a rule over it compares booleans, not their texts (h-kw: k-means rules) */
+		const struct seg_attr_def *def =
+			!err && out->cols[j].categorical &&
+					rq->features[j].source == SEG_FEATURE_ATTR
+				? seg_attr_catalog_find(&cat, out->cols[j].name)
+				: NULL;
+		out->cols[j].boolean = def && def->type == SEG_ATTR_BOOLEAN;
 	}
 	if (err)
 		goto out;

@@ -35,3 +35,19 @@ enum seg_err seg_db_kmeans_store(struct seg_db *db, const char *store, const str
 	return seg__analysis_store_copy(db, store, "cluster integer, distance double precision",
 					f->n, seg__kmeans_row, &rows, hooks);
 }
+
+SEG_STMT(kmeans_previous, "SELECT result::text FROM analyses WHERE tenant_id = $1 AND id = $2");
+
+enum seg_err seg_db_analysis_previous_result(struct seg_db *db, int64_t tenant, int64_t id,
+					     char **json)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	PGresult *res = NULL;
+	enum seg_err err = seg__db_exec(db, &kmeans_previous, 2, p, &res);
+	*json = NULL;
+	if (!err && PQntuples(res) > 0)
+		*json = seg__db_strdup(res, 0, 0);
+	PQclear(res);
+	return err;
+}

@@ -940,6 +940,8 @@ struct seg_feature_column {
 	bool categorical;
 	char **categories;
 	size_t ncategories;
+	/* a boolean attribute (categorical, "false" and "true"): a rule compares JSON booleans */
+	bool boolean;
 	size_t missing; /* rows without a value (NaN) */
 };
 /*
@@ -1044,5 +1046,12 @@ enum seg_err seg_db_discriminant_store(struct seg_db *db, const char *store,
 enum seg_err seg_db_kmeans_store(struct seg_db *db, const char *store, const struct seg_features *f,
 				 const int32_t *cluster, const double *distance,
 				 const struct seg_job_hooks *hooks);
+
+/*
+ * The result of the analysis's latest succeeded run (JSON text, malloc'ed; NULL: none yet), as
+ * the run's transaction sees it: k-means numbers its clusters after the previous run's.
+ */
+enum seg_err seg_db_analysis_previous_result(struct seg_db *db, int64_t tenant, int64_t id,
+					     char **json);
 
 #endif

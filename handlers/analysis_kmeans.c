@@ -227,15 +227,6 @@ static void seg__subject(json_t *leaf, const struct seg_feature_column *col)
 			    json_string(col->name));
 }
 
-/* Whether every category of col is "false" or "true" (a boolean attribute reads so). */
-static bool seg__maybe_boolean(const struct seg_feature_column *col)
-{
-	for (size_t v = 0; v < col->ncategories; v++)
-		if (strcmp(col->categories[v], "false") != 0 && strcmp(col->categories[v], "true"))
-			return false;
-	return col->ncategories > 0;
-}
-
 /* The yes side of the split of node: "lte" its threshold, or "in" its categories. */
 static json_t *seg__split_rule(const struct seg_features *f, const struct seg_ct_node *node)
 {
@@ -247,24 +238,16 @@ static json_t *seg__split_rule(const struct seg_features *f, const struct seg_ct
 		json_object_set_new(leaf, "value", json_real(node->threshold));
 		return leaf;
 	}
-	json_t *values = json_array(), *bools = json_array();
+	json_t *values = json_array();
 	for (size_t c = 0; c < node->ncategories; c++) {
 		const char *v = col->categories[node->categories[c]];
-		json_array_append_new(values, json_string(v));
-		json_array_append_new(bools, json_boolean(strcmp(v, "true") == 0));
+		/* a boolean attribute's categories are "false" and "true": compared as booleans */
+		json_array_append_new(values, col->boolean ? json_boolean(strcmp(v, "true") == 0)
+							   : json_string(v));
 	}
 	json_object_set_new(leaf, "op", json_string("in"));
 	json_object_set_new(leaf, "value", values);
-	if (!seg__maybe_boolean(col) || col->source != SEG_FEATURE_ATTR) {
-		json_decref(bools);
-		return leaf;
-	}
-	/* "true" and "false" are read from string and boolean attributes alike: either */
-	json_t *b = json_object();
-	seg__subject(b, col);
-	json_object_set_new(b, "op", json_string("in"));
-	json_object_set_new(b, "value", bools);
-	return json_pack("{s:[o, o]}", "any", leaf, b);
+	return leaf;
 }
 
 /* The §3 rule of a cluster: the union of the chosen leaves' paths. */
@@ -301,7 +284,7 @@ static const char *seg__status_text(enum seg_kmeans_status s)
 
 static json_t *seg__kmeans_result(const json_t *params, const struct seg_features *f,
 				  const struct seg__encoded *e, const struct seg_kmeans_analysis *a,
-				  json_t *rules)
+				  json_t *rules, const size_t *perm, const size_t *inv)
 {
 	json_t *features = json_array(), *missing = json_object(), *cands = json_array(),
 	       *clusters = json_array(), *comps = json_array(), *points = json_array(),
@@ -325,7 +308,8 @@ static json_t *seg__kmeans_result(const json_t *params, const struct seg_feature
 					 ok ? seg_analysis_real(k->calinski_harabasz) : json_null(),
 					 "iterations", k->iterations));
 	}
-	for (size_t c = 0; c < a->k; c++) {
+	for (size_t ix = 0; ix < a->k; ix++) {
+		size_t c = inv[ix]; /* listed by their index (seg__kmeans_order) */
 		json_t *centroid = json_object(), *profile = json_object();
 		for (size_t j = 0; j < e->d; j++) {
 			json_object_set_new(centroid, e->names[j],
@@ -341,7 +325,7 @@ static json_t *seg__kmeans_result(const json_t *params, const struct seg_feature
 		json_array_append_new(
 			clusters,
 			json_pack("{s:I, s:I, s:o, s:o, s:s, s:O, s:O, s:O, s:O, s:o}", "index",
-				  (json_int_t)c, "size", (json_int_t)size, "share",
+				  (json_int_t)ix, "size", (json_int_t)size, "share",
 				  seg_analysis_real(e->n ? (double)size / (double)e->n : 0),
 				  "centroid", centroid, "label", a->labels[c], "rule",
 				  json_object_get(r, "rule"), "fidelity",
@@ -362,7 +346,9 @@ static json_t *seg__kmeans_result(const json_t *params, const struct seg_feature
 		json_array_append_new(points,
 				      json_pack("[o, o, i]", seg_analysis_real(pr->points[i * 2]),
 						seg_analysis_real(pr->points[i * 2 + 1]),
-						(int)pr->cluster[i]));
+						pr->cluster[i] >= 0 && (size_t)pr->cluster[i] < a->k
+							? (int)perm[pr->cluster[i]]
+							: -1));
 	json_t *hq = a->has_quality ? NULL : json_null();
 	return json_pack("{s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, "
 			 "s:{s:o, s:o, s:o}}",
@@ -438,6 +424,113 @@ static enum seg_err seg__kmeans_rules(const struct seg_analysis_ctx *ctx,
 	return err;
 }
 
+/* A pair of a new cluster and a previous one, by the distance of their centroids. */
+struct seg__kmeans_pair {
+	double dist;
+	size_t c, o;
+};
+
+static int seg__pair_cmp(const void *a, const void *b)
+{
+	const struct seg__kmeans_pair *x = a, *y = b;
+	if (x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	if (x->c != y->c)
+		return x->c < y->c ? -1 : 1;
+	return x->o < y->o ? -1 : x->o > y->o;
+}
+
+/*
+ * The index of each new cluster (perm[c]; inv its inverse): the previous run's index of the
+ * nearest previous centroid, so that a materialised scheme keeps its meaning from run to run.
+ * Pairs of a new and a previous cluster are taken closest first (squared distance between
+ * centroids in this run's scaled units; ties by new, then previous index), each cluster once;
+ * only previous indices below k are used, and the new clusters left take the free indices in
+ * their own order. Without a previous result over the same encoded features (the first run,
+ * other features, a value missing) the order is the engine's.
+ */
+static enum seg_err seg__kmeans_order(const struct seg_analysis_ctx *ctx,
+				      const struct seg__encoded *e,
+				      const struct seg_kmeans_analysis *a, size_t *perm,
+				      size_t *inv)
+{
+	size_t k = a->k, d = e->d;
+	char *text = NULL;
+	json_t *prev = NULL;
+	double *old = NULL;
+	struct seg__kmeans_pair *pairs = NULL;
+	bool *taken_c = NULL, *taken_o = NULL;
+	enum seg_err err;
+
+	for (size_t c = 0; c < k; c++)
+		perm[c] = inv[c] = c;
+	err = seg_db_analysis_previous_result(ctx->db, ctx->tenant, ctx->analysis, &text);
+	if (err || !text)
+		goto out;
+	prev = json_loads(text, 0, NULL);
+	json_t *features = json_object_get(prev, "features");
+	json_t *clusters = json_object_get(prev, "clusters");
+	size_t ko = json_array_size(clusters);
+	bool same = json_array_size(features) == d && ko > 0;
+	for (size_t j = 0; same && j < d; j++)
+		same = json_is_string(json_array_get(features, j)) &&
+		       strcmp(json_string_value(json_array_get(features, j)), e->names[j]) == 0;
+	if (!same)
+		goto out;
+	old = seg_calloc(ko * d, sizeof(*old));
+	for (size_t o = 0; o < ko && same; o++) {
+		json_t *cen = json_object_get(json_array_get(clusters, o), "centroid");
+		json_t *idx = json_object_get(json_array_get(clusters, o), "index");
+		same = json_is_integer(idx) && json_integer_value(idx) == (json_int_t)o;
+		for (size_t j = 0; same && j < d; j++) {
+			json_t *v = json_object_get(cen, e->names[j]);
+			same = json_is_number(v);
+			if (same)
+				old[o * d + j] = (json_number_value(v) - a->shift[j]) / a->scale[j];
+		}
+	}
+	if (!same)
+		goto out;
+	size_t np = 0, usable = ko < k ? ko : k;
+	pairs = seg_calloc(k * usable, sizeof(*pairs));
+	for (size_t c = 0; c < k; c++)
+		for (size_t o = 0; o < usable; o++) {
+			double s = 0;
+			for (size_t j = 0; j < d; j++) {
+				double t = a->fit.centroids[c * d + j] - old[o * d + j];
+				s += t * t;
+			}
+			pairs[np++] = (struct seg__kmeans_pair){s, c, o};
+		}
+	qsort(pairs, np, sizeof(*pairs), seg__pair_cmp);
+	taken_c = seg_calloc(k, sizeof(*taken_c));
+	taken_o = seg_calloc(k, sizeof(*taken_o));
+	for (size_t i = 0; i < np; i++) {
+		if (taken_c[pairs[i].c] || taken_o[pairs[i].o])
+			continue;
+		taken_c[pairs[i].c] = taken_o[pairs[i].o] = true;
+		perm[pairs[i].c] = pairs[i].o;
+	}
+	for (size_t c = 0, ix = 0; c < k; c++) {
+		if (taken_c[c])
+			continue;
+		while (taken_o[ix])
+			ix++;
+		taken_o[ix] = true;
+		perm[c] = ix;
+	}
+	for (size_t c = 0; c < k; c++)
+		inv[perm[c]] = c;
+out:
+	free(text);
+	json_decref(prev);
+	free(old);
+	free(pairs);
+	free(taken_c);
+	free(taken_o);
+	return err;
+}
+
 static enum seg_err seg__kmeans_run(const struct seg_analysis_ctx *ctx, json_t **result,
 				    json_t **problem)
 {
@@ -446,6 +539,7 @@ static enum seg_err seg__kmeans_run(const struct seg_analysis_ctx *ctx, json_t *
 	struct seg_kmeans_analysis a = {0};
 	struct seg_kmeans_analysis_params kp;
 	json_t *rules = NULL;
+	size_t *perm = NULL, *inv = NULL;
 	char msg[300] = "";
 	const json_t *params = ctx->params;
 	size_t d = json_array_size(json_object_get(params, "features"));
@@ -528,6 +622,11 @@ static enum seg_err seg__kmeans_run(const struct seg_analysis_ctx *ctx, json_t *
 	err = seg__kmeans_rules(ctx, &f, &e, &a, threads, &rules, problem);
 	if (err)
 		goto out;
+	perm = seg_calloc(a.k, sizeof(*perm));
+	inv = seg_calloc(a.k, sizeof(*inv));
+	err = seg__kmeans_order(ctx, &e, &a, perm, inv);
+	if (err)
+		goto out;
 	/* each clustered customer's cluster and distance (e.x is scaled now, as the centroids) */
 	for (size_t r = 0; r < e.n; r++) {
 		int32_t c = a.fit.labels[r];
@@ -536,18 +635,20 @@ static enum seg_err seg__kmeans_run(const struct seg_analysis_ctx *ctx, json_t *
 			double t = e.x[r * e.d + j] - a.fit.centroids[(size_t)c * e.d + j];
 			s += t * t;
 		}
-		e.cluster[e.kept[r]] = c;
+		e.cluster[e.kept[r]] = (int32_t)perm[c];
 		e.distance[e.kept[r]] = sqrt(s);
 	}
 	err = seg_db_kmeans_store(ctx->db, ctx->store, &f, e.cluster, e.distance, ctx->hooks);
 	if (err)
 		goto out;
 	ctx->hooks->progress(ctx->hooks->ctx, 0.97);
-	*result = seg__kmeans_result(params, &f, &e, &a, rules);
+	*result = seg__kmeans_result(params, &f, &e, &a, rules, perm, inv);
 	if (!*result)
 		err = SEG_ERR_INTERNAL;
 out:
 	json_decref(rules);
+	free(perm);
+	free(inv);
 	seg_kmeans_analysis_release(&a);
 	seg__encoded_release(&e);
 	seg_features_release(&f);
