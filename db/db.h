@@ -1064,6 +1064,37 @@ enum seg_err seg_db_conjoint_store(struct seg_db *db, const char *store,
 				   const struct seg_cj_result *fit, const char *const *attr_names,
 				   const char *price_name, const int32_t *segment,
 				   const struct seg_job_hooks *hooks);
+/* --- the discriminant analysis (db/analysis_discriminant.c; SPEC §6 discriminant; h-dw) --- */
+/* A scheme's segments in priority order: the groups of a discriminant analysis. */
+struct seg_discriminant_groups {
+	size_t g;
+	int64_t *segment_ids; /* g */
+	char **names;	      /* g */
+};
+/*
+ * Reads the segments of the tenant's scheme (g may be 0) into *out (release with
+ * seg_discriminant_groups_release) and, for each customer of f, group[i]: the index of the
+ * first of those segments the customer is a member of (the scheme's assignment, as
+ * db/schemes.c computes it), -1 for none. Two statements inside the caller's transaction (a
+ * run's); the members come in customer order and are merged with f's ids. SEG_ERR_NOT_FOUND
+ * when the tenant has no such scheme. Threads: the job worker's.
+ */
+enum seg_err seg_db_discriminant_groups(struct seg_db *db, int64_t tenant, int64_t scheme,
+					const struct seg_features *f,
+					struct seg_discriminant_groups *out, int *group);
+/* Frees what g owns and zeroes it; NULL-safe, idempotent. */
+void seg_discriminant_groups_release(struct seg_discriminant_groups *g);
+/*
+ * Writes the run's store: one row per customer of f, customer_id, true_group (the scheme's
+ * group, NULL: none), predicted_group (NULL: a feature missing), posterior (of the predicted
+ * group; NULL when not finite), assigned_group (where a materialised scheme places the
+ * customer, NULL: nowhere); groups are 0-based indexes into the result's groups, -1 for NULL.
+ * Through seg__analysis_store_copy.
+ */
+enum seg_err seg_db_discriminant_store(struct seg_db *db, const char *store,
+				       const struct seg_features *f, const int *truth,
+				       const int *predicted, const double *posterior,
+				       const int *assigned, const struct seg_job_hooks *hooks);
 
 /* --- the k-means analysis (db/analysis_kmeans.c; SPEC §6 kmeans; h-kw) --- */
 /*
