@@ -174,12 +174,22 @@ SEG_STMT(analysis_source_set,
  * The static segments materialised from analysis $2, of every scheme, with their group index
  * (or only those of the bigint[] $3 when it is not NULL).
  */
-#define SEG__GROUP_SEGMENTS                                                    \
-	"SELECT s.id, s.analysis_group AS g, s.size_cursor FROM segments s "   \
-	"WHERE s.tenant_id = $1 AND s.analysis_id = $2 AND s.type = 'static' " \
-	"AND s.analysis_group IS NOT NULL AND ($3::bigint[] IS NULL OR s.id = ANY ($3::bigint[]))"
-SEG_STMT(analysis_group_set,
-	 "UPDATE segments SET analysis_group = $3 WHERE tenant_id = $1 AND id = $2");
+#define SEG__GROUP_SEGMENTS                                                         \
+	"SELECT s.id, s.analysis_group AS g, s.size_cursor FROM segments s "        \
+	"WHERE s.tenant_id = $1 AND s.analysis_id = $2 AND s.type = 'static' "      \
+	"AND s.analysis_group IS NOT NULL AND ($3::bigint[] IS NULL OR s.id = ANY " \
+	"($3::bigint[])) "                                                          \
+	"AND s.analysis_group_column = $4"
+SEG_STMT(analysis_group_set, "UPDATE segments SET analysis_group = $3, analysis_group_column = $4 "
+			     "WHERE tenant_id = $1 AND id = $2");
+/* The store columns the analysis's static segments follow (rows locked before: see below). */
+SEG_STMT(analysis_group_columns,
+	 "SELECT DISTINCT s.analysis_group_column FROM segments s WHERE s.tenant_id = $1 "
+	 "AND s.analysis_id = $2 AND s.type = 'static' AND s.analysis_group IS NOT NULL "
+	 "AND s.analysis_group_column IS NOT NULL ORDER BY 1");
+SEG_STMT(analysis_store_has_column,
+	 "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) "
+	 "AND attname = $2 AND attnum > 0 AND NOT attisdropped)");
 /* Their rows, in id order, before any customer's (as a static member change takes them). */
 SEG_STMT(analysis_group_lock,
 	 "SELECT count(*) FROM (SELECT s.id FROM segments s WHERE s.tenant_id = $1 "
@@ -199,10 +209,10 @@ SEG_STMT(analysis_group_points,
 	 "(" SEG__GROUP_SEGMENTS ") sel CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE "
 	 "ch.change = 'entered') AS e, count(*) FILTER (WHERE ch.change = 'exited') AS x "
 	 "FROM changes ch WHERE ch.tenant_id = $1 AND ch.segment_id = sel.id "
-	 "AND ch.cursor > sel.size_cursor AND ch.cursor <= $4::bigint) e), "
+	 "AND ch.cursor > sel.size_cursor AND ch.cursor <= $5::bigint) e), "
 	 "h AS (INSERT INTO segment_history (tenant_id, segment_id, size, entered, exited) "
 	 "SELECT $1, pt.id, pt.size, pt.e, pt.x FROM pt), "
-	 "u AS (UPDATE segments s SET size = pt.size, size_cursor = $4::bigint, "
+	 "u AS (UPDATE segments s SET size = pt.size, size_cursor = $5::bigint, "
 	 "refreshed_at = now() FROM pt WHERE s.tenant_id = $1 AND s.id = pt.id) "
 	 "SELECT count(*) FROM pt");
 
@@ -234,7 +244,7 @@ static enum seg_err seg__groups_sync(struct seg_db *db, int64_t tenant, int64_t 
 				     bool lock, size_t *entered, size_t *exited)
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
-	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), ids, NULL};
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), ids, column, NULL};
 	struct seg_buf sql = SEG_BUF_INIT;
 	PGresult *res = NULL;
 	enum seg_err err = SEG_OK;
@@ -277,7 +287,7 @@ static enum seg_err seg__groups_sync(struct seg_db *db, int64_t tenant, int64_t 
 		       "customer_id FROM found) f WHERE c.tenant_id = $1 AND c.id = "
 		       "f.customer_id), "
 		     : "");
-	err = seg__db_query(db, sql.data, 3, p, &res);
+	err = seg__db_query(db, sql.data, 4, p, &res);
 	if (err)
 		goto out;
 	*entered = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
@@ -291,8 +301,8 @@ static enum seg_err seg__groups_sync(struct seg_db *db, int64_t tenant, int64_t 
 	if (!err)
 		err = seg__db_exec(db, &analysis_group_cursor, 1, p, &res);
 	if (!err) {
-		p[3] = PQgetvalue(res, 0, 0);
-		err = seg__db_exec(db, &analysis_group_points, 4, p, NULL);
+		p[4] = PQgetvalue(res, 0, 0);
+		err = seg__db_exec(db, &analysis_group_points, 5, p, NULL);
 	}
 out:
 	PQclear(res);
@@ -305,11 +315,11 @@ out:
  * follow it (nothing when there is none).
  */
 static enum seg_err seg__groups_follow(struct seg_db *db, int64_t tenant, int64_t id,
-				       const char *store, const char *column)
+				       const char *store)
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
 	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
-	PGresult *res = NULL;
+	PGresult *res = NULL, *cols = NULL;
 	size_t entered, exited;
 	enum seg_err err = seg__db_exec(db, &analysis_group_lock, 2, p, &res);
 	if (err)
@@ -318,11 +328,31 @@ static enum seg_err seg__groups_follow(struct seg_db *db, int64_t tenant, int64_
 	PQclear(res);
 	if (!any)
 		return SEG_OK;
-	err = seg__groups_sync(db, tenant, id, store, column, NULL, true, &entered, &exited);
-	if (!err)
-		seg_info("analysis %lld: its static segments followed the run (%zu entered, %zu "
-			 "exited)",
-			 (long long)id, entered, exited);
+	/* each materialisation's column (a type may offer several, kind->group_column_for) */
+	err = seg__db_exec(db, &analysis_group_columns, 2, p, &cols);
+	for (int i = 0; !err && i < PQntuples(cols); i++) {
+		const char *column = PQgetvalue(cols, i, 0);
+		const char *pc[] = {store, column};
+		err = seg__db_exec(db, &analysis_store_has_column, 2, pc, &res);
+		bool has = !err && PQgetvalue(res, 0, 0)[0] == 't';
+		PQclear(res);
+		res = NULL;
+		if (!err && !has) {
+			seg_warn("analysis %lld: its store has no column \"%s\" any more: the "
+				 "static "
+				 "segments materialised from it stay as they are",
+				 (long long)id, column);
+			continue;
+		}
+		if (!err)
+			err = seg__groups_sync(db, tenant, id, store, column, NULL, true, &entered,
+					       &exited);
+		if (!err)
+			seg_info("analysis %lld: its static segments (%s) followed the run (%zu "
+				 "entered, %zu exited)",
+				 (long long)id, column, entered, exited);
+	}
+	PQclear(cols);
 	return err;
 }
 
@@ -1029,7 +1059,7 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 		res = NULL;
 	}
 	if (!err && stored && group_column)
-		err = seg__groups_follow(db, job->tenant, job->target, store, group_column);
+		err = seg__groups_follow(db, job->tenant, job->target, store);
 	if (!err && source)
 		err = seg__scores_copy(db, job->tenant, store, metrics);
 	if (!err && source)
@@ -1121,8 +1151,8 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 		if (!err && m->group_column) {
 			char sid[SEG_INT_TEXT], gi[SEG_INT_TEXT];
 			const char *pg[] = {tid, seg__db_int(sid, ids[i]),
-					    seg__db_int(gi, (int64_t)i)};
-			err = seg__db_exec(db, &analysis_group_set, 3, pg, NULL);
+					    seg__db_int(gi, (int64_t)i), m->group_column};
+			err = seg__db_exec(db, &analysis_group_set, 4, pg, NULL);
 		}
 	}
 	if (!err && m->group_column) {

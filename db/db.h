@@ -716,9 +716,9 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 					 const struct seg_analysis_metric *metrics,
 					 const char *group_column);
 /*
- * (group_column: NULL, or the type's store column placing each customer in a group, a 0-based
- * integer index, for a type materialised as static segments. Then the transaction first takes
- * the tenant's definitions lock (shared), and once the store is the analysis's, the static
+ * (group_column: NULL, or (not NULL) the type is materialised as static segments, whose rows
+ * name the store column each follows (segments.analysis_group_column). Then the transaction first
+ * takes the tenant's definitions lock (shared), and once the store is the analysis's, the static
  * segments materialised from the analysis (segments.analysis_group set, of every scheme) get
  * the members the new store places in their group: the customers that enter and exit are
  * locked (ascending id), their changes recorded in the feed, the dynamic segments that refer
@@ -757,7 +757,8 @@ struct seg_analysis_materialize {
 	/*
 	 * NULL: the segments are dynamic (their rules). Otherwise the type's store column (an
 	 * integer, a 0-based index into segments, NULL for none) that places each customer: the
-	 * segments are static (rule NULL, deps 0), segments[i] gets analysis_group i and the
+	 * segments are static (rule NULL, deps 0), segments[i] gets analysis_group i (and
+	 * analysis_group_column this column, which later runs follow) and the
 	 * existing customers the analysis's store places in group i, each recorded as entered in
 	 * the feed, then a history point and its size (db/README.md "Static materialisation").
 	 */

@@ -389,7 +389,7 @@ static enum seg_err seg__materialize_defs(struct seg_req *r, const struct seg_an
 
 enum seg_err seg_h_analysis_materialize(struct seg_req *r)
 {
-	static const char *const keys[] = {"scheme_name", NULL};
+	const char *keys[16] = {"scheme_name", NULL};
 	const struct seg_analysis_kind *kind;
 	struct seg_analysis_segment_def *defs = NULL;
 	struct seg_buf out = SEG_BUF_INIT;
@@ -409,8 +409,8 @@ enum seg_err seg_h_analysis_materialize(struct seg_req *r)
 		err = seg_req_json(r, &body);
 	if (err)
 		goto out;
-	if (seg_json_object_check(body, keys, "", &r->problem)) {
-		err = SEG_ERR_INVALID;
+	if (!json_is_object(body)) {
+		err = seg_req_invalid(r, "", "the body must be a JSON object");
 		goto out;
 	}
 	json_t *nv = json_object_get(body, "scheme_name");
@@ -447,12 +447,28 @@ enum seg_err seg_h_analysis_materialize(struct seg_req *r)
 				   kind->type);
 		goto out;
 	}
+	/* the type's own keys of the body, and the store column it asks for (static groups) */
+	for (size_t i = 0, k = 1;
+	     kind->groups && kind->materialize_keys && kind->materialize_keys[i] &&
+	     k + 1 < sizeof(keys) / sizeof(keys[0]);
+	     i++)
+		keys[k++] = kind->materialize_keys[i];
+	if (seg_json_object_check(body, keys, "", &r->problem)) {
+		err = SEG_ERR_INVALID;
+		goto out;
+	}
+	const char *column = !kind->groups	      ? NULL
+			     : kind->group_column_for ? kind->group_column_for(body, &r->problem)
+						      : kind->group_column;
+	if (kind->groups && !column) {
+		err = r->problem.count ? SEG_ERR_INVALID : SEG_ERR_INTERNAL;
+		goto out;
+	}
 	err = seg__materialize_defs(r, kind, doc, scheme_name, &texts, &defs, &n);
 	if (err)
 		goto out;
 	jobs = seg_calloc(n, sizeof(*jobs));
-	struct seg_analysis_materialize m = {scheme_name, defs, n, kind->metrics,
-					     kind->groups ? kind->group_column : NULL};
+	struct seg_analysis_materialize m = {scheme_name, defs, n, kind->metrics, column};
 	err = seg_req_db(r, &db);
 	if (!err)
 		err = seg_db_analysis_materialize(db, r->tenant, id, &m, &scheme, jobs, &replaced);

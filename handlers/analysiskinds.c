@@ -131,8 +131,10 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 	if (err)
 		goto out;
 	seg_analysis_json_add(&text, result);
-	err = seg_db_analysis_run_succeed(db, job, store, text.data, kind->metrics,
-					  kind->groups ? kind->group_column : NULL);
+	err = seg_db_analysis_run_succeed(
+		db, job, store, text.data, kind->metrics,
+		/* not NULL: static segments may follow (their own columns) */
+		kind->groups ? (kind->group_column ? kind->group_column : "") : NULL);
 	if (!err)
 		hooks->progress(hooks->ctx, 1);
 out:

@@ -104,6 +104,16 @@ struct seg_analysis_kind {
 	 */
 	json_t *(*groups)(const json_t *params, const json_t *result);
 	const char *group_column;
+	/*
+	 * Optional, with groups: the keys the :materialize body may hold beside "scheme_name"
+	 * (ended by NULL; NULL: none), and the store column the materialisation asks for
+	 * (a string literal, a column of the store; in place of group_column), from the body
+	 * (e.g. discriminant's {"assign": "unassigned" | "all"}): NULL after adding a problem
+	 * with a pointer into the body for each error (a 422). Each segment remembers its column
+	 * (segments.analysis_group_column), and later runs follow it. Pure.
+	 */
+	const char *const *materialize_keys;
+	const char *(*group_column_for)(const json_t *body, struct seg_problem *p);
 };
 
 /* Every type, ended by NULL. */

@@ -149,5 +149,7 @@ $$;
 -- (kmeans clusters, discriminant groups, conjoint benefit segments): the 0-based index of its
 -- group, which the type's store column names for each customer. Every succeeded run of the
 -- analysis moves the memberships of these segments to its new store (db/README.md "Static
--- materialisation"). NULL for every other segment.
+-- materialisation"). NULL for every other segment. analysis_group_column names that store
+-- column (a type may offer several, chosen when materialising: discriminant's "assign").
 ALTER TABLE segments ADD COLUMN analysis_group integer;
+ALTER TABLE segments ADD COLUMN analysis_group_column text;

@@ -455,6 +455,9 @@ def test_kmeans_materialize_static(t):
     # materialising twice, and a kind with no groups still refuses as before
     r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "km"}, key=key)
     t.problem(r, 409)
+    r = t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "k2", "x": 1},
+              key=key)
+    t.check("/x" in t.pointers(t.problem(r, 422)), "an unknown key of the body", r)
 
 
 def test_kmeans_params(t):
