@@ -900,9 +900,11 @@ enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, const cha
  * "Features"; h-fe) --- */
 /* Where a feature's values come from. */
 enum seg_feature_source {
-	SEG_FEATURE_ATTR,   /* a registered attribute of the catalogue (a dotted path) */
-	SEG_FEATURE_METRIC, /* a metric of SPEC §4, analysis metrics (clv, factor_n, ...) included
-			     */
+	SEG_FEATURE_ATTR,    /* a registered attribute of the catalogue (a dotted path) */
+	SEG_FEATURE_METRIC,  /* a metric of SPEC §4, analysis metrics (clv, factor_n, ...) included
+			      */
+	SEG_FEATURE_SEGMENT, /* membership of a segment of the tenant (name: its id in decimal):
+				1 for its members, 0 for everyone else, never missing (h-tw) */
 };
 /* A feature as the params name it: {"attr": name} or {"metric": name}. */
 struct seg_feature_spec {
@@ -921,6 +923,7 @@ struct seg_feature_column {
 	bool categorical;
 	char **categories;
 	size_t ncategories;
+	bool boolean;	/* a boolean attribute: its categories are "false" and "true" (h-tw) */
 	size_t missing; /* rows without a value (NaN) */
 };
 /*
@@ -982,5 +985,16 @@ int seg_feature_metric_kind(const char *name);
  */
 enum seg_err seg_db_factor_store(struct seg_db *db, const char *store, const struct seg_features *f,
 				 const double *scores, size_t k, const struct seg_job_hooks *hooks);
+
+/* --- the contrast-group analysis (db/analysis_contrast.c; SPEC §6 contrast; h-tw) --- */
+/*
+ * Writes the run's store: one row per customer of f (every customer the features were read
+ * for, in f's order), customer_id, leaf (leaf[i] + 1: the result's 1-based leaf index) and
+ * target (double precision; NULL where target[i] is NaN: a customer without a target, placed
+ * in the leaf its leaf rule gives it). Through seg__analysis_store_copy.
+ */
+enum seg_err seg_db_contrast_store(struct seg_db *db, const char *store,
+				   const struct seg_features *f, const uint32_t *leaf,
+				   const double *target, const struct seg_job_hooks *hooks);
 
 #endif

@@ -324,7 +324,12 @@ static enum seg_err seg__materialize_defs(struct seg_req *r, const struct seg_an
 	for (size_t i = 0; i < json_array_size(segs) && !err; i++) {
 		json_t *s = json_array_get(segs, i);
 		const char *name = json_string_value(json_object_get(s, "name"));
-		char *rule = json_dumps(json_object_get(s, "rule"), JSON_COMPACT);
+		/* numbers as their shortest exact decimal (0.3, not 0.29999999999999999): a
+		 * rule compares the number as written */
+		struct seg_buf rule_text = SEG_BUF_INIT;
+		seg_analysis_json_add(&rule_text, json_object_get(s, "rule"));
+		char *rule = json_object_get(s, "rule") ? seg_buf_detach(&rule_text, NULL) : NULL;
+		seg_buf_release(&rule_text);
 		struct seg_rule *parsed = NULL;
 		struct seg_buf full = SEG_BUF_INIT;
 		if (!name || !rule) {

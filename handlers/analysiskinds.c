@@ -13,13 +13,19 @@
 
 extern const struct seg_analysis_kind seg_analysis_abc;
 extern const struct seg_analysis_kind seg_analysis_clv;
+extern const struct seg_analysis_kind seg_analysis_contrast;
 extern const struct seg_analysis_kind seg_analysis_factor;
 extern const struct seg_analysis_kind seg_analysis_frequency;
 extern const struct seg_analysis_kind seg_analysis_rfm;
 
 const struct seg_analysis_kind *const seg_analysis_kinds[] = {
-	&seg_analysis_rfm, &seg_analysis_abc,	 &seg_analysis_frequency,
-	&seg_analysis_clv, &seg_analysis_factor, NULL,
+	&seg_analysis_rfm,
+	&seg_analysis_abc,
+	&seg_analysis_frequency,
+	&seg_analysis_clv,
+	&seg_analysis_factor,
+	&seg_analysis_contrast,
+	NULL,
 };
 
 const struct seg_analysis_kind *seg_analysis_kind_find(const char *type)
