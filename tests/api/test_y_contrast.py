@@ -397,13 +397,14 @@ def test_contrast_metric_target_filter(t):
     rows = dataset(260, 3)
     key = tenant_with(t, rows)
     rng = random.Random(4)
-    revenue = {}
+    revenue, orders = {}, {}
     events = []
     for k, (cid, a) in enumerate(rows):
         base = 10 + (40 if a.get("plan") == "team" else 0) + a.get("age", 40) / 4
         for j in range(rng.randint(0, 3)):
             amount = round(base + rng.uniform(0, 20), 2)
             revenue[cid] = revenue.get(cid, 0) + amount
+            orders[cid] = orders.get(cid, 0) + 1
             events.append({"id": "e-%d-%d" % (k, j), "customer_id": cid, "type": "purchase",
                            "occurred_at": "2026-01-0%dT10:00:00Z" % (j + 1), "amount": amount})
     r = t.req("POST", "/v1/events:import", raw_body="".join(json.dumps(e) + "\n" for e in events),
@@ -418,6 +419,14 @@ def test_contrast_metric_target_filter(t):
     # the leaves' rules hold every customer, not only the filter's: no preview here
     compare(t, key, a, sel, feats, y, 3, 8, "revenue, vip only:", cat=[False, True],
             preview=False)
+    # a metric as a feature, every customer: the leaves' rules read orders as the tree did
+    every = [(cid, dict(a, orders=orders.get(cid, 0))) for cid, a in rows]
+    y = [round(revenue.get(cid, 0.0), 2) for cid, _ in rows]
+    a = run(t, key, {"target": {"metric": "revenue"}, "min_size": 10,
+                     "features": [{"attr": "plan"}, {"metric": "orders"}, {"attr": "score"}]})
+    want = compare(t, key, a, every, ["plan", "orders", "score"], y, 3, 10, "revenue by orders:",
+                   cat=[True, False, False])
+    t.check(any(nd.get("feature") == 1 for nd in want["nodes"]), "a split on orders")
 
 
 def problem_of(t, key, params, what):
