@@ -327,8 +327,12 @@ static enum seg_err seg__materialize_defs(struct seg_req *r, const struct seg_an
 		/* numbers as their shortest exact decimal (0.3, not 0.29999999999999999): a
 		 * rule compares the number as written */
 		struct seg_buf rule_text = SEG_BUF_INIT;
-		seg_analysis_json_add(&rule_text, json_object_get(s, "rule"));
-		char *rule = json_object_get(s, "rule") ? seg_buf_detach(&rule_text, NULL) : NULL;
+		const json_t *rule_json = json_object_get(s, "rule");
+		char *rule = NULL;
+		if (rule_json) {
+			seg_analysis_json_add(&rule_text, rule_json);
+			rule = seg_buf_detach(&rule_text, NULL);
+		}
 		seg_buf_release(&rule_text);
 		struct seg_rule *parsed = NULL;
 		struct seg_buf full = SEG_BUF_INIT;
