@@ -128,9 +128,11 @@ PYEOF
 )
 LEAVES=$(api GET "/v1/analyses/$ID" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["result"]["leaves"]))')
 
-# The statements of the last run over 100 ms, from the server log (the run's own connection).
-STEPS=$(grep -E 'duration: ' "$PGLOG" | grep -E 'seg_features|seg_results|COPY' | tail -6 |
-	sed -nE 's/.*duration: ([0-9.]+) ms +(statement|execute [^:]*): (.{0,90}).*/\1 ms: \3/p')
+# Where the last run spent its time, from the server log (statements over 100 ms only): the
+# reader's FETCHes, the store's COPY batches, its primary key.
+STEPS=$(sed -nE 's/.*duration: ([0-9.]+) ms +(statement|execute [^:]*): (FETCH [0-9]+ FROM seg_features|COPY seg_results[^ ]* FROM STDIN|ALTER TABLE seg_results[^ ]* ADD PRIMARY KEY).*/\3|\1/p' "$PGLOG" |
+	sed -E 's/seg_results[.][a-z0-9_]+/<store>/' | tail -n 200 |
+	awk -F'|' '{ n[$1]++; t[$1] += $2 } END { for (k in t) printf "%s: %d over 100 ms, %.2f s\n", k, n[k], t[k] / 1000 }')
 
 say "materialising the last run"
 t0=$(now)
@@ -157,7 +159,7 @@ machine_info
 echo "runs: contrast ${OURS[*]} / COPY + NumPy + sklearn ${BASE_T[*]}"
 printf 'contrast (POST .. succeeded) %7.2f s   COPY + NumPy + sklearn %7.2f s   ratio %s   same partition: %s\n' \
 	"$OURS_S" "$BASE_S" "$(ratio "$OURS_S" "$BASE_S")" "$SAME"
-echo "the last run's statements over 100 ms:"
+echo "the runs' statements over 100 ms (all three runs):"
 printf '  %s\n' "$STEPS"
 printf ':materialize (%s dynamic segments) answered in %7.2f s; every segment evaluated and the scheme MECE over every customer after %7.2f s: %s\n' \
 	"$LEAVES" "$MAT_S" "$MECE_S" "$MECE"

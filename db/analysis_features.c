@@ -280,10 +280,10 @@ static enum seg_err seg__feature_segment(struct seg_db *db, int64_t tenant, cons
 {
 	char tid[SEG_INT_TEXT];
 	PGresult *res = NULL;
-	size_t len = strlen(name);
+	size_t len = name ? strlen(name) : 0;
 	bool digits = len > 0 && len <= 18 && strspn(name, "0123456789") == len;
 	if (!digits) {
-		seg__say(detail, detail_len, "segment \"%s\" does not exist", name);
+		seg__say(detail, detail_len, "segment \"%s\" does not exist", name ? name : "");
 		return SEG_ERR_INVALID;
 	}
 	const char *p[] = {seg__db_int(tid, tenant), name};
@@ -366,23 +366,29 @@ enum seg_err seg_db_features_read(struct seg_db *db, const struct seg_features_r
 	nfilter = params.n; /* the count's parameters: the features' come after */
 	if (!err)
 		err = seg_db_attr_catalog(db, rq->tenant, &cat);
+	/* segments (h-tw: a contrast target) must be the tenant's */
+	for (size_t j = 0; !err && j < d; j++) {
+		if (rq->features[j].source != SEG_FEATURE_SEGMENT)
+			continue;
+		err = seg__feature_segment(db, rq->tenant, rq->features[j].name, detail,
+					   detail_len);
+		if (err == SEG_ERR_INVALID)
+			*feature = (int)j;
+	}
 	for (size_t j = 0; !err && j < d; j++) {
 		out->cols[j].name = seg_strdup(rq->features[j].name ? rq->features[j].name : "");
 		out->cols[j].source = rq->features[j].source;
-		if (rq->features[j].source == SEG_FEATURE_SEGMENT)
-			err = seg__feature_segment(db, rq->tenant, out->cols[j].name, detail,
-						   detail_len);
-		if (!err)
-			err = seg__feature_sql(rq, j, &cat, &sel, &params,
-					       &out->cols[j].categorical, &scores, detail,
-					       detail_len);
+		err = seg__feature_sql(rq, j, &cat, &sel, &params, &out->cols[j].categorical,
+				       &scores, detail, detail_len);
 		if (err == SEG_ERR_INVALID)
 			*feature = (int)j;
-		if (!err && rq->features[j].source == SEG_FEATURE_ATTR) {
-			const struct seg_attr_def *def =
-				seg_attr_catalog_find(&cat, out->cols[j].name);
-			out->cols[j].boolean = def && def->type == SEG_ATTR_BOOLEAN;
-		}
+		/* a rule over it compares booleans, not their texts (h-kw: k-means rules) */
+		const struct seg_attr_def *def =
+			!err && out->cols[j].categorical &&
+					rq->features[j].source == SEG_FEATURE_ATTR
+				? seg_attr_catalog_find(&cat, out->cols[j].name)
+				: NULL;
+		out->cols[j].boolean = def && def->type == SEG_ATTR_BOOLEAN;
 	}
 	if (err)
 		goto out;

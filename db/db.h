@@ -923,7 +923,8 @@ struct seg_feature_column {
 	bool categorical;
 	char **categories;
 	size_t ncategories;
-	bool boolean;	/* a boolean attribute: its categories are "false" and "true" (h-tw) */
+	/* a boolean attribute (categorical, "false" and "true"): a rule compares JSON booleans */
+	bool boolean;
 	size_t missing; /* rows without a value (NaN) */
 };
 /*
