@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "rule.h"
 
 /* The analysis document; a is the analyses row, j its current job (LEFT JOIN, may be NULL). */
 #define SEG__ANALYSIS_JSON                                                               \
@@ -166,6 +167,164 @@ SEG_STMT(analysis_source_set,
 	 "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, type) DO UPDATE "
 	 "SET analysis_id = EXCLUDED.analysis_id RETURNING (SELECT o.analysis_id FROM "
 	 "analysis_metric_sources o WHERE o.tenant_id = $1 AND o.type = $2)");
+
+/* --- static materialisation (db/README.md "Static materialisation") --- */
+
+/*
+ * The static segments materialised from analysis $2, of every scheme, with their group index
+ * (or only those of the bigint[] $3 when it is not NULL).
+ */
+#define SEG__GROUP_SEGMENTS                                                    \
+	"SELECT s.id, s.analysis_group AS g, s.size_cursor FROM segments s "   \
+	"WHERE s.tenant_id = $1 AND s.analysis_id = $2 AND s.type = 'static' " \
+	"AND s.analysis_group IS NOT NULL AND ($3::bigint[] IS NULL OR s.id = ANY ($3::bigint[]))"
+SEG_STMT(analysis_group_set,
+	 "UPDATE segments SET analysis_group = $3 WHERE tenant_id = $1 AND id = $2");
+/* Their rows, in id order, before any customer's (as a static member change takes them). */
+SEG_STMT(analysis_group_lock,
+	 "SELECT count(*) FROM (SELECT s.id FROM segments s WHERE s.tenant_id = $1 "
+	 "AND s.analysis_id = $2 AND s.type = 'static' AND s.analysis_group IS NOT NULL "
+	 "ORDER BY s.id FOR UPDATE) x");
+/* The point in the feed: the tenant's change counter, locked (db/members.c does the same). */
+SEG_STMT(analysis_group_cursor,
+	 "INSERT INTO change_counters AS k (tenant_id, last) VALUES ($1, 0) "
+	 "ON CONFLICT (tenant_id) DO UPDATE SET last = k.last RETURNING k.last");
+/*
+ * In a statement after that one: each segment's history point (its size counted, the changes
+ * since its size_cursor up to the point $4) and its size as of $4.
+ */
+SEG_STMT(analysis_group_points,
+	 "WITH pt AS MATERIALIZED (SELECT sel.id, (SELECT count(*) FROM memberships m "
+	 "WHERE m.tenant_id = $1 AND m.segment_id = sel.id) AS size, e.e, e.x FROM "
+	 "(" SEG__GROUP_SEGMENTS ") sel CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE "
+	 "ch.change = 'entered') AS e, count(*) FILTER (WHERE ch.change = 'exited') AS x "
+	 "FROM changes ch WHERE ch.tenant_id = $1 AND ch.segment_id = sel.id "
+	 "AND ch.cursor > sel.size_cursor AND ch.cursor <= $4::bigint) e), "
+	 "h AS (INSERT INTO segment_history (tenant_id, segment_id, size, entered, exited) "
+	 "SELECT $1, pt.id, pt.size, pt.e, pt.x FROM pt), "
+	 "u AS (UPDATE segments s SET size = pt.size, size_cursor = $4::bigint, "
+	 "refreshed_at = now() FROM pt WHERE s.tenant_id = $1 AND s.id = pt.id) "
+	 "SELECT count(*) FROM pt");
+
+static bool seg__store_name(const char *name);
+
+/* Whether name is a plain lower-case SQL identifier (a store column named by a type). */
+static bool seg__column_name(const char *name)
+{
+	if (!name || !*name || strlen(name) > 63 || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * Gives the static segments of analysis id (those of ids, a bigint[] literal, when not NULL)
+ * the members that the store's column places in their group: one statement computes the
+ * differences with their memberships, inserts and deletes them for the customers that exist
+ * and records the changes. lock: the customers whose membership changes are locked (ascending
+ * id) and their rev bumped, as a static member change does, and the dynamic segments that refer
+ * to these follow (the membership step; the transaction began with seg__members_lock); without
+ * it (materialising, under the definitions lock held exclusively, with no referrer yet) the
+ * customers are only looked up. Then each segment's history point and size.
+ */
+static enum seg_err seg__groups_sync(struct seg_db *db, int64_t tenant, int64_t id,
+				     const char *store, const char *column, const char *ids,
+				     bool lock, size_t *entered, size_t *exited)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id), ids, NULL};
+	struct seg_buf sql = SEG_BUF_INIT;
+	PGresult *res = NULL;
+	enum seg_err err = SEG_OK;
+
+	*entered = *exited = 0;
+	if (!store || !seg__store_name(store) || !seg__column_name(column)) {
+		seg_error("analysis %lld: \"%s\".\"%s\" is no group column of a store of ours",
+			  (long long)id, store ? store : "(null)", column ? column : "(null)");
+		return SEG_ERR_INTERNAL;
+	}
+	seg_buf_addf(
+		&sql,
+		"WITH sel AS MATERIALIZED (" SEG__GROUP_SEGMENTS "), "
+		"want AS MATERIALIZED (SELECT sel.id AS segment_id, st.customer_id FROM %s st "
+		"JOIN sel ON sel.g = st.%s), "
+		"have AS MATERIALIZED (SELECT m.segment_id, m.customer_id FROM memberships m "
+		"JOIN sel ON m.segment_id = sel.id WHERE m.tenant_id = $1), "
+		"diff AS MATERIALIZED (SELECT coalesce(w.segment_id, h.segment_id) AS segment_id, "
+		"coalesce(w.customer_id, h.customer_id) AS customer_id, h.segment_id IS NULL AS "
+		"enter FROM want w FULL JOIN have h ON h.segment_id = w.segment_id "
+		"AND h.customer_id = w.customer_id WHERE w.segment_id IS NULL "
+		"OR h.segment_id IS NULL), "
+		"found AS MATERIALIZED (SELECT d.segment_id, d.customer_id, d.enter FROM diff d "
+		"JOIN customers c ON c.tenant_id = $1 AND c.id = d.customer_id%s), %s"
+		"ins AS (INSERT INTO memberships (tenant_id, segment_id, customer_id) "
+		"SELECT $1, f.segment_id, f.customer_id FROM found f WHERE f.enter "
+		"ORDER BY f.customer_id, f.segment_id "
+		"ON CONFLICT DO NOTHING RETURNING segment_id, customer_id), "
+		"del AS (DELETE FROM memberships m USING diff d WHERE NOT d.enter "
+		"AND m.tenant_id = $1 AND m.segment_id = d.segment_id "
+		"AND m.customer_id = d.customer_id RETURNING m.segment_id, m.customer_id), "
+		"chd AS (SELECT segment_id, customer_id, 'entered' AS change FROM ins "
+		"UNION ALL SELECT segment_id, customer_id, 'exited' FROM "
+		"del), " SEG__CHANGES_RECORD(
+			"chd") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del), "
+			       "(SELECT array_agg(DISTINCT customer_id) FROM chd), "
+			       "(SELECT count(*) FROM chg)",
+		store, column, lock ? " ORDER BY c.id FOR NO KEY UPDATE OF c" : "",
+		lock ? "bump AS (UPDATE customers c SET rev = c.rev + 1 FROM (SELECT DISTINCT "
+		       "customer_id FROM found) f WHERE c.tenant_id = $1 AND c.id = "
+		       "f.customer_id), "
+		     : "");
+	err = seg__db_query(db, sql.data, 3, p, &res);
+	if (err)
+		goto out;
+	*entered = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	*exited = (size_t)strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	if (lock && !PQgetisnull(res, 0, 2))
+		err = seg__members_step(db, tenant, SEG__CHANGED_IDS, PQgetvalue(res, 0, 2),
+					SEG_RULE_DEP_SEGMENTS, NULL, NULL);
+	PQclear(res);
+	res = NULL;
+	/* the history points, as of the counter's last cursor (its lock held to the commit) */
+	if (!err)
+		err = seg__db_exec(db, &analysis_group_cursor, 1, p, &res);
+	if (!err) {
+		p[3] = PQgetvalue(res, 0, 0);
+		err = seg__db_exec(db, &analysis_group_points, 4, p, NULL);
+	}
+out:
+	PQclear(res);
+	seg_buf_release(&sql);
+	return err;
+}
+
+/*
+ * After a run that stored its store: the static segments materialised from the analysis
+ * follow it (nothing when there is none).
+ */
+static enum seg_err seg__groups_follow(struct seg_db *db, int64_t tenant, int64_t id,
+				       const char *store, const char *column)
+{
+	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT];
+	const char *p[] = {seg__db_int(tid, tenant), seg__db_int(aid, id)};
+	PGresult *res = NULL;
+	size_t entered, exited;
+	enum seg_err err = seg__db_exec(db, &analysis_group_lock, 2, p, &res);
+	if (err)
+		return err;
+	bool any = strtoll(PQgetvalue(res, 0, 0), NULL, 10) > 0;
+	PQclear(res);
+	if (!any)
+		return SEG_OK;
+	err = seg__groups_sync(db, tenant, id, store, column, NULL, true, &entered, &exited);
+	if (!err)
+		seg_info("analysis %lld: its static segments followed the run (%zu entered, %zu "
+			 "exited)",
+			 (long long)id, entered, exited);
+	return err;
+}
 
 /* --- schedules --- */
 
@@ -817,7 +976,8 @@ out:
 
 enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job_claim *job,
 					 const char *store, const char *result,
-					 const struct seg_analysis_metric *metrics)
+					 const struct seg_analysis_metric *metrics,
+					 const char *group_column)
 {
 	char tid[SEG_INT_TEXT], aid[SEG_INT_TEXT], summary[64];
 	const char *p[] = {seg__db_int(tid, job->tenant), seg__db_int(aid, job->target), result,
@@ -829,8 +989,13 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 	 * the heartbeat can still store the run's progress and renew its lease. The claim is
 	 * checked all the same before anything commits (a lost claim rolls everything back).
 	 */
-	enum seg_err err = seg_db_job_lock(db, job);
+	enum seg_err err = SEG_OK;
 
+	/* a type materialised as static segments writes memberships: the definitions lock first */
+	if (group_column && result && store)
+		err = seg__members_lock(db, job->tenant);
+	if (!err)
+		err = seg_db_job_lock(db, job);
 	if (!err && result && store) {
 		err = seg__db_exec(db, &analysis_store_exists, 1, p + 3, &res);
 		if (!err && PQgetvalue(res, 0, 0)[0] != 't') {
@@ -863,6 +1028,8 @@ enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job
 		PQclear(res);
 		res = NULL;
 	}
+	if (!err && stored && group_column)
+		err = seg__groups_follow(db, job->tenant, job->target, store, group_column);
 	if (!err && source)
 		err = seg__scores_copy(db, job->tenant, store, metrics);
 	if (!err && source)
@@ -941,14 +1108,32 @@ enum seg_err seg_db_analysis_materialize(struct seg_db *db, int64_t tenant, int6
 	for (size_t i = 0; !err && i < m->nsegments; i++) {
 		struct seg_segment_input in = {.name = m->segments[i].name,
 					       .description = m->segments[i].description,
-					       .type = "dynamic",
-					       .rule = m->segments[i].rule,
+					       .type = m->group_column ? "static" : "dynamic",
+					       .rule = m->group_column ? NULL : m->segments[i].rule,
 					       .source = type,
-					       .deps = m->segments[i].deps,
+					       .deps = m->group_column ? 0 : m->segments[i].deps,
 					       .analysis = id};
 		char *json = NULL;
 		err = seg__segment_insert(db, tenant, &in, &json, &ids[i], &jobs[i]);
 		free(json);
+		if (!err && m->group_column) {
+			char sid[SEG_INT_TEXT], gi[SEG_INT_TEXT];
+			const char *pg[] = {tid, seg__db_int(sid, ids[i]),
+					    seg__db_int(gi, (int64_t)i)};
+			err = seg__db_exec(db, &analysis_group_set, 3, pg, NULL);
+		}
+	}
+	if (!err && m->group_column) {
+		/* the new segments' members: those the analysis's store places in their groups */
+		struct seg_buf lit = SEG_BUF_INIT;
+		size_t entered, exited;
+		seg_buf_addch(&lit, '{');
+		for (size_t i = 0; i < m->nsegments; i++)
+			seg_buf_addf(&lit, "%s%lld", i ? "," : "", (long long)ids[i]);
+		seg_buf_addch(&lit, '}');
+		err = seg__groups_sync(db, tenant, id, store, m->group_column, lit.data, false,
+				       &entered, &exited);
+		seg_buf_release(&lit);
 	}
 	if (!err) {
 		struct seg_scheme_input in = {.name = m->scheme_name,

@@ -72,14 +72,6 @@ int seg_feature_metric_kind(const char *name)
 	return 0;
 }
 
-/* A string column's categories while reading: open addressing on FNV-1a. */
-struct seg__cats {
-	char **names; /* by code, in order of first appearance */
-	size_t n, cap;
-	size_t *slots; /* code + 1; 0: empty */
-	size_t nslots; /* a power of 2 */
-};
-
 static uint64_t seg__hash(const char *s, size_t len)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -103,8 +95,7 @@ static void seg__cats_grow(struct seg__cats *c)
 	c->nslots = nslots;
 }
 
-/* The code of s[0..len), added when new. */
-static size_t seg__cats_code(struct seg__cats *c, const char *s, size_t len)
+size_t seg__cats_code(struct seg__cats *c, const char *s, size_t len)
 {
 	if (2 * (c->n + 1) > c->nslots)
 		seg__cats_grow(c);
@@ -123,7 +114,7 @@ static size_t seg__cats_code(struct seg__cats *c, const char *s, size_t len)
 	return c->n - 1;
 }
 
-static void seg__cats_release(struct seg__cats *c)
+void seg__cats_release(struct seg__cats *c)
 {
 	for (size_t i = 0; i < c->n; i++)
 		free(c->names[i]);

@@ -713,7 +713,18 @@ enum seg_err seg_db_analysis_run_begin(struct seg_db *db, const struct seg_job_c
  */
 enum seg_err seg_db_analysis_run_succeed(struct seg_db *db, const struct seg_job_claim *job,
 					 const char *store, const char *result,
-					 const struct seg_analysis_metric *metrics);
+					 const struct seg_analysis_metric *metrics,
+					 const char *group_column);
+/*
+ * (group_column: NULL, or the type's store column placing each customer in a group, a 0-based
+ * integer index, for a type materialised as static segments. Then the transaction first takes
+ * the tenant's definitions lock (shared), and once the store is the analysis's, the static
+ * segments materialised from the analysis (segments.analysis_group set, of every scheme) get
+ * the members the new store places in their group: the customers that enter and exit are
+ * locked (ascending id), their changes recorded in the feed, the dynamic segments that refer
+ * to these segments follow (membership step), and each segment gets a history point and its
+ * size. db/README.md "Static materialisation".)
+ */
 /*
  * Drops the retired stores (replaced by a newer run, or of deleted analyses) that no one
  * reads, a few per call, each in a short transaction that waits at most 100 ms for its lock
@@ -743,6 +754,14 @@ struct seg_analysis_materialize {
 	const struct seg_analysis_segment_def *segments;
 	size_t nsegments;
 	const struct seg_analysis_metric *metrics; /* the type's, ended by {NULL, NULL} */
+	/*
+	 * NULL: the segments are dynamic (their rules). Otherwise the type's store column (an
+	 * integer, a 0-based index into segments, NULL for none) that places each customer: the
+	 * segments are static (rule NULL, deps 0), segments[i] gets analysis_group i and the
+	 * existing customers the analysis's store places in group i, each recorded as entered in
+	 * the feed, then a history point and its size (db/README.md "Static materialisation").
+	 */
+	const char *group_column;
 };
 /*
  * In one transaction (the definitions changed): makes analysis id the tenant's metric source
@@ -997,5 +1016,83 @@ enum seg_err seg_db_factor_store(struct seg_db *db, const char *store, const str
 enum seg_err seg_db_contrast_store(struct seg_db *db, const char *store,
 				   const struct seg_features *f, const uint32_t *leaf,
 				   const double *target, const struct seg_job_hooks *hooks);
+/* --- the conjoint analysis (db/analysis_conjoint.c; SPEC §6 conjoint, §6.2; h-cw) --- */
+struct seg_conjoint_request {
+	int64_t tenant;
+	const char *event;	       /* the event type of the rated profiles */
+	const char *const *attributes; /* nattr property names (price not among them) */
+	size_t nattr;
+	const char *response;		   /* the property holding the rating */
+	const char *price;		   /* the property holding the price, or NULL */
+	size_t memory_limit;		   /* bytes (SEGMENTD_ANALYSIS_MEMORY); 0: no limit */
+	size_t extra_per_profile;	   /* bytes the caller will need per profile read */
+	const struct seg_job_hooks *hooks; /* NULL, or asked between batches (cancel, progress) */
+	double progress_from, progress_to;
+};
+/*
+ * The rated profiles, as analytics/conjoint.h's struct seg_cj_input wants them: respondent r
+ * (ids[r], customers with at least one event of the type, ascending byte order) has profiles
+ * start[r] .. start[r + 1] - 1 in the order of occurred_at, then the event's id (byte order;
+ * events without one last), then arrival. An attribute's level is the property's text (a
+ * string as itself, a number or boolean as its JSON text; absent, null, an object or an array:
+ * code -1); levels[a][0 .. nlevels[a]) are numbered in the order of their first appearance
+ * over all the events in that order (the report's order, SPEC §6.2). rating and price are NaN
+ * where the property is not a number.
+ */
+struct seg_conjoint_data {
+	size_t nresp, nprof, nattr;
+	char **ids; /* nresp, into arena */
+	char *arena;
+	size_t *start;	 /* nresp + 1 */
+	size_t *nlevels; /* nattr */
+	char ***levels;	 /* nattr arrays of nlevels[a] names */
+	int32_t *codes;	 /* nprof x nattr, row-major */
+	double *rating;	 /* nprof */
+	double *price;	 /* nprof, or NULL without price */
+};
+/*
+ * Reads the tenant's events of rq->event into *out (release with seg_conjoint_data_release)
+ * inside the caller's transaction (a run's): a count first (the memory estimate, refused over
+ * the limit before anything is allocated), then one statement through a cursor in batches of
+ * 20,000 rows in binary format. SEG_ERR_INVALID with a sentence in detail when the memory would
+ * exceed the limit; SEG_ERR_CANCELLED when hooks->stopping says so. Threads: the job worker's.
+ */
+enum seg_err seg_db_conjoint_read(struct seg_db *db, const struct seg_conjoint_request *rq,
+				  struct seg_conjoint_data *out, char *detail, size_t detail_len);
+/* Frees what d owns and zeroes it; NULL-safe, idempotent. */
+void seg_conjoint_data_release(struct seg_conjoint_data *d);
+/*
+ * Writes the run's store (SPEC §6.2, each respondent's own result): one row per respondent of
+ * data, customer_id, part_worths jsonb ({attribute: {level: u}} over the levels it rated),
+ * price_coefficient, constant, importance jsonb ({attribute: x}, price last), r2 (double
+ * precision) and segment (integer, the benefit segment's 0-based index; NULL without one);
+ * NULL in every column but customer_id for a respondent that was skipped. fit is the engine's
+ * result over data; price_name names price's importance (NULL without price); segment has
+ * nresp entries (-1: none) or is NULL. Through COPY (seg__analysis_store_copy).
+ */
+struct seg_cj_result;
+enum seg_err seg_db_conjoint_store(struct seg_db *db, const char *store,
+				   const struct seg_conjoint_data *data,
+				   const struct seg_cj_result *fit, const char *const *attr_names,
+				   const char *price_name, const int32_t *segment,
+				   const struct seg_job_hooks *hooks);
+
+/* --- the k-means analysis (db/analysis_kmeans.c; SPEC §6 kmeans; h-kw) --- */
+/*
+ * Writes the run's store: one row per customer of f (every customer the features were read
+ * for), customer_id, cluster (integer, 0-based; NULL where cluster[i] < 0: the customer was
+ * left out) and distance (double precision, to its centroid in the scaled units). Through
+ * seg__analysis_store_copy.
+ */
+enum seg_err seg_db_kmeans_store(struct seg_db *db, const char *store, const struct seg_features *f,
+				 const int32_t *cluster, const double *distance,
+				 const struct seg_job_hooks *hooks);
+
+/*
+ * The result of the analysis's latest succeeded run (JSON text, malloc'ed; NULL: none yet), as
+ * the run's transaction sees it: k-means numbers its clusters after the previous run's.
+ */
+enum seg_err seg_db_analysis_previous_result(struct seg_db *db, int64_t tenant, int64_t id,
+					     char **json);
 
 #endif

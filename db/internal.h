@@ -482,6 +482,20 @@ enum seg_err seg__members_filter_sql(struct seg_db *db, int64_t tenant, const ch
 				     const char *alias, struct seg_buf *sql,
 				     struct seg__sqlparams *params, char *detail,
 				     size_t detail_len);
+/*
+ * Distinct strings numbered in order of first appearance (db/analysis_features.c; the
+ * categories of a string feature, the levels of a conjoint attribute): open addressing on
+ * FNV-1a. Zero-initialised to start; seg__cats_release frees and empties it.
+ */
+struct seg__cats {
+	char **names; /* by code, in order of first appearance */
+	size_t n, cap;
+	size_t *slots; /* code + 1; 0: empty */
+	size_t nslots; /* a power of 2 */
+};
+/* The code of s[0..len), added (copied) when new. */
+size_t seg__cats_code(struct seg__cats *c, const char *s, size_t len);
+void seg__cats_release(struct seg__cats *c);
 /* seg_db_scheme_create without its transaction. */
 enum seg_err seg__scheme_insert(struct seg_db *db, int64_t tenant,
 				const struct seg_scheme_input *in, int64_t *id, bool *missing);

@@ -580,6 +580,29 @@ out:
 }
 
 /*
+ * What an aggregate computes, whatever its parameters' numbers: its SQL with each $N above
+ * base numbered from 1, then the values of those parameters (a malloc'ed string).
+ */
+static char *seg__hoist_key(const char *sql, const struct seg__sqlparams *params, size_t base)
+{
+	struct seg_buf key = SEG_BUF_INIT;
+	for (const char *p = sql; *p; p++) {
+		if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+			char *end;
+			unsigned long long k = strtoull(p + 1, &end, 10);
+			seg_buf_addf(&key, "$%llu", k > base ? k - base : k);
+			p = end - 1;
+		} else
+			seg_buf_addch(&key, *p);
+	}
+	for (size_t i = base; i < params->n; i++) {
+		seg_buf_addch(&key, '\x1f');
+		seg_buf_addstr(&key, params->v[i]);
+	}
+	return seg_buf_detach(&key, NULL);
+}
+
+/*
  * An event condition, hoisted: its aggregate, restricted by FILTER to the events of the type,
  * in the window, that pass every filter, becomes a column of the collector's lateral, and the
  * leaf compares that column as seg__event compares its subquery (same types, same results over
@@ -594,6 +617,7 @@ static enum seg_err seg__event_hoisted(struct seg__cc *cc, const struct seg_rule
 	enum seg_err err = SEG_OK;
 	size_t k;
 
+	size_t base = cc->params->n;
 	cc->sql = &cond;
 	cc->hoist = NULL; /* the where filters are leaves on the event row */
 	k = seg__sqlparams_addstr(cc->params, n->name);
@@ -629,6 +653,21 @@ static enum seg_err seg__event_hoisted(struct seg__cc *cc, const struct seg_rule
 			     cond.data);
 		break;
 	}
+	/* an aggregate already among the columns (the same condition in another rule) is read
+	 * again rather than computed twice: its parameters go */
+	char *key = seg__hoist_key(col.data, cc->params, base);
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->keys[i], key) == 0) {
+			free(key);
+			seg__sqlparams_truncate(cc->params, base);
+			seg_buf_truncate(&col, 0);
+			seg_buf_addf(&col, "%s.a%zu", h->alias, i + 1);
+			s.expr = col.data;
+			seg__leaf(cc, &s, n);
+			goto out;
+		}
+	h->keys = seg_realloc(h->keys, (h->n + 1) * sizeof(*h->keys));
+	h->keys[h->n] = key;
 	h->n++;
 	seg_buf_addf(&h->cols, "%s%s AS a%zu", h->n > 1 ? ", " : "", col.data, h->n);
 	seg__type_once(&h->types, n->name);
@@ -917,12 +956,17 @@ void seg__rulesql_hoist_init(struct seg__rulesql_hoist *h, const char *alias)
 	h->n = 0;
 	h->max_days = 0;
 	h->unbounded = false;
+	h->keys = NULL;
 }
 
 void seg__rulesql_hoist_release(struct seg__rulesql_hoist *h)
 {
 	seg_buf_release(&h->cols);
 	seg_buf_release(&h->types);
+	for (size_t i = 0; i < h->n; i++)
+		free(h->keys[i]);
+	free(h->keys);
+	h->keys = NULL;
 	h->n = 0;
 }
 

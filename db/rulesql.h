@@ -79,6 +79,11 @@ struct seg__rulesql_hoist {
 	size_t n;	      /* columns */
 	int64_t max_days;     /* the largest window; meaningful only when !unbounded */
 	bool unbounded;	      /* a condition without a window */
+	/*
+	 * keys[i]: what column a(i + 1) computes (its SQL with the parameters numbered from its
+	 * own first, and their values), so that conditions alike share one column
+	 */
+	char **keys;
 };
 void seg__rulesql_hoist_init(struct seg__rulesql_hoist *h, const char *alias);
 void seg__rulesql_hoist_release(struct seg__rulesql_hoist *h);

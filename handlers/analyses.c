@@ -324,49 +324,74 @@ static enum seg_err seg__materialize_defs(struct seg_req *r, const struct seg_an
 					  json_t **texts, struct seg_analysis_segment_def **defs,
 					  size_t *n)
 {
-	json_t *segs =
-		kind->segments(json_object_get(doc, "params"), json_object_get(doc, "result"));
+	bool groups = kind->groups != NULL;
+	json_t *segs = (groups ? kind->groups : kind->segments)(json_object_get(doc, "params"),
+								json_object_get(doc, "result"));
 	enum seg_err err = SEG_OK;
 
 	*texts = json_array();
 	*defs = NULL;
 	*n = 0;
-	if (!json_is_array(segs) || json_array_size(segs) == 0) {
+	if (!json_is_array(segs)) {
 		json_decref(segs);
 		return SEG_ERR_INTERNAL;
+	}
+	if (json_array_size(segs) == 0) { /* h-cw: no result yet, or a run that formed no groups */
+		json_decref(segs);
+		if (!json_is_object(json_object_get(doc, "result")))
+			return SEG_ERR_CONFLICT; /* the caller says: no succeeded run yet */
+		return seg_req_fail(
+			r, SEG_ERR_INVALID,
+			"the analysis has nothing to materialise: its latest run formed "
+			"no segments (a conjoint analysis without k)");
 	}
 	*defs = seg_calloc(json_array_size(segs), sizeof(**defs));
 	for (size_t i = 0; i < json_array_size(segs) && !err; i++) {
 		json_t *s = json_array_get(segs, i);
 		const char *name = json_string_value(json_object_get(s, "name"));
-		char *rule = seg__rule_text(json_object_get(s, "rule"));
+		const char *description = json_string_value(json_object_get(s, "description"));
+		char *rule = groups ? NULL : seg__rule_text(json_object_get(s, "rule"));
 		struct seg_rule *parsed = NULL;
 		struct seg_buf full = SEG_BUF_INIT;
-		if (!name || !rule) {
+		if (!name || (!rule && !groups)) {
 			free(rule);
 			err = SEG_ERR_INTERNAL;
 			break;
 		}
 		seg_buf_addf(&full, "%s: %s", scheme_name, name);
+		/* a repeated name (static groups may share a label) gets " (2)", " (3)" ... */
+		for (size_t rep = 2; groups; rep++) {
+			bool taken = false;
+			for (size_t j = 0; j < json_array_size(*texts) && !taken; j += 3)
+				taken = strcmp(json_string_value(json_array_get(*texts, j)),
+					       full.data) == 0;
+			if (!taken)
+				break;
+			seg_buf_reset(&full);
+			seg_buf_addf(&full, "%s: %s (%zu)", scheme_name, name, rep);
+		}
 		if (full.len > SEG__NAME_MAX)
 			err = seg_req_invalid(r, "/scheme_name",
 					      "scheme_name is too long: its segments are named "
 					      "\"<scheme_name>: <segment>\", at most %d bytes",
 					      SEG__NAME_MAX);
-		if (!err) {
+		if (!err && !groups) {
 			struct seg_rule_env env = {0};
 			parsed = seg_rule_parse(rule, strlen(rule), &env, "/rule", &r->problem);
 			if (!parsed)
 				err = SEG_ERR_INTERNAL; /* the type made a rule we refuse */
 		}
 		if (!err) {
+			/* three texts per segment: its name, its rule and its description */
 			json_array_append_new(*texts, json_string(full.data));
-			json_array_append_new(*texts, json_string(rule));
+			json_array_append_new(*texts, rule ? json_string(rule) : json_null());
+			json_array_append_new(*texts,
+					      description ? json_string(description) : json_null());
 			size_t k = json_array_size(*texts);
-			(*defs)[i].name = json_string_value(json_array_get(*texts, k - 2));
-			(*defs)[i].rule = json_string_value(json_array_get(*texts, k - 1));
-			(*defs)[i].description = NULL;
-			(*defs)[i].deps = parsed->deps;
+			(*defs)[i].name = json_string_value(json_array_get(*texts, k - 3));
+			(*defs)[i].rule = json_string_value(json_array_get(*texts, k - 2));
+			(*defs)[i].description = json_string_value(json_array_get(*texts, k - 1));
+			(*defs)[i].deps = parsed ? parsed->deps : 0;
 			*n = i + 1;
 		}
 		seg_rule_free(parsed);
@@ -431,7 +456,7 @@ enum seg_err seg_h_analysis_materialize(struct seg_req *r)
 		err = SEG_ERR_INTERNAL;
 		goto out;
 	}
-	if (!kind->segments) {
+	if (!kind->segments && !kind->groups) {
 		err = seg_req_fail(r, SEG_ERR_CONFLICT,
 				   "an analysis of type \"%s\" cannot be materialised as segments",
 				   kind->type);
@@ -441,7 +466,8 @@ enum seg_err seg_h_analysis_materialize(struct seg_req *r)
 	if (err)
 		goto out;
 	jobs = seg_calloc(n, sizeof(*jobs));
-	struct seg_analysis_materialize m = {scheme_name, defs, n, kind->metrics};
+	struct seg_analysis_materialize m = {scheme_name, defs, n, kind->metrics,
+					     kind->groups ? kind->group_column : NULL};
 	err = seg_req_db(r, &db);
 	if (!err)
 		err = seg_db_analysis_materialize(db, r->tenant, id, &m, &scheme, jobs, &replaced);

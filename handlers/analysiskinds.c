@@ -13,19 +13,17 @@
 
 extern const struct seg_analysis_kind seg_analysis_abc;
 extern const struct seg_analysis_kind seg_analysis_clv;
+extern const struct seg_analysis_kind seg_analysis_conjoint; /* h-cw */
 extern const struct seg_analysis_kind seg_analysis_contrast;
 extern const struct seg_analysis_kind seg_analysis_factor;
 extern const struct seg_analysis_kind seg_analysis_frequency;
+extern const struct seg_analysis_kind seg_analysis_kmeans;
 extern const struct seg_analysis_kind seg_analysis_rfm;
 
 const struct seg_analysis_kind *const seg_analysis_kinds[] = {
-	&seg_analysis_rfm,
-	&seg_analysis_abc,
-	&seg_analysis_frequency,
-	&seg_analysis_clv,
-	&seg_analysis_factor,
-	&seg_analysis_contrast,
-	NULL,
+	&seg_analysis_rfm,    &seg_analysis_abc,      &seg_analysis_frequency,
+	&seg_analysis_clv,    &seg_analysis_factor,   &seg_analysis_conjoint /* h-cw */,
+	&seg_analysis_kmeans, &seg_analysis_contrast, NULL,
 };
 
 const struct seg_analysis_kind *seg_analysis_kind_find(const char *type)
@@ -102,7 +100,7 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 	enum seg_err err = seg_db_analysis_run_begin(db, job, &type, &params_text, &store);
 
 	if (err == SEG_ERR_NOT_FOUND) /* deleted: nothing to run */
-		return seg_db_analysis_run_succeed(db, job, NULL, NULL, NULL);
+		return seg_db_analysis_run_succeed(db, job, NULL, NULL, NULL, NULL);
 	if (err)
 		goto out;
 	kind = seg_analysis_kind_find(type);
@@ -133,7 +131,8 @@ enum seg_err seg_analysis_job_run(struct seg_db *db, const struct seg_job_claim 
 	if (err)
 		goto out;
 	seg_analysis_json_add(&text, result);
-	err = seg_db_analysis_run_succeed(db, job, store, text.data, kind->metrics);
+	err = seg_db_analysis_run_succeed(db, job, store, text.data, kind->metrics,
+					  kind->groups ? kind->group_column : NULL);
 	if (!err)
 		hooks->progress(hooks->ctx, 1);
 out:

@@ -87,6 +87,23 @@ struct seg_analysis_kind {
 	 * materialised. Pure.
 	 */
 	json_t *(*segments)(const json_t *params, const json_t *result);
+	/*
+	 * For :materialize as a scheme of STATIC segments (in place of segments; h-kw): NULL, or
+	 * the scheme's segments in priority order, a new array of {"name", "description"?} (names
+	 * need not be distinct: repeats get " (2)", " (3)" ...), one per group of the run. Pure.
+	 * With it, group_column names the store column (an integer, a 0-based index into that
+	 * array; NULL: the customer is in no group) that places each customer. Materialising
+	 * creates the static segments ("<scheme_name>: <name>", source the type, analysis_id the
+	 * analysis, analysis_group the index) holding the existing customers of the latest run's
+	 * store in their group (each recorded as entered in the feed; a history point and the size
+	 * after), and the scheme; every later succeeded run of the analysis moves those members to
+	 * its new store in the run's transaction (the enters and exits recorded, the dynamic
+	 * segments that refer to them following, a history point each). A group without a segment
+	 * (a later run found more groups) places its customers in none. db/README.md "Static
+	 * materialisation".
+	 */
+	json_t *(*groups)(const json_t *params, const json_t *result);
+	const char *group_column;
 };
 
 /* Every type, ended by NULL. */

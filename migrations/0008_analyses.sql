@@ -144,3 +144,10 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 				WHERE s.tenant_id = c.tenant_id AND s.customer_id = c.id
 				AND u.v IS NOT NULL) q), '') || '}')::json)
 $$;
+
+-- A static segment materialised from an analysis whose type places each customer in a group
+-- (kmeans clusters, discriminant groups, conjoint benefit segments): the 0-based index of its
+-- group, which the type's store column names for each customer. Every succeeded run of the
+-- analysis moves the memberships of these segments to its new store (db/README.md "Static
+-- materialisation"). NULL for every other segment.
+ALTER TABLE segments ADD COLUMN analysis_group integer;

@@ -366,7 +366,8 @@ def test_events_batches_skip_only_what_cannot_change(t):
         [ev("c6", "login", 2)],                                         # leaves "no login"
         [ev("c7", "page_view", 20, props={"channel": "app"}), ev("c8", "login", 60)],  # too old
         [ev("c1", "purchase", 1, 20), ev("c4", "purchase", 3, 1)],
-        [ev("c5", "page_view", 1, props={"channel": "app"}), ev("c9", "page_view", 1, props={})],
+        [ev("c5", "page_view", 1, props={"channel": "app"}), ev("c9", "page_view", 1, props={}),
+         ev("c8", "page_view", 2, props={"channel": "web"})],
         [ev("n1", "page_view", 20), ev("n2", "login", 1), ev("n3", "purchase", 200, 80)],  # new
         [ev("c3", "purchase", 400, 50), ev("c2", "refund", 1)],
     ]
@@ -380,6 +381,17 @@ def test_events_batches_skip_only_what_cannot_change(t):
                  {"not": {"event": "purchase", "within_days": 7}}]},
         {"attr": "tier", "op": "eq", "value": "gold"},
         {"metric": "recency_days", "op": "lte", "value": 10},
+        # conditions alike share one aggregate of the step's lateral (db/rulesql.c): the same
+        # condition with another threshold, twice in one rule, and one that differs only in a
+        # filter's value (which must not share)
+        {"event": "purchase", "within_days": 30, "agg": "count", "op": "gte", "value": 2},
+        {"any": [{"event": "page_view", "within_days": 7,
+                  "where": [{"prop": "channel", "op": "eq", "value": "app"}]},
+                 {"not": {"event": "page_view", "within_days": 7, "agg": "count", "op": "lt",
+                          "value": 2, "where": [{"prop": "channel", "op": "eq",
+                                                 "value": "app"}]}}]},
+        {"event": "page_view", "within_days": 7,
+         "where": [{"prop": "channel", "op": "eq", "value": "web"}]},
     ]
     for extra in ([], [{"metric": "events", "op": "gte", "value": 2}]):
         key = t.new_tenant()[1]

@@ -426,20 +426,36 @@ def test_factor_materialize(t):
     t.eq(p["count"], sum(1 for v in s if v[1] is None), "customers without factor_2")
     # the customer document
     i = next(i for i, v in enumerate(s) if v[0] is not None)
-    c = t.expect_json(t.req("GET", "/v1/customers/" + rows[i][0], key=key), 200)
+    c = t.expect_json(t.req("GET", "/v1/customers/" + q(rows[i][0]), key=key), 200)
     t.check(abs(float(c["metrics"]["factor_1"]) - s[i][0]) < TOL and
             abs(float(c["metrics"]["factor_2"]) - s[i][1]) < TOL, "factor_1, factor_2 in %s"
             % c["metrics"])
     j = next(i for i, v in enumerate(s) if v[0] is None)
-    c = t.expect_json(t.req("GET", "/v1/customers/" + rows[j][0], key=key), 200)
+    c = t.expect_json(t.req("GET", "/v1/customers/" + q(rows[j][0]), key=key), 200)
     t.check("factor_1" not in c["metrics"], "no factor_1 without scores: %s" % c["metrics"])
+    # a re-run of the metric source updates the metrics: a customer without scores gets some
+    cid = rows[j][0]
+    full = dict(attrs_of([1.0, 0.5, 50100.0, -0.5, 0.2, 0.1]), group="a")
+    t.expect(t.req("PUT", "/v1/customers/" + q(cid), {"attributes": full}, key=key), 200)
+    t.expect(t.req("POST", "/v1/analyses/%s:run" % a["id"], key=key), 202)
+    deadline = time.time() + 60
+    a2 = wait(t, key, a["id"])
+    while a2["runs"] < 2 and time.time() < deadline:
+        time.sleep(0.05)
+        a2 = wait(t, key, a["id"])
+    t.eq((a2["status"], a2["runs"]), ("succeeded", 2), "the second run")
+    mine = [i for i in all_customers(t, key, a["id"]) if i["customer_id"] == cid][0]
+    c = t.expect_json(t.req("GET", "/v1/customers/" + q(cid), key=key), 200)
+    t.check(mine["factor_1"] is not None and
+            abs(float(c["metrics"].get("factor_1", "nan")) - float(mine["factor_1"])) < 1e-12,
+            "the re-run's scores in the metrics: %s vs %s" % (c["metrics"], mine))
     # factor_1 as a feature of the next analysis (the classic two-step)
     b = run(t, key, {"features": [{"metric": "factor_1"}, {"metric": "factor_2"},
                                   {"attr": "x1"}], "n_factors": 1})
     t.eq(b["status"], "succeeded", "factors as features: %s" % b.get("error"))
     # deleting the metric source empties factors
     t.expect(t.req("DELETE", "/v1/analyses/%s?force=true" % a["id"], key=key), 204)
-    c = t.expect_json(t.req("GET", "/v1/customers/" + rows[i][0], key=key), 200)
+    c = t.expect_json(t.req("GET", "/v1/customers/" + q(rows[i][0]), key=key), 200)
     t.check("factor_1" not in c["metrics"], "factor_1 gone with its source: %s" % c["metrics"])
 
 

@@ -22,9 +22,17 @@ def test_database_away_503_then_recovers(t):
     rc, out = ctl("stop", ver, name)
     t.check(rc == 0, "pg_ctlcluster stop failed (%d): %s" % (rc, out))
     try:
-        time.sleep(0.5)
         # /healthz: the process is alive
         t.expect(t.req("GET", "/healthz", key=None, timeout=10), 200)
+        # /readyz is the watchdog's last verdict: it probes every second (db/watchdog.c), so
+        # it says 503 within a probe interval and a probe's deadline (2 s), not at once
+        t0 = time.time()
+        while time.time() - t0 < 6:
+            if t.req("GET", "/readyz", key=None, timeout=10, expect_503=True).status == 503:
+                break
+            time.sleep(0.1)
+        t.check(time.time() - t0 < 6, "/readyz still 200 %.1f s after PostgreSQL stopped"
+                % (time.time() - t0))
         for method, path, body in (("GET", "/readyz", None), ("GET", "/v1/customers/" + cid, None),
                                    ("PUT", "/v1/customers/" + t.uid(), {"attributes": {}}),
                                    ("GET", "/v1/customers?limit=5", None),
