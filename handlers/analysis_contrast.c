@@ -443,8 +443,18 @@ static json_t *seg__contrast_segments(const json_t *params, const json_t *result
 				 json_number_value(mean));
 		else
 			snprintf(name, sizeof(name), "Leaf %zu", l + 1);
-		json_array_append_new(out, json_pack("{s:s, s:O}", "name", name, "rule",
-						     json_object_get(leaf, "rule")));
+		char description[160];
+		json_t *share = json_object_get(leaf, "share");
+		snprintf(description, sizeof(description),
+			 "contrast-group leaf %zu: %lld customers with a target (%.1f %%), their "
+			 "mean "
+			 "%.6g",
+			 l + 1, (long long)json_integer_value(json_object_get(leaf, "size")),
+			 json_is_number(share) ? 100 * json_number_value(share) : 0.0,
+			 json_is_number(mean) ? json_number_value(mean) : 0.0);
+		json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "name", name, "rule",
+						     json_object_get(leaf, "rule"), "description",
+						     description));
 	}
 	return out;
 }

@@ -381,6 +381,9 @@ def test_contrast_segment_target_materialize(t):
     for seg, leaf in zip(rep["segments"], a["result"]["leaves"]):
         got = t.expect_json(t.req("GET", "/v1/segments/%s" % seg["id"], key=key), 200)
         t.eq((got["type"], got["rule"]), ("dynamic", leaf["rule"]), "segment %s" % seg["name"])
+        t.check(got["description"].startswith(
+            "contrast-group leaf %d: %d customers with a target" % (leaf["index"], leaf["size"])),
+            "its description: %s" % got["description"])
     # a new customer without any feature lands in exactly one leaf segment: the all-"no" one
     import_customers(t, key, [{"id": "zz-new"}])
     ids = {str(seg["id"]) for seg in rep["segments"]}
