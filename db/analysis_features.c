@@ -172,6 +172,16 @@ static enum seg_err seg__feature_sql(const struct seg_features_request *rq, size
 	const char *name = f->name ? f->name : "";
 
 	*categorical = false;
+	if (f->source == SEG_FEATURE_SEGMENT) {
+		/* the stored membership (checked to exist by the caller), 1 or 0 */
+		size_t k = seg__sqlparams_addstr(params, name);
+		seg_buf_addf(sel,
+			     ", CASE WHEN EXISTS (SELECT 1 FROM memberships fm__ WHERE "
+			     "fm__.tenant_id = c.tenant_id AND fm__.segment_id = $%zu::bigint AND "
+			     "fm__.customer_id = c.id) THEN 1::float8 ELSE 0::float8 END",
+			     k);
+		return SEG_OK;
+	}
 	if (f->source == SEG_FEATURE_METRIC) {
 		int factor = 0;
 		if (seg_rule_metric_score(name, &factor) && factor) {
@@ -252,6 +262,32 @@ static enum seg_err seg__feature_sql(const struct seg_features_request *rq, size
 	return SEG_OK;
 }
 
+/*
+ * Checks that name (a feature of source SEG_FEATURE_SEGMENT) is the id of one of the tenant's
+ * segments: SEG_ERR_INVALID with a sentence otherwise.
+ */
+static enum seg_err seg__feature_segment(struct seg_db *db, int64_t tenant, const char *name,
+					 char *detail, size_t detail_len)
+{
+	char tid[SEG_INT_TEXT];
+	PGresult *res = NULL;
+	size_t len = name ? strlen(name) : 0;
+	bool digits = len > 0 && len <= 18 && strspn(name, "0123456789") == len;
+	if (!digits) {
+		seg__say(detail, detail_len, "segment \"%s\" does not exist", name ? name : "");
+		return SEG_ERR_INVALID;
+	}
+	const char *p[] = {seg__db_int(tid, tenant), name};
+	enum seg_err err = seg__db_query(
+		db, "SELECT 1 FROM segments WHERE tenant_id = $1 AND id = $2::bigint", 2, p, &res);
+	if (!err && PQntuples(res) == 0) {
+		seg__say(detail, detail_len, "segment \"%s\" does not exist", name);
+		err = SEG_ERR_INVALID;
+	}
+	PQclear(res);
+	return err;
+}
+
 /* A float8 in binary format: 8 bytes in network order. */
 static double seg__float8(const char *v)
 {
@@ -321,6 +357,15 @@ enum seg_err seg_db_features_read(struct seg_db *db, const struct seg_features_r
 	nfilter = params.n; /* the count's parameters: the features' come after */
 	if (!err)
 		err = seg_db_attr_catalog(db, rq->tenant, &cat);
+	/* segments (h-tw: a contrast target) must be the tenant's */
+	for (size_t j = 0; !err && j < d; j++) {
+		if (rq->features[j].source != SEG_FEATURE_SEGMENT)
+			continue;
+		err = seg__feature_segment(db, rq->tenant, rq->features[j].name, detail,
+					   detail_len);
+		if (err == SEG_ERR_INVALID)
+			*feature = (int)j;
+	}
 	for (size_t j = 0; !err && j < d; j++) {
 		out->cols[j].name = seg_strdup(rq->features[j].name ? rq->features[j].name : "");
 		out->cols[j].source = rq->features[j].source;

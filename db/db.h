@@ -920,9 +920,11 @@ enum seg_err seg_db_frequency_write(struct seg_db *db, int64_t tenant, const cha
  * "Features"; h-fe) --- */
 /* Where a feature's values come from. */
 enum seg_feature_source {
-	SEG_FEATURE_ATTR,   /* a registered attribute of the catalogue (a dotted path) */
-	SEG_FEATURE_METRIC, /* a metric of SPEC §4, analysis metrics (clv, factor_n, ...) included
-			     */
+	SEG_FEATURE_ATTR,    /* a registered attribute of the catalogue (a dotted path) */
+	SEG_FEATURE_METRIC,  /* a metric of SPEC §4, analysis metrics (clv, factor_n, ...) included
+			      */
+	SEG_FEATURE_SEGMENT, /* membership of a segment of the tenant (name: its id in decimal):
+				1 for its members, 0 for everyone else, never missing (h-tw) */
 };
 /* A feature as the params name it: {"attr": name} or {"metric": name}. */
 struct seg_feature_spec {
@@ -1005,6 +1007,16 @@ int seg_feature_metric_kind(const char *name);
 enum seg_err seg_db_factor_store(struct seg_db *db, const char *store, const struct seg_features *f,
 				 const double *scores, size_t k, const struct seg_job_hooks *hooks);
 
+/* --- the contrast-group analysis (db/analysis_contrast.c; SPEC §6 contrast; h-tw) --- */
+/*
+ * Writes the run's store: one row per customer of f (every customer the features were read
+ * for, in f's order), customer_id, leaf (leaf[i] + 1: the result's 1-based leaf index) and
+ * target (double precision; NULL where target[i] is NaN: a customer without a target, placed
+ * in the leaf its leaf rule gives it). Through seg__analysis_store_copy.
+ */
+enum seg_err seg_db_contrast_store(struct seg_db *db, const char *store,
+				   const struct seg_features *f, const uint32_t *leaf,
+				   const double *target, const struct seg_job_hooks *hooks);
 /* --- the conjoint analysis (db/analysis_conjoint.c; SPEC §6 conjoint, §6.2; h-cw) --- */
 struct seg_conjoint_request {
 	int64_t tenant;

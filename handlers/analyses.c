@@ -300,6 +300,21 @@ enum seg_err seg_h_analysis_customers(struct seg_req *r)
 #define SEG__NAME_MAX 200 /* of a segment, as handlers/segments.c */
 
 /*
+ * A segment's rule as text (a new string; NULL for none) with every number as its shortest
+ * exact decimal (seg_analysis_json_add): a rule compares the number as written, and
+ * json_dumps prints 17 digits, 1.4 as 1.3999999999999999, which the customers at 1.4 are
+ * above (h-tw: the contrast leaves' thresholds).
+ */
+static char *seg__rule_text(const json_t *rule)
+{
+	struct seg_buf b = SEG_BUF_INIT;
+	if (!rule)
+		return NULL;
+	seg_analysis_json_add(&b, rule);
+	return seg_buf_detach(&b, NULL);
+}
+
+/*
  * The type's segments for the analysis doc (its params and result), named
  * "<scheme_name>: <name>", with their rules as text and dependencies. Fills defs (n entries,
  * the strings owned by texts, a JSON array kept alive by the caller).
@@ -335,7 +350,7 @@ static enum seg_err seg__materialize_defs(struct seg_req *r, const struct seg_an
 		json_t *s = json_array_get(segs, i);
 		const char *name = json_string_value(json_object_get(s, "name"));
 		const char *description = json_string_value(json_object_get(s, "description"));
-		char *rule = groups ? NULL : json_dumps(json_object_get(s, "rule"), JSON_COMPACT);
+		char *rule = groups ? NULL : seg__rule_text(json_object_get(s, "rule"));
 		struct seg_rule *parsed = NULL;
 		struct seg_buf full = SEG_BUF_INIT;
 		if (!name || (!rule && !groups)) {

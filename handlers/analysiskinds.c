@@ -14,6 +14,7 @@
 extern const struct seg_analysis_kind seg_analysis_abc;
 extern const struct seg_analysis_kind seg_analysis_clv;
 extern const struct seg_analysis_kind seg_analysis_conjoint;
+extern const struct seg_analysis_kind seg_analysis_contrast;
 extern const struct seg_analysis_kind seg_analysis_discriminant;
 extern const struct seg_analysis_kind seg_analysis_factor;
 extern const struct seg_analysis_kind seg_analysis_frequency;
@@ -21,9 +22,11 @@ extern const struct seg_analysis_kind seg_analysis_kmeans;
 extern const struct seg_analysis_kind seg_analysis_rfm;
 
 const struct seg_analysis_kind *const seg_analysis_kinds[] = {
-	&seg_analysis_rfm,	    &seg_analysis_abc,	  &seg_analysis_frequency,
-	&seg_analysis_clv,	    &seg_analysis_factor, &seg_analysis_conjoint,
-	&seg_analysis_discriminant, &seg_analysis_kmeans, NULL,
+	&seg_analysis_rfm,	 &seg_analysis_abc,
+	&seg_analysis_frequency, &seg_analysis_clv,
+	&seg_analysis_factor,	 &seg_analysis_kmeans,
+	&seg_analysis_contrast,	 &seg_analysis_discriminant,
+	&seg_analysis_conjoint,	 NULL,
 };
 
 const struct seg_analysis_kind *seg_analysis_kind_find(const char *type)
