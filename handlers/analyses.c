@@ -39,6 +39,9 @@ static enum seg_err seg__not_found(struct seg_req *r, enum seg_err err, int64_t 
 /* SEG_ERR_CONFLICT of the functions that need a result: the analysis has none yet. */
 static enum seg_err seg__no_result(struct seg_req *r, enum seg_err err, int64_t id)
 {
+	if (err == SEG_ERR_CONFLICT && r->problem.detail)
+		return err; /* a conflict that said what it is (a name taken, a type without
+			       segments) */
 	if (err == SEG_ERR_CONFLICT)
 		return seg_req_fail(r, err,
 				    "analysis \"%lld\" has no succeeded run yet: wait until its "

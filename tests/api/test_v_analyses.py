@@ -413,8 +413,9 @@ def test_materialize_rules_and_rerun(t):
     t.check(len(snaps["items"]) >= 1, "the refreshes snapshot the scheme")
     t.check(a2["succeeded_at"] >= a["succeeded_at"], "succeeded_at moved")
     # names are taken now; another analysis replaces the metric source
-    t.problem(t.req("POST", "/v1/analyses/%s:materialize" % a["id"], {"scheme_name": "Value"},
-                    key=key), 409)
+    taken = t.problem(t.req("POST", "/v1/analyses/%s:materialize" % a["id"],
+                            {"scheme_name": "Value"}, key=key), 409)
+    t.check("Value" in taken["detail"], "the 409 says the name is taken: %s" % taken["detail"])
     b, _ = create(t, key, {"type": "abc", "params": {"a": 0.5}})
     b = wait(t, key, b["id"])
     t.problem(t.req("DELETE", "/v1/analyses/" + a["id"], key=key), 409)
