@@ -11,22 +11,11 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "text.h"
 #include "linalg.h"
 
 /* Respondents between two calls of the tick. */
 #define TICK_EVERY 256
-
-static void seg__msg(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seg__msg(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *seg_cj_status_name(enum seg_cj_status s)
 {
@@ -89,22 +78,22 @@ static bool seg__usable(const struct seg_cj_input *in, size_t i)
 static enum seg_err seg__check(const struct seg_cj_input *in, char *err, size_t errlen)
 {
 	if (in->nattr == 0 && !in->price) {
-		seg__msg(err, errlen, "no attribute to analyse");
+		seg_text_setf(err, errlen, "no attribute to analyse");
 		return SEG_ERR_INVALID;
 	}
 	if (in->nresp && in->start[0] != 0) {
-		seg__msg(err, errlen, "the first respondent's profiles must start at 0");
+		seg_text_setf(err, errlen, "the first respondent's profiles must start at 0");
 		return SEG_ERR_INVALID;
 	}
 	for (size_t r = 0; r < in->nresp; r++)
 		if (in->start[r + 1] < in->start[r]) {
-			seg__msg(err, errlen, "respondent %zu: its profiles end before they start",
-				 r);
+			seg_text_setf(err, errlen,
+				      "respondent %zu: its profiles end before they start", r);
 			return SEG_ERR_INVALID;
 		}
 	for (size_t a = 0; a < in->nattr; a++)
 		if (in->nlevels[a] < 1 || in->nlevels[a] >= INT32_MAX) {
-			seg__msg(err, errlen, "attribute %zu: %zu levels", a, in->nlevels[a]);
+			seg_text_setf(err, errlen, "attribute %zu: %zu levels", a, in->nlevels[a]);
 			return SEG_ERR_INVALID;
 		}
 	size_t np = in->nresp ? in->start[in->nresp] : 0;
@@ -112,10 +101,11 @@ static enum seg_err seg__check(const struct seg_cj_input *in, char *err, size_t 
 		for (size_t a = 0; a < in->nattr; a++) {
 			int32_t c = in->levels[i * in->nattr + a];
 			if (c < -1 || c >= (int64_t)in->nlevels[a]) {
-				seg__msg(err, errlen,
-					 "profile %zu, attribute %zu: level code %d is not -1 .. "
-					 "%zu",
-					 i, a, (int)c, in->nlevels[a] - 1);
+				seg_text_setf(
+					err, errlen,
+					"profile %zu, attribute %zu: level code %d is not -1 .. "
+					"%zu",
+					i, a, (int)c, in->nlevels[a] - 1);
 				return SEG_ERR_INVALID;
 			}
 		}
@@ -320,7 +310,7 @@ enum seg_err seg_cj_fit(const struct seg_cj_input *in, const struct seg_cj_param
 		if (params && params->tick && r % TICK_EVERY == 0 && r &&
 		    !params->tick(params->ctx, 0.95 * (double)r / (double)nresp)) {
 			rc = SEG_ERR_CANCELLED;
-			seg__msg(err, errlen, "cancelled");
+			seg_text_setf(err, errlen, "cancelled");
 			goto out;
 		}
 		struct seg_cj_resp *R = &out->resp[r];
@@ -386,7 +376,7 @@ enum seg_err seg_cj_fit(const struct seg_cj_input *in, const struct seg_cj_param
 	}
 	if (params && params->tick && !params->tick(params->ctx, 1)) {
 		rc = SEG_ERR_CANCELLED;
-		seg__msg(err, errlen, "cancelled");
+		seg_text_setf(err, errlen, "cancelled");
 		goto out;
 	}
 	rc = SEG_OK;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "text.h"
 
 /* Gains within this share of a node's sum of squares of the largest are ties. */
 #define TIE_REL	    1e-9
@@ -38,18 +39,6 @@ struct seg_ct_data {
 	size_t *norder;
 	uint32_t **rank; /* categorical: the rank of each code's name in byte order */
 };
-
-static void seg__msg(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seg__msg(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void seg_ct_params_init(struct seg_ct_params *p)
 {
@@ -258,14 +247,14 @@ enum seg_err seg_ct_data_new(const double *X, size_t n, size_t d,
 
 	*out = NULL;
 	if (n < 1 || n >= UINT32_MAX) {
-		seg__msg(err, errlen, "the number of customers (%zu) must be 1 to %u", n,
-			 UINT32_MAX - 1);
+		seg_text_setf(err, errlen, "the number of customers (%zu) must be 1 to %u", n,
+			      UINT32_MAX - 1);
 		goto out;
 	}
 	for (size_t f = 0; f < d; f++)
 		if (features[f].categorical && features[f].ncat >= INT32_MAX) {
-			seg__msg(err, errlen, "feature %zu has too many categories (%zu)", f,
-				 features[f].ncat);
+			seg_text_setf(err, errlen, "feature %zu has too many categories (%zu)", f,
+				      features[f].ncat);
 			goto out;
 		}
 	D = seg_calloc(1, sizeof(*D));
@@ -285,21 +274,22 @@ enum seg_err seg_ct_data_new(const double *X, size_t n, size_t d,
 		items[f] = f;
 	if (!seg__batches(p, items, d, seg__prep_feature, &P, 0, 1)) {
 		rc = SEG_ERR_CANCELLED;
-		seg__msg(err, errlen, "cancelled");
+		seg_text_setf(err, errlen, "cancelled");
 		goto out;
 	}
 	for (size_t f = 0; f < d; f++)
 		if (P.bad_row[f] != SIZE_MAX) {
 			size_t i = P.bad_row[f];
 			if (features[f].categorical)
-				seg__msg(err, errlen,
-					 "feature %zu, row %zu: %g is not a category code (0 to "
-					 "%zu, "
-					 "or -1 for none)",
-					 f, i, X[i * d + f], features[f].ncat - 1);
+				seg_text_setf(
+					err, errlen,
+					"feature %zu, row %zu: %g is not a category code (0 to "
+					"%zu, "
+					"or -1 for none)",
+					f, i, X[i * d + f], features[f].ncat - 1);
 			else
-				seg__msg(err, errlen, "feature %zu, row %zu: the value is infinite",
-					 f, i);
+				seg_text_setf(err, errlen,
+					      "feature %zu, row %zu: the value is infinite", f, i);
 			goto out;
 		}
 	*out = D;
@@ -731,16 +721,16 @@ enum seg_err seg_ct_fit(const struct seg_ct_data *data, const double *y,
 	memset(out, 0, sizeof(*out));
 	memset(scratch, 0, sizeof(scratch));
 	if (p->max_depth < 0 || p->max_depth > SEG_CT_MAX_DEPTH) {
-		seg__msg(err, errlen, "max_depth must be 0 to %d", SEG_CT_MAX_DEPTH);
+		seg_text_setf(err, errlen, "max_depth must be 0 to %d", SEG_CT_MAX_DEPTH);
 		goto out;
 	}
 	if (p->min_size < 1) {
-		seg__msg(err, errlen, "min_size must be at least 1");
+		seg_text_setf(err, errlen, "min_size must be at least 1");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!isfinite(y[i])) {
-			seg__msg(err, errlen, "row %zu: the target is not a finite number", i);
+			seg_text_setf(err, errlen, "row %zu: the target is not a finite number", i);
 			goto out;
 		}
 
@@ -916,7 +906,7 @@ enum seg_err seg_ct_fit(const struct seg_ct_data *data, const double *y,
 	goto out;
 cancelled:
 	rc = SEG_ERR_CANCELLED;
-	seg__msg(err, errlen, "cancelled");
+	seg_text_setf(err, errlen, "cancelled");
 out:
 	if (rc != SEG_OK)
 		seg_ct_tree_release(out);
@@ -990,7 +980,7 @@ enum seg_err seg_ct_describe(const struct seg_ct_data *data, const unsigned char
 		members += member[i] != 0;
 	}
 	if (!members) {
-		seg__msg(err, errlen, "the group has no member");
+		seg_text_setf(err, errlen, "the group has no member");
 		goto out;
 	}
 	leaf_of = seg_malloc(n * sizeof(*leaf_of));

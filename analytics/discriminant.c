@@ -16,23 +16,11 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "text.h"
 #include "linalg.h"
 #include "stats.h"
 
 #define SEG__TICK_ROWS 65536
-
-static void seg__msg(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seg__msg(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!msglen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-}
 
 static bool seg__complete(const double *row, size_t p)
 {
@@ -204,21 +192,21 @@ enum seg_discriminant_fail seg_discriminant_fit(const double *x, const int *grou
 	       *tmp = NULL;
 
 	memset(out, 0, sizeof *out);
-	seg__msg(msg, msglen, "ok");
+	seg_text_setf(msg, msglen, "ok");
 	if (g < 2 || p < 1) {
-		seg__msg(msg, msglen,
-			 "discriminant analysis needs at least 2 groups and 1 feature");
+		seg_text_setf(msg, msglen,
+			      "discriminant analysis needs at least 2 groups and 1 feature");
 		goto out;
 	}
 	if (params->priors != SEG_DISCRIMINANT_PROPORTIONAL &&
 	    params->priors != SEG_DISCRIMINANT_EQUAL) {
-		seg__msg(msg, msglen, "unknown priors");
+		seg_text_setf(msg, msglen, "unknown priors");
 		goto out;
 	}
 	for (size_t r = 0; r < n; r++) {
 		if (group[r] < -1 || (group[r] >= 0 && (size_t)group[r] >= g)) {
-			seg__msg(msg, msglen, "row %zu has group %d, not -1 .. %zu", r, group[r],
-				 g - 1);
+			seg_text_setf(msg, msglen, "row %zu has group %d, not -1 .. %zu", r,
+				      group[r], g - 1);
 			goto out;
 		}
 	}
@@ -245,16 +233,18 @@ enum seg_discriminant_fail seg_discriminant_fit(const double *x, const int *grou
 	for (size_t k = 0; k < g; k++) {
 		if (d.sizes[k] == 0) {
 			rc = SEG_DISCRIMINANT_EMPTY_GROUP;
-			seg__msg(msg, msglen, "group %zu has no customer with every feature", k);
+			seg_text_setf(msg, msglen, "group %zu has no customer with every feature",
+				      k);
 			goto out;
 		}
 	}
 	if (d.n < g + p) {
 		rc = SEG_DISCRIMINANT_TOO_FEW;
-		seg__msg(msg, msglen,
-			 "discriminant analysis needs at least groups + features customers with "
-			 "every feature: %zu for %zu groups and %zu features",
-			 d.n, g, p);
+		seg_text_setf(
+			msg, msglen,
+			"discriminant analysis needs at least groups + features customers with "
+			"every feature: %zu for %zu groups and %zu features",
+			d.n, g, p);
 		goto out;
 	}
 	for (size_t k = 0; k < g; k++) {
@@ -267,8 +257,8 @@ enum seg_discriminant_fail seg_discriminant_fit(const double *x, const int *grou
 		d.grand_mean[i] /= (double)d.n;
 		if (!isfinite(d.grand_mean[i])) {
 			rc = SEG_DISCRIMINANT_NUMERIC;
-			seg__msg(msg, msglen, "feature %zu holds a value too large to analyse",
-				 i + 1);
+			seg_text_setf(msg, msglen, "feature %zu holds a value too large to analyse",
+				      i + 1);
 			goto out;
 		}
 	}
@@ -306,14 +296,15 @@ enum seg_discriminant_fail seg_discriminant_fit(const double *x, const int *grou
 	enum seg_la_fail la = seg_la_cholesky(p, w, l);
 	if (la == SEG_LA_BAD_INPUT) {
 		rc = SEG_DISCRIMINANT_NUMERIC;
-		seg__msg(msg, msglen, "a feature holds a value too large to analyse");
+		seg_text_setf(msg, msglen, "a feature holds a value too large to analyse");
 		goto out;
 	}
 	if (la != SEG_LA_OK) {
 		rc = SEG_DISCRIMINANT_SINGULAR;
-		seg__msg(msg, msglen,
-			 "the within-groups covariance is singular: a feature is constant within "
-			 "every group or a linear combination of the others; leave it out");
+		seg_text_setf(
+			msg, msglen,
+			"the within-groups covariance is singular: a feature is constant within "
+			"every group or a linear combination of the others; leave it out");
 		goto out;
 	}
 	winv = seg__dalloc(p * p);
@@ -323,7 +314,7 @@ enum seg_discriminant_fail seg_discriminant_fit(const double *x, const int *grou
 	vecs = seg__dalloc(p * p);
 	if (seg_la_eigen_gen(p, b, w, vals, vecs) != SEG_LA_OK) {
 		rc = SEG_DISCRIMINANT_NUMERIC;
-		seg__msg(msg, msglen, "the eigenproblem of the discriminant functions failed");
+		seg_text_setf(msg, msglen, "the eigenproblem of the discriminant functions failed");
 		goto out;
 	}
 	size_t q = d.q;
@@ -439,7 +430,7 @@ enum seg_discriminant_fail seg_discriminant_fit(const double *x, const int *grou
 	rc = SEG_DISCRIMINANT_OK;
 	goto out;
 cancelled:
-	seg__msg(msg, msglen, "the discriminant analysis was cancelled");
+	seg_text_setf(msg, msglen, "the discriminant analysis was cancelled");
 out:
 	seg_discriminant_release(&d);
 	free(w);

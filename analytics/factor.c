@@ -16,23 +16,11 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "text.h"
 #include "linalg.h"
 #include "stats.h"
 
 #define SEG__TICK_ROWS 65536
-
-static void seg__msg(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seg__msg(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!msglen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-}
 
 static bool seg__complete(const double *row, size_t p)
 {
@@ -274,18 +262,19 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 	size_t *order = NULL;
 
 	memset(out, 0, sizeof *out);
-	seg__msg(msg, msglen, "ok");
+	seg_text_setf(msg, msglen, "ok");
 	if (p < 2) {
-		seg__msg(msg, msglen, "factor analysis needs at least 2 features");
+		seg_text_setf(msg, msglen, "factor analysis needs at least 2 features");
 		goto out;
 	}
 	if (params->n_factors > p) {
-		seg__msg(msg, msglen, "n_factors (%zu) is more than the number of features (%zu)",
-			 params->n_factors, p);
+		seg_text_setf(msg, msglen,
+			      "n_factors (%zu) is more than the number of features (%zu)",
+			      params->n_factors, p);
 		goto out;
 	}
 	if (params->rotation != SEG_FACTOR_VARIMAX && params->rotation != SEG_FACTOR_NO_ROTATION) {
-		seg__msg(msg, msglen, "unknown rotation");
+		seg_text_setf(msg, msglen, "unknown rotation");
 		goto out;
 	}
 	f.p = p;
@@ -297,7 +286,7 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 		if (r % SEG__TICK_ROWS == SEG__TICK_ROWS - 1 && params->tick &&
 		    !params->tick(params->tick_ctx, 0.5 * (double)r / (double)n)) {
 			rc = SEG_FACTOR_CANCELLED;
-			seg__msg(msg, msglen, "the factor analysis was cancelled");
+			seg_text_setf(msg, msglen, "the factor analysis was cancelled");
 			goto out;
 		}
 		if (!seg__complete(row, p))
@@ -308,18 +297,19 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 	}
 	if (f.n <= p) {
 		rc = SEG_FACTOR_TOO_FEW;
-		seg__msg(msg, msglen,
-			 "factor analysis needs more customers with every feature than features: "
-			 "%zu customers for %zu features",
-			 f.n, p);
+		seg_text_setf(
+			msg, msglen,
+			"factor analysis needs more customers with every feature than features: "
+			"%zu customers for %zu features",
+			f.n, p);
 		goto out;
 	}
 	for (size_t j = 0; j < p; j++) {
 		f.means[j] /= (double)f.n;
 		if (!isfinite(f.means[j])) {
 			rc = SEG_FACTOR_NUMERIC;
-			seg__msg(msg, msglen, "feature %zu holds a value too large to analyse",
-				 j + 1);
+			seg_text_setf(msg, msglen, "feature %zu holds a value too large to analyse",
+				      j + 1);
 			goto out;
 		}
 	}
@@ -331,7 +321,7 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 		if (r % SEG__TICK_ROWS == SEG__TICK_ROWS - 1 && params->tick &&
 		    !params->tick(params->tick_ctx, 0.5 + 0.5 * (double)r / (double)n)) {
 			rc = SEG_FACTOR_CANCELLED;
-			seg__msg(msg, msglen, "the factor analysis was cancelled");
+			seg_text_setf(msg, msglen, "the factor analysis was cancelled");
 			goto out;
 		}
 		if (!seg__complete(row, p))
@@ -350,22 +340,25 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 		double scale = 1e-13 * fabs(f.means[j]);
 		if (!isfinite(var)) {
 			rc = SEG_FACTOR_NUMERIC;
-			seg__msg(msg, msglen, "feature \"%s\" holds a value too large to analyse",
-				 params->names ? params->names[j] : "?");
+			seg_text_setf(msg, msglen,
+				      "feature \"%s\" holds a value too large to analyse",
+				      params->names ? params->names[j] : "?");
 			goto out;
 		}
 		if (!(var > scale * scale) || var == 0) {
 			rc = SEG_FACTOR_CONSTANT;
 			if (params->names)
-				seg__msg(msg, msglen,
-					 "feature \"%s\" has the same value for every customer: it "
-					 "has no correlation",
-					 params->names[j]);
+				seg_text_setf(
+					msg, msglen,
+					"feature \"%s\" has the same value for every customer: it "
+					"has no correlation",
+					params->names[j]);
 			else
-				seg__msg(msg, msglen,
-					 "feature %zu has the same value for every customer: it "
-					 "has no correlation",
-					 j + 1);
+				seg_text_setf(
+					msg, msglen,
+					"feature %zu has the same value for every customer: it "
+					"has no correlation",
+					j + 1);
 			goto out;
 		}
 		f.sds[j] = sqrt(var);
@@ -383,9 +376,10 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 	l = seg_malloc(p * p * sizeof *l);
 	if (seg_la_cholesky(p, f.correlation, l) != SEG_LA_OK) {
 		rc = SEG_FACTOR_SINGULAR;
-		seg__msg(msg, msglen,
-			 "a feature is a linear combination of the others (the correlation matrix "
-			 "is singular): leave one of them out");
+		seg_text_setf(
+			msg, msglen,
+			"a feature is a linear combination of the others (the correlation matrix "
+			"is singular): leave one of them out");
 		goto out;
 	}
 	rinv = seg_malloc(p * p * sizeof *rinv);
@@ -417,7 +411,8 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 	vec = seg_malloc(p * p * sizeof *vec);
 	if (seg_la_eigen_sym(p, f.correlation, f.eigenvalues, vec) != SEG_LA_OK) {
 		rc = SEG_FACTOR_NUMERIC;
-		seg__msg(msg, msglen, "the eigen-decomposition of the correlation matrix failed");
+		seg_text_setf(msg, msglen,
+			      "the eigen-decomposition of the correlation matrix failed");
 		goto out;
 	}
 	size_t k = params->n_factors;
@@ -497,7 +492,7 @@ enum seg_factor_fail seg_factor_fit(const double *x, size_t n, size_t p,
 		f.labels[j] = seg__label(&f, j, params->names);
 	if (params->tick && !params->tick(params->tick_ctx, 1)) {
 		rc = SEG_FACTOR_CANCELLED;
-		seg__msg(msg, msglen, "the factor analysis was cancelled");
+		seg_text_setf(msg, msglen, "the factor analysis was cancelled");
 		goto out;
 	}
 	*out = f;

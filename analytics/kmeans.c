@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "text.h"
 #include "linalg.h"
 #include "random.h"
 
@@ -42,12 +43,10 @@ static enum seg_kmeans_status seg__fail(char *err, size_t errlen, enum seg_kmean
 static enum seg_kmeans_status seg__fail(char *err, size_t errlen, enum seg_kmeans_status st,
 					const char *fmt, ...)
 {
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	seg_text_vsetf(err, errlen, fmt, ap);
+	va_end(ap);
 	return st;
 }
 

@@ -126,23 +126,6 @@ bool seg_json_equal(const json_t *a, const json_t *b)
 	return json_equal((json_t *)a, (json_t *)b);
 }
 
-static void why_set(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void why_set(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!why || !whylen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	/* vsnprintf may have cut a multi-byte character; drop its leading bytes. */
-	size_t n = strlen(why);
-	while (n && !seg_utf8_valid(why, n))
-		why[--n] = '\0';
-}
-
 /* Appends s[0..len) in double quotes, cut at a character boundary after QUOTE_MAX bytes. */
 static void add_quoted(struct seg_buf *b, const char *s, size_t len)
 {
@@ -220,7 +203,7 @@ static bool not_allowed(const json_t *v, char *why, size_t whylen)
 {
 	struct seg_buf b = SEG_BUF_INIT;
 	add_value(&b, v);
-	why_set(why, whylen, "%s is not one of the allowed values", b.data);
+	seg_text_setf(why, whylen, "%s is not one of the allowed values", b.data);
 	seg_buf_release(&b);
 	return false;
 }
@@ -237,7 +220,7 @@ static bool type_ok(enum seg_attr_type t, const json_t *v, char *why, size_t why
 	case SEG_ATTR_INTEGER:
 		if (json_is_real(v) && json_real_value(v) != floor(json_real_value(v))) {
 			add_value(&b, v);
-			why_set(why, whylen, "expected an integer, got %s", b.data);
+			seg_text_setf(why, whylen, "expected an integer, got %s", b.data);
 			seg_buf_release(&b);
 			return false;
 		}
@@ -256,7 +239,7 @@ static bool type_ok(enum seg_attr_type t, const json_t *v, char *why, size_t why
 				       : seg_rfc3339_parse(s, json_string_length(v), &us))
 			return true;
 		add_value(&b, v);
-		why_set(why, whylen, "%s is not %s", b.data, expected(t));
+		seg_text_setf(why, whylen, "%s is not %s", b.data, expected(t));
 		seg_buf_release(&b);
 		return false;
 	case SEG_ATTR_STRING_LIST:
@@ -265,9 +248,9 @@ static bool type_ok(enum seg_attr_type t, const json_t *v, char *why, size_t why
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			const json_t *e = json_array_get(v, i);
 			if (!json_is_string(e)) {
-				why_set(why, whylen,
-					"expected a list of strings, element %zu is %s", i,
-					kind_of(e));
+				seg_text_setf(why, whylen,
+					      "expected a list of strings, element %zu is %s", i,
+					      kind_of(e));
 				return false;
 			}
 		}
@@ -275,7 +258,7 @@ static bool type_ok(enum seg_attr_type t, const json_t *v, char *why, size_t why
 	case SEG_ATTR__COUNT: break;
 	}
 	if (!ok)
-		why_set(why, whylen, "expected %s, got %s", expected(t), kind_of(v));
+		seg_text_setf(why, whylen, "expected %s, got %s", expected(t), kind_of(v));
 	return ok;
 }
 
@@ -391,13 +374,13 @@ static bool cell_number(const struct seg_attr_def *def, const char *cell, size_t
 	struct seg_buf b = SEG_BUF_INIT;
 	if (!seg_json_number_valid(cell, len)) {
 		add_quoted(&b, cell, len);
-		why_set(why, whylen, "expected %s, got %s", expected(def->type), b.data);
+		seg_text_setf(why, whylen, "expected %s, got %s", expected(def->type), b.data);
 		seg_buf_release(&b);
 		return false;
 	}
 	if (def->type == SEG_ATTR_INTEGER && !number_is_integral(cell, len)) {
 		add_quoted(&b, cell, len);
-		why_set(why, whylen, "expected an integer, got %s", b.data);
+		seg_text_setf(why, whylen, "expected an integer, got %s", b.data);
 		seg_buf_release(&b);
 		return false;
 	}
@@ -406,7 +389,7 @@ static bool cell_number(const struct seg_attr_def *def, const char *cell, size_t
 	double d = strtod(b.data, NULL);
 	seg_buf_release(&b);
 	if (isinf(d)) {
-		why_set(why, whylen, "number out of range");
+		seg_text_setf(why, whylen, "number out of range");
 		return false;
 	}
 	seg_buf_add(out, cell, len);
@@ -422,7 +405,7 @@ bool seg_attr_cell_to_json(const struct seg_attr_def *def, const char *cell, siz
 	struct seg_buf q = SEG_BUF_INIT;
 
 	if (!seg_utf8_valid(cell, len) || memchr(cell, '\0', len)) {
-		why_set(why, whylen, "value is not valid UTF-8 text");
+		seg_text_setf(why, whylen, "value is not valid UTF-8 text");
 		return false;
 	}
 	switch (def ? def->type : SEG_ATTR_STRING) {
@@ -438,7 +421,7 @@ bool seg_attr_cell_to_json(const struct seg_attr_def *def, const char *cell, siz
 			break;
 		}
 		add_quoted(&q, cell, len);
-		why_set(why, whylen, "expected true or false, got %s", q.data);
+		seg_text_setf(why, whylen, "expected true or false, got %s", q.data);
 		goto out;
 	case SEG_ATTR_STRING_LIST: {
 		size_t i = 0;
@@ -470,7 +453,7 @@ bool seg_attr_cell_to_json(const struct seg_attr_def *def, const char *cell, siz
 	v = json_loadb(out->data + start, out->len - start,
 		       JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
 	if (!v) {
-		why_set(why, whylen, "number out of range");
+		seg_text_setf(why, whylen, "number out of range");
 		goto out;
 	}
 	ok = seg_attr_check(def, v, why, whylen);

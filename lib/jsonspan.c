@@ -290,23 +290,6 @@ static void seg__quote_number(const char *s, size_t len, char q[48])
 		snprintf(q, 48, "%.28s\u2026%.11s", s, s + len - 11);
 }
 
-static void seg__detail(char *detail, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seg__detail(char *detail, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	if (!detail || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(detail, size, fmt, ap);
-	va_end(ap);
-	/* A cut "…" would leave bytes that are not UTF-8: drop them. */
-	size_t n = strlen(detail);
-	while (n && !seg_utf8_valid(detail, n))
-		detail[--n] = '\0';
-}
-
 /* An open array (at: the index of the current element) or object (at: its current key). */
 struct seg__frame {
 	bool object;
@@ -425,22 +408,24 @@ bool seg_json_numbers_check(const char *text, size_t len, struct seg_buf *pointe
 
 	seg__quote_number(text + i, n, q);
 	switch (why) {
-	case NOT_A_NUMBER: seg__detail(detail, detail_size, "%s is not a JSON number", q); break;
+	case NOT_A_NUMBER: seg_text_setf(detail, detail_size, "%s is not a JSON number", q); break;
 	case EXPONENT:
-		seg__detail(detail, detail_size,
-			    "the number %s cannot be stored: its exponent is beyond %d", q,
-			    SEG_NUMERIC_MAX_EXPONENT);
+		seg_text_setf(detail, detail_size,
+			      "the number %s cannot be stored: its exponent is beyond %d", q,
+			      SEG_NUMERIC_MAX_EXPONENT);
 		break;
 	case DIGITS:
-		seg__detail(detail, detail_size,
-			    "the number %s has %llu digits when written out; at most %d are stored",
-			    q, (unsigned long long)form.digits, SEG_NUMBER_MAX_DIGITS);
+		seg_text_setf(
+			detail, detail_size,
+			"the number %s has %llu digits when written out; at most %d are stored", q,
+			(unsigned long long)form.digits, SEG_NUMBER_MAX_DIGITS);
 		break;
 	case GROWTH:
-		seg__detail(detail, detail_size,
-			    "the numbers up to this one (%s) grow by %llu bytes when written out; "
-			    "at most %d are allowed",
-			    q, (unsigned long long)growth, SEG_NUMBERS_MAX_GROWTH);
+		seg_text_setf(
+			detail, detail_size,
+			"the numbers up to this one (%s) grow by %llu bytes when written out; "
+			"at most %d are allowed",
+			q, (unsigned long long)growth, SEG_NUMBERS_MAX_GROWTH);
 		break;
 	case FINE: break;
 	}

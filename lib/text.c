@@ -5,6 +5,9 @@
  */
 #include "text.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <string.h>
 
 /*
@@ -282,4 +285,22 @@ bool seg_id_parse(const char *s, size_t len, int64_t *id)
 	}
 	*id = v;
 	return true;
+}
+
+void seg_text_setf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	seg_text_vsetf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+void seg_text_vsetf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	if (!buf || !size)
+		return;
+	vsnprintf(buf, size, fmt, ap);
+	size_t n = strlen(buf);
+	while (n && !seg_utf8_valid(buf, n))
+		buf[--n] = '\0';
 }

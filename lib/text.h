@@ -6,6 +6,7 @@
 #ifndef SEG_TEXT_H
 #define SEG_TEXT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,17 @@
 
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool seg_utf8_valid(const char *s, size_t len);
+
+/*
+ * Formats a message into buf[0..size) (nothing when buf is NULL or size 0): cut to fit, and a
+ * character that the cut split dropped, so the text stays UTF-8. The engines' and parsers'
+ * error sentences are written through it.
+ */
+void seg_text_setf(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same with a va_list. */
+void seg_text_vsetf(char *buf, size_t size, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /*
  * True when s[0..len) is printable UTF-8 of min..max bytes: well-formed, and no C0 control
