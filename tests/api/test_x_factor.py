@@ -17,9 +17,9 @@ import random
 import signal
 import subprocess
 import time
-import urllib.parse
+import analyses_common as common
+from analyses_common import q, wait, all_customers, register, import_customers, maxdiff
 
-NUMPY_PY = "/usr/bin/python3"
 TOL = 1e-6
 
 # The reference of §6.2 (tests/analytics/test_factor.py's), run by Debian's python3: reads
@@ -104,79 +104,16 @@ print(json.dumps(out))
 '''
 
 
-def q(s):
-    return urllib.parse.quote(s, safe="")
-
-
 def reference(t, x, names, n_factors=0, rotation="varimax"):
-    if not os.path.exists(NUMPY_PY):
-        raise t.Skip("no %s with NumPy for the reference computation" % NUMPY_PY)
-    p = subprocess.run([NUMPY_PY, "-c", REFERENCE], input=json.dumps(
-        {"x": x, "names": names, "n_factors": n_factors, "rotation": rotation}).encode(),
-        capture_output=True, timeout=120)
-    if p.returncode != 0 and b"No module named" in p.stderr:
-        raise t.Skip("NumPy/SciPy missing: " + p.stderr.decode()[-200:])
-    if p.returncode != 0:
-        raise AssertionError("the reference failed: " + p.stderr.decode()[-2000:])
-    return json.loads(p.stdout)
+    return common.reference(t, REFERENCE, {"x": x, "names": names, "n_factors": n_factors, "rotation": rotation})
 
 
 def create(t, key, params, status=202, daemon=None):
-    r = t.req("POST", "/v1/analyses", {"type": "factor", "params": params}, key=key,
-              daemon=daemon)
-    return t.expect_json(r, status), r
-
-
-def wait(t, key, aid, timeout=120, daemon=None):
-    deadline = time.time() + timeout
-    a = None
-    while time.time() < deadline:
-        a = t.expect_json(t.req("GET", "/v1/analyses/" + aid, key=key, daemon=daemon), 200)
-        if a["status"] in ("succeeded", "failed", "cancelled"):
-            return a
-        time.sleep(0.05)
-    t.fail("analysis %s did not finish within %ds: %s" % (aid, timeout, a))
+    return common.create(t, key, "factor", params, status, daemon)
 
 
 def run(t, key, params, daemon=None):
-    a, _ = create(t, key, params, daemon=daemon)
-    return wait(t, key, a["id"], daemon=daemon)
-
-
-def all_customers(t, key, aid):
-    items, cursor = [], None
-    while True:
-        path = "/v1/analyses/%s/customers?limit=500" % aid + (
-            "&cursor=" + q(cursor) if cursor else "")
-        page = t.expect_json(t.req("GET", path, key=key), 200)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
-def register(t, key, name, typ="number"):
-    t.expect(t.req("PUT", "/v1/attributes/" + q(name), {"type": typ, "category": "other"},
-                   key=key), 201, 200)
-
-
-def import_customers(t, key, docs):
-    body = "".join(json.dumps(d) + "\n" for d in docs)
-    r = t.req("POST", "/v1/customers:import", raw_body=body, ctype="application/x-ndjson",
-              key=key, timeout=300)
-    d = t.expect_json(r, 200)
-    t.eq(d["rejected"], 0, "customers rejected", r)
-
-
-def maxdiff(got, want):
-    """The largest |got - want| over nested lists (None only where the other is None)."""
-    if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            return float("inf")
-        return max([maxdiff(g, w) for g, w in zip(got, want)] or [0.0])
-    if want is None or got is None:
-        return 0.0 if want is None and got is None else float("inf")
-    return abs(float(got) - float(want))
+    return common.run(t, key, "factor", params, daemon)
 
 
 # Six features over two latent factors, "p.inc" at a nested path; customer ids with non-ASCII

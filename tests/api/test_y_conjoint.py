@@ -18,11 +18,10 @@ import json
 import os
 import random
 import signal
-import subprocess
 import time
-import urllib.parse
+import analyses_common as common
+from analyses_common import q, wait, all_customers
 
-NUMPY_PY = "/usr/bin/python3"
 TOL = 1e-6
 
 # §6.2 by NumPy, independent of the C code: reads {"resp": [[levels (text or null), price,
@@ -134,63 +133,19 @@ print(json.dumps(out))
 
 
 def sklearn(t, x, labels, ks):
-    p = subprocess.run([NUMPY_PY, "-c", SKLEARN], input=json.dumps(
-        {"x": x, "labels": labels, "ks": ks}).encode(), capture_output=True, timeout=120)
-    if p.returncode != 0 and b"No module named" in p.stderr:
-        raise t.Skip("scikit-learn missing: " + p.stderr.decode()[-200:])
-    if p.returncode != 0:
-        raise AssertionError("the reference failed: " + p.stderr.decode()[-2000:])
-    return json.loads(p.stdout)
-
-
-def q(s):
-    return urllib.parse.quote(s, safe="")
+    return common.reference(t, SKLEARN, {"x": x, "labels": labels, "ks": ks})
 
 
 def reference(t, resp, order, with_price):
-    if not os.path.exists(NUMPY_PY):
-        raise t.Skip("no %s with NumPy for the reference computation" % NUMPY_PY)
-    p = subprocess.run([NUMPY_PY, "-c", REFERENCE], input=json.dumps(
-        {"resp": resp, "order": order, "price": with_price}).encode(), capture_output=True,
-        timeout=120)
-    if p.returncode != 0 and b"No module named" in p.stderr:
-        raise t.Skip("NumPy missing: " + p.stderr.decode()[-200:])
-    if p.returncode != 0:
-        raise AssertionError("the reference failed: " + p.stderr.decode()[-2000:])
-    return json.loads(p.stdout)
+    return common.reference(t, REFERENCE, {"resp": resp, "order": order, "price": with_price})
 
 
 def create(t, key, params, status=202):
-    r = t.req("POST", "/v1/analyses", {"type": "conjoint", "params": params}, key=key)
-    return t.expect_json(r, status), r
-
-
-def wait(t, key, aid, timeout=120):
-    deadline = time.time() + timeout
-    a = None
-    while time.time() < deadline:
-        a = t.expect_json(t.req("GET", "/v1/analyses/" + aid, key=key), 200)
-        if a["status"] in ("succeeded", "failed", "cancelled"):
-            return a
-        time.sleep(0.05)
-    t.fail("analysis %s did not finish within %ds: %s" % (aid, timeout, a))
+    return common.create(t, key, "conjoint", params, status)
 
 
 def run(t, key, params):
-    a, _ = create(t, key, params)
-    return wait(t, key, a["id"])
-
-
-def all_customers(t, key, aid):
-    items, cursor = [], None
-    while True:
-        path = "/v1/analyses/%s/customers?limit=500" % aid + (
-            "&cursor=" + q(cursor) if cursor else "")
-        page = t.expect_json(t.req("GET", path, key=key), 200)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
+    return common.run(t, key, "conjoint", params)
 
 
 def post_events(t, key, events):

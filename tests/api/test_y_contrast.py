@@ -12,15 +12,12 @@ scheme of dynamic segments whose sizes are the leaves'; the problems of data tha
 the analysis, and of bad params (422 with pointers).
 """
 import json
-import os
 import random
 import re
-import subprocess
-import time
-import urllib.parse
 from decimal import Decimal
+import analyses_common as common
+from analyses_common import all_customers, register, import_customers
 
-NUMPY_PY = "/usr/bin/python3"
 
 # The reference: a brute-force AID (SPEC §6.2) over {"x": rows (number, string or null per
 # feature), "cat": [is the feature categorical], "y": [target or null], "max_depth",
@@ -117,67 +114,16 @@ print(json.dumps({"n": len(fit), "mean": mean, "sst": sst,
 '''
 
 
-def q(s):
-    return urllib.parse.quote(s, safe="")
-
-
 def reference(t, rows, cat, y, max_depth, min_size):
-    if not os.path.exists(NUMPY_PY):
-        raise t.Skip("no %s with NumPy for the reference computation" % NUMPY_PY)
-    p = subprocess.run([NUMPY_PY, "-c", REFERENCE], input=json.dumps(
-        {"x": rows, "cat": cat, "y": y, "max_depth": max_depth, "min_size": min_size}).encode(),
-        capture_output=True, timeout=120)
-    if p.returncode != 0 and b"No module named" in p.stderr:
-        raise t.Skip("NumPy missing: " + p.stderr.decode()[-200:])
-    if p.returncode != 0:
-        raise AssertionError("the reference failed: " + p.stderr.decode()[-2000:])
-    return json.loads(p.stdout)
+    return common.reference(t, REFERENCE, {"x": rows, "cat": cat, "y": y, "max_depth": max_depth, "min_size": min_size})
 
 
 def create(t, key, params, status=202):
-    r = t.req("POST", "/v1/analyses", {"type": "contrast", "params": params}, key=key)
-    return t.expect_json(r, status), r
-
-
-def wait(t, key, aid, timeout=120):
-    deadline = time.time() + timeout
-    a = None
-    while time.time() < deadline:
-        a = t.expect_json(t.req("GET", "/v1/analyses/" + aid, key=key), 200)
-        if a["status"] in ("succeeded", "failed", "cancelled"):
-            return a
-        time.sleep(0.05)
-    t.fail("analysis %s did not finish within %ds: %s" % (aid, timeout, a))
+    return common.create(t, key, "contrast", params, status)
 
 
 def run(t, key, params):
-    a, _ = create(t, key, params)
-    return wait(t, key, a["id"])
-
-
-def all_customers(t, key, aid):
-    items, cursor = [], None
-    while True:
-        path = "/v1/analyses/%s/customers?limit=500" % aid + (
-            "&cursor=" + q(cursor) if cursor else "")
-        page = t.expect_json(t.req("GET", path, key=key), 200)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
-def register(t, key, name, typ="number"):
-    t.expect(t.req("PUT", "/v1/attributes/" + q(name), {"type": typ, "category": "other"},
-                   key=key), 201, 200)
-
-
-def import_customers(t, key, docs):
-    body = "".join(json.dumps(d) + "\n" for d in docs)
-    r = t.req("POST", "/v1/customers:import", raw_body=body, ctype="application/x-ndjson",
-              key=key, timeout=300)
-    d = t.expect_json(r, 200)
-    t.eq(d["rejected"], 0, "customers rejected", r)
+    return common.run(t, key, "contrast", params)
 
 
 def fl(v):

@@ -14,13 +14,11 @@ export; the problems of data that cannot support the analysis and of bad params 
 pointers).
 """
 import json
-import os
 import random
-import subprocess
 import time
-import urllib.parse
+import analyses_common as common
+from analyses_common import q, wait, all_customers, paged, register, import_customers, maxdiff
 
-NUMPY_PY = "/usr/bin/python3"
 TOL = 1e-6
 
 # The reference, run by Debian's python3: reads {"x": rows (null: missing), "y": group or -1,
@@ -92,65 +90,16 @@ print(json.dumps(out))
 '''
 
 
-def q(s):
-    return urllib.parse.quote(s, safe="")
-
-
 def reference(t, x, y, g, priors="proportional"):
-    if not os.path.exists(NUMPY_PY):
-        raise t.Skip("no %s with NumPy for the reference computation" % NUMPY_PY)
-    p = subprocess.run([NUMPY_PY, "-c", REFERENCE], input=json.dumps(
-        {"x": x, "y": y, "g": g, "priors": priors}).encode(), capture_output=True, timeout=120)
-    if p.returncode != 0 and b"No module named" in p.stderr:
-        raise t.Skip("NumPy/SciPy/scikit-learn missing: " + p.stderr.decode()[-200:])
-    if p.returncode != 0:
-        raise AssertionError("the reference failed: " + p.stderr.decode()[-2000:])
-    return json.loads(p.stdout)
+    return common.reference(t, REFERENCE, {"x": x, "y": y, "g": g, "priors": priors})
 
 
 def create(t, key, params, status=202):
-    r = t.req("POST", "/v1/analyses", {"type": "discriminant", "params": params}, key=key)
-    return t.expect_json(r, status), r
-
-
-def wait(t, key, aid, timeout=120):
-    deadline = time.time() + timeout
-    a = None
-    while time.time() < deadline:
-        a = t.expect_json(t.req("GET", "/v1/analyses/" + aid, key=key), 200)
-        if a["status"] in ("succeeded", "failed", "cancelled"):
-            return a
-        time.sleep(0.05)
-    t.fail("analysis %s did not finish within %ds: %s" % (aid, timeout, a))
+    return common.create(t, key, "discriminant", params, status)
 
 
 def run(t, key, params):
-    a, _ = create(t, key, params)
-    return wait(t, key, a["id"])
-
-
-def all_customers(t, key, aid):
-    items, cursor = [], None
-    while True:
-        path = "/v1/analyses/%s/customers?limit=500" % aid + (
-            "&cursor=" + q(cursor) if cursor else "")
-        page = t.expect_json(t.req("GET", path, key=key), 200)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
-def register(t, key, name, typ="number"):
-    t.expect(t.req("PUT", "/v1/attributes/" + q(name), {"type": typ, "category": "other"},
-                   key=key), 201, 200)
-
-
-def import_customers(t, key, docs):
-    body = "".join(json.dumps(d) + "\n" for d in docs)
-    r = t.req("POST", "/v1/customers:import", raw_body=body, ctype="application/x-ndjson",
-              key=key, timeout=300)
-    t.eq(t.expect_json(r, 200)["rejected"], 0, "customers rejected", r)
+    return common.run(t, key, "discriminant", params)
 
 
 def static(t, key, name, ids):
@@ -166,17 +115,6 @@ def scheme(t, key, name, segs):
     r = t.req("POST", "/v1/schemes", {"name": name, "segments": [s["id"] for s in segs]},
               key=key)
     return t.expect_json(r, 201)
-
-
-def maxdiff(got, want):
-    """The largest |got - want| over nested lists (None only where the other is None)."""
-    if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            return float("inf")
-        return max([maxdiff(g, w) for g, w in zip(got, want)] or [0.0])
-    if want is None or got is None:
-        return 0.0 if want is None and got is None else float("inf")
-    return abs(float(got) - float(want))
 
 
 def reldiff(got, want):
@@ -440,18 +378,6 @@ def test_discriminant_params(t):
         p = t.problem(r, 422)
         t.check(pointer in t.pointers(p), "%s: pointer %s in %s" % (params, pointer, p), r)
     create(t, key, {"groups": "1", "features": [{"metric": "recency_days"}]})
-
-
-def paged(t, key, path):
-    items, cursor = [], None
-    while True:
-        sep = "&" if "?" in path else "?"
-        page = t.expect_json(t.req("GET", path + sep + "limit=500" + (
-            "&cursor=" + q(cursor) if cursor else ""), key=key), 200)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
 
 
 def members(t, key, sid):

@@ -14,13 +14,11 @@ of the analysis over changed data moves the members (entered and exited in the f
 dynamic segments that refer to them following); 422s for bad params and data.
 """
 import json
-import os
 import random
-import subprocess
 import time
-import urllib.parse
+import analyses_common as common
+from analyses_common import q, paged, register, import_customers
 
-SKLEARN_PY = "/usr/bin/python3"
 
 # Reads {"x": rows (null for missing), "cat": [index of categorical columns], "k", "seed",
 # "labels": our labels or null, "auto": [k_min, k_max] or null} and answers with sklearn's fit
@@ -75,68 +73,20 @@ print(json.dumps(out))
 '''
 
 
-def q(s):
-    return urllib.parse.quote(s, safe="")
-
-
 def reference(t, inp):
-    if not os.path.exists(SKLEARN_PY):
-        raise t.Skip("no %s with scikit-learn for the reference" % SKLEARN_PY)
-    p = subprocess.run([SKLEARN_PY, "-c", REFERENCE], input=json.dumps(inp).encode(),
-                       capture_output=True, timeout=120)
-    if p.returncode != 0 and b"No module named" in p.stderr:
-        raise t.Skip("scikit-learn missing: " + p.stderr.decode()[-200:])
-    if p.returncode != 0:
-        raise AssertionError("the reference failed: " + p.stderr.decode()[-2000:])
-    return json.loads(p.stdout)
+    return common.reference(t, REFERENCE, inp)
 
 
 def create(t, key, params, status=202):
-    r = t.req("POST", "/v1/analyses", {"type": "kmeans", "params": params}, key=key)
-    return t.expect_json(r, status), r
+    return common.create(t, key, "kmeans", params, status)
 
 
 def wait(t, key, aid, timeout=120):
-    deadline = time.time() + timeout
-    a = None
-    while time.time() < deadline:
-        a = t.expect_json(t.req("GET", "/v1/analyses/" + aid, key=key), 200)
-        if a["status"] in ("succeeded", "failed", "cancelled") and a.get("job_id"):
-            j = t.expect_json(t.req("GET", "/v1/jobs/" + a["job_id"], key=key), 200)
-            if j["status"] in ("succeeded", "failed", "cancelled"):
-                return a
-        time.sleep(0.05)
-    t.fail("analysis %s did not finish within %ds: %s" % (aid, timeout, a))
+    return common.wait(t, key, aid, timeout, job=True)
 
 
 def run(t, key, params):
-    a, _ = create(t, key, params)
-    return wait(t, key, a["id"])
-
-
-def paged(t, key, path):
-    items, cursor = [], None
-    while True:
-        sep = "&" if "?" in path else "?"
-        page = t.expect_json(t.req("GET", path + sep + "limit=500" + (
-            "&cursor=" + q(cursor) if cursor else ""), key=key), 200)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
-def register(t, key, name, typ="number"):
-    t.expect(t.req("PUT", "/v1/attributes/" + q(name), {"type": typ, "category": "other"},
-                   key=key), 201, 200)
-
-
-def import_customers(t, key, docs):
-    body = "".join(json.dumps(d) + "\n" for d in docs)
-    r = t.req("POST", "/v1/customers:import", raw_body=body, ctype="application/x-ndjson",
-              key=key, timeout=300)
-    d = t.expect_json(r, 200)
-    t.eq(d["rejected"], 0, "customers rejected", r)
+    return common.run(t, key, "kmeans", params, job=True)
 
 
 CENTRES = [(0, 0), (10, 0), (0, 10), (10, 10)]
