@@ -119,33 +119,6 @@ psql -qX -c "ALTER SYSTEM SET log_min_duration_statement = 100" -c "SELECT pg_re
 
 start_daemon
 
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
-# jget JSON KEY: a top-level member, as text.
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
-
-# analysis BODY: POSTs it and polls until succeeded; prints the seconds; LAST_ID is the analysis.
-analysis() {
-	t0=$(now)
-	out=$(api POST /v1/analyses "$1")
-	id=$(jget "$out" id)
-	[ -n "$id" ] || die "no analysis id in: ${out:0:300}"
-	for _ in $(seq 1 180000); do
-		st=$(jget "$(api GET "/v1/analyses/$id")" status)
-		case $st in
-		succeeded) break ;;
-		failed | cancelled) die "analysis $id $st: $(api GET "/v1/analyses/$id" | head -c 400)" ;;
-		esac
-		sleep 0.05
-	done
-	t1=$(now)
-	echo "$id" >"$BENCH_TMP/last_id"
-	secs "$t0" "$t1"
-}
 sql_time() { # SQL: runs it in psql; prints the seconds
 	t0=$(now)
 	psql -qX -v ON_ERROR_STOP=1 -c "$1" >/dev/null
@@ -158,7 +131,7 @@ RFM_API=()
 RFM_SQLT=()
 for _ in 1 2 3; do
 	psql -qX -c CHECKPOINT
-	RFM_API+=("$(analysis "{\"type\": \"rfm\", \"params\": {\"as_of\": \"$AS_OF\"}}")")
+	RFM_API+=("$(analysis_seconds "{\"type\": \"rfm\", \"params\": {\"as_of\": \"$AS_OF\"}}")")
 	psql -qX -c CHECKPOINT
 	RFM_SQLT+=("$(sql_time "$RFM_SQL")")
 done
@@ -173,7 +146,7 @@ ABC_API=()
 ABC_SQLT=()
 for _ in 1 2 3; do
 	psql -qX -c CHECKPOINT
-	ABC_API+=("$(analysis '{"type": "abc", "params": {}}')")
+	ABC_API+=("$(analysis_seconds '{"type": "abc", "params": {}}')")
 	psql -qX -c CHECKPOINT
 	ABC_SQLT+=("$(sql_time "$ABC_SQL")")
 done

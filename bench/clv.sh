@@ -41,13 +41,6 @@ END=2025-12-28
 psql -qX -c "ALTER DATABASE segbench SET log_min_duration_statement = 100"
 start_daemon --log-level info
 
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
-
 psql -qX -c CHECKPOINT
 say "the analysis through the API"
 a=$(api POST /v1/analyses "{\"type\": \"clv\", \"params\": {\"calibration_end\": \"$END\"}}")

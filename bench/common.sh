@@ -173,6 +173,38 @@ daemon_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"; }
 daemon_hwm_reset() { echo 5 >"/proc/$DAEMON_PID/clear_refs"; }
 
 now() { date +%s.%N; }
+# secs T0 T1: the seconds between two `now`s, to the millisecond.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+# The median of the numbers on stdin, one a line.
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# api METHOD PATH [BODY]: a request to the daemon with the tenant's key (after start_daemon).
+api() {
+	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
+		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
+}
+# jget JSON KEY: a top-level member, as text.
+jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
+# analysis_seconds BODY: POSTs an analysis and polls it every 50 ms until it succeeded; prints
+# the seconds from the POST; the analysis's id goes to $BENCH_TMP/last_id. Dies when it fails.
+analysis_seconds() {
+	local t0 t1 out id st
+	t0=$(now)
+	out=$(api POST /v1/analyses "$1")
+	id=$(jget "$out" id)
+	[ -n "$id" ] || die "no analysis id in: ${out:0:300}"
+	for _ in $(seq 1 180000); do
+		st=$(jget "$(api GET "/v1/analyses/$id")" status)
+		case $st in
+		succeeded) break ;;
+		failed | cancelled) die "analysis $id $st: $(api GET "/v1/analyses/$id" | head -c 400)" ;;
+		esac
+		sleep 0.05
+	done
+	t1=$(now)
+	echo "$id" >"$BENCH_TMP/last_id"
+	secs "$t0" "$t1"
+}
 # CPU seconds (user + system) used so far by the cluster (its exited backends included, as
 # the postmaster reaped them) and by the processes named, e.g. `cpu_s $DAEMON_PID`: a figure
 # that other work on the machine disturbs far less than the wall clock.

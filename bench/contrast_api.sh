@@ -46,38 +46,12 @@ psql -qX -c "ALTER SYSTEM SET log_min_duration_statement = 100" -c "SELECT pg_re
 
 start_daemon
 
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
-
 for a in age score income tenure spend; do
 	api PUT "/v1/attributes/$a" '{"type": "number", "category": "other"}' >/dev/null
 done
 
 BODY='{"type": "contrast", "params": {"target": {"attr": "spend"}, "features": [{"attr": "age"},
 	{"attr": "score"}, {"attr": "income"}, {"attr": "tenure"}], "max_depth": 3, "min_size": 50}}'
-
-analysis() { # prints the seconds from POST to succeeded; the id goes to $BENCH_TMP/last_id
-	t0=$(now)
-	out=$(api POST /v1/analyses "$BODY")
-	id=$(jget "$out" id)
-	[ -n "$id" ] || die "no analysis id in: ${out:0:300}"
-	for _ in $(seq 1 180000); do
-		st=$(jget "$(api GET "/v1/analyses/$id")" status)
-		case $st in
-		succeeded) break ;;
-		failed | cancelled) die "analysis $id $st: $(api GET "/v1/analyses/$id" | head -c 400)" ;;
-		esac
-		sleep 0.05
-	done
-	t1=$(now)
-	echo "$id" >"$BENCH_TMP/last_id"
-	secs "$t0" "$t1"
-}
 
 # The baseline: COPY out, then NumPy + scikit-learn; prints the seconds, leaves in base_leaf.
 baseline() {
@@ -105,7 +79,7 @@ OURS=()
 BASE_T=()
 for _ in 1 2 3; do
 	psql -qX -c CHECKPOINT
-	OURS+=("$(analysis)")
+	OURS+=("$(analysis_seconds "$BODY")")
 	psql -qX -c CHECKPOINT
 	BASE_T+=("$(baseline)")
 done

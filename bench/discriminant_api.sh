@@ -49,14 +49,6 @@ psql -qX -c "ALTER SYSTEM SET log_min_duration_statement = 100" -c "SELECT pg_re
 
 start_daemon
 
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
-
 for a in a b c d; do
 	api PUT "/v1/attributes/$a" '{"type": "number", "category": "other"}' >/dev/null
 done
@@ -73,24 +65,6 @@ done
 SCHEME=$(jget "$(api POST /v1/schemes "{\"name\": \"hand\", \"segments\": [$SEGS]}")" id)
 BODY="{\"type\": \"discriminant\", \"params\": {\"groups\": \"$SCHEME\", \"features\": [{\"attr\": \"a\"},
 	{\"attr\": \"b\"}, {\"attr\": \"c\"}, {\"attr\": \"d\"}]}}"
-
-analysis() { # prints the seconds from POST to succeeded; the id goes to $BENCH_TMP/last_id
-	t0=$(now)
-	out=$(api POST /v1/analyses "$BODY")
-	id=$(jget "$out" id)
-	[ -n "$id" ] || die "no analysis id in: ${out:0:300}"
-	for _ in $(seq 1 180000); do
-		st=$(jget "$(api GET "/v1/analyses/$id")" status)
-		case $st in
-		succeeded) break ;;
-		failed | cancelled) die "analysis $id $st: $(api GET "/v1/analyses/$id" | head -c 400)" ;;
-		esac
-		sleep 0.05
-	done
-	t1=$(now)
-	echo "$id" >"$BENCH_TMP/last_id"
-	secs "$t0" "$t1"
-}
 
 # The baseline: COPY out (features and each customer's first segment of the scheme), then
 # NumPy + scikit-learn; prints the seconds, leaves base_pred.npy and base_cm.npy.
@@ -128,7 +102,7 @@ OURS=()
 BASE_T=()
 for _ in 1 2 3; do
 	psql -qX -c CHECKPOINT
-	OURS+=("$(analysis)")
+	OURS+=("$(analysis_seconds "$BODY")")
 	psql -qX -c CHECKPOINT
 	BASE_T+=("$(baseline)")
 done

@@ -63,7 +63,6 @@ say "$EVENTS purchases"
 
 start_daemon
 
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
 # Light look-ups for the polling loops (no process per field): "status" and "runs" of a doc.
 jstatus() { printf '%s' "$1" | sed -nE 's/.*"status" *: *"([a-z]+)".*/\1/p'; }
 jruns() { printf '%s' "$1" | sed -nE 's/.*"runs" *: *([0-9]+).*/\1/p'; }
@@ -128,8 +127,6 @@ SQL
 	t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
-
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 GRID=$(python3 -c '
 r10 = [100, 125, 160, 200, 250, 315, 400, 500, 630, 800]

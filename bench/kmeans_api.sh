@@ -53,12 +53,6 @@ VACUUM ANALYZE;
 SQL
 
 start_daemon
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 for a in income age visits; do
 	api PUT "/v1/attributes/$a" '{"type": "number"}' >/dev/null
 done

@@ -66,10 +66,6 @@ SQL
 
 start_daemon
 
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
 # api_seconds PATH OUT: GETs PATH into OUT, prints the seconds it took.
 api_seconds() {
 	curl -sS --fail-with-body -o "$2" -w '%{time_total}\n' "$BASE$1" -H "Authorization: Bearer $KEY"
@@ -81,8 +77,6 @@ psql_seconds() {
 	t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
 
 # The segments: a static one for the profile (score < 30: about 30%), and six for the overlap.
 segment() { # NAME CONDITION

@@ -29,12 +29,6 @@ build_daemon
 setup_tenant
 start_daemon
 
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
 # timed CMD...: the seconds CMD takes (its output discarded)
 timed() {
 	t0=$(now)

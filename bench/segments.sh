@@ -63,10 +63,6 @@ WHERE="c.tenant_id = $TENANT_ID AND c.attributes -> 'country' IN ('\"DE\"', '\"F
 
 start_daemon --sync-timeout 3600
 
-api() { # METHOD PATH [BODY]
-	curl -sS --fail-with-body -X "$1" "$BASE$2" -H "Authorization: Bearer $KEY" \
-		-H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
 # job_seconds JOB_ID: waits for the job to succeed; prints its duration (finished - started).
 job_seconds() {
 	for _ in $(seq 1 36000); do
@@ -80,9 +76,6 @@ job_seconds() {
 	psql -AtX -c "SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 3)
 		FROM jobs WHERE id = $1"
 }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-# jget JSON KEY: a top-level member, as text.
-jget() { printf '%s' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
 
 psql -qX -c CHECKPOINT
 say "creating the segment (first refresh)"
