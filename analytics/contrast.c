@@ -375,6 +375,44 @@ static bool seg__sizes_ok(const struct seg__lvl *L, uint32_t s, size_t ny)
 	return ny >= L->min_size && L->size[s] - ny >= L->min_size;
 }
 
+/*
+ * Adds the rows of feature f's run of equal values that starts at position i of its order to
+ * their slots' counts and sums (and target sums, ysum), noting each slot it touches in
+ * S->touched; *end receives the position after the run. Returns the slots touched.
+ */
+static inline size_t seg__run(const struct seg__lvl *L, struct seg__scratch *S, size_t f, size_t i,
+			      size_t *end, bool ysum)
+{
+	const struct seg_ct_data *D = L->data;
+	const uint32_t *ord = D->order[f];
+	size_t m = D->norder[f], d = D->d, ntouched = 0, j = i;
+	double x = D->X[(size_t)ord[i] * d + f];
+
+	for (; j < m; j++) {
+		uint32_t r = ord[j];
+		if (j + PREFETCH < m) {
+			__builtin_prefetch(&D->X[(size_t)ord[j + PREFETCH] * d + f]);
+			__builtin_prefetch(&L->row[ord[j + PREFETCH]]);
+		}
+		if (D->X[(size_t)r * d + f] != x)
+			break;
+		const struct seg__row *R = &L->row[r];
+		uint32_t s = R->slot;
+		if (s == NOSLOT || (L->mode == 1 && L->winner[s] != f))
+			continue;
+		S->cnt[s]++;
+		S->csum[s] += R->c;
+		if (ysum)
+			S->ysum[s] += R->y;
+		if (S->stamp[s] != i + 1) {
+			S->stamp[s] = i + 1;
+			S->touched[ntouched++] = s;
+		}
+	}
+	*end = j;
+	return ntouched;
+}
+
 static void seg__scan_numeric(struct seg__lvl *L, size_t f, struct seg__scratch *S)
 {
 	const struct seg_ct_data *D = L->data;
@@ -389,26 +427,7 @@ static void seg__scan_numeric(struct seg__lvl *L, size_t f, struct seg__scratch 
 	}
 	for (size_t i = 0; i < m;) {
 		double x = D->X[(size_t)ord[i] * d + f];
-		size_t ntouched = 0, j = i;
-		for (; j < m; j++) {
-			uint32_t r = ord[j];
-			if (j + PREFETCH < m) {
-				__builtin_prefetch(&D->X[(size_t)ord[j + PREFETCH] * d + f]);
-				__builtin_prefetch(&L->row[ord[j + PREFETCH]]);
-			}
-			if (D->X[(size_t)r * d + f] != x)
-				break;
-			const struct seg__row *R = &L->row[r];
-			uint32_t s = R->slot;
-			if (s == NOSLOT || (L->mode == 1 && L->winner[s] != f))
-				continue;
-			S->cnt[s]++;
-			S->csum[s] += R->c;
-			if (S->stamp[s] != i + 1) {
-				S->stamp[s] = i + 1;
-				S->touched[ntouched++] = s;
-			}
-		}
+		size_t j, ntouched = seg__run(L, S, f, i, &j, false);
 		for (size_t k = 0; k < ntouched; k++) {
 			uint32_t s = S->touched[k];
 			if (!seg__sizes_ok(L, s, S->cnt[s]))
@@ -451,27 +470,7 @@ static void seg__scan_categorical(struct seg__lvl *L, size_t f, struct seg__scra
 	/* one entry per (slot, code) present: counts and sums */
 	for (size_t i = 0; i < m;) {
 		double x = D->X[(size_t)ord[i] * d + f];
-		size_t ntouched = 0, j = i;
-		for (; j < m; j++) {
-			uint32_t r = ord[j];
-			if (j + PREFETCH < m) {
-				__builtin_prefetch(&D->X[(size_t)ord[j + PREFETCH] * d + f]);
-				__builtin_prefetch(&L->row[ord[j + PREFETCH]]);
-			}
-			if (D->X[(size_t)r * d + f] != x)
-				break;
-			const struct seg__row *R = &L->row[r];
-			uint32_t s = R->slot;
-			if (s == NOSLOT || (L->mode == 1 && L->winner[s] != f))
-				continue;
-			S->cnt[s]++;
-			S->csum[s] += R->c;
-			S->ysum[s] += R->y;
-			if (S->stamp[s] != i + 1) {
-				S->stamp[s] = i + 1;
-				S->touched[ntouched++] = s;
-			}
-		}
+		size_t j, ntouched = seg__run(L, S, f, i, &j, true);
 		if (ne + ntouched > S->ecap) {
 			S->ecap = 2 * (ne + ntouched);
 			S->entries = seg_realloc(S->entries, S->ecap * sizeof(*S->entries));
